@@ -1,0 +1,36 @@
+# Gatehouse: the commands of the contract. Every target makes the venv if missing.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit package bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	exec $(BIN)/python -m chalicelib.local
+
+lint: $(STAMP)
+	$(BIN)/ruff check app.py chalicelib infra tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy chalicelib
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 tests
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+package: $(STAMP)
+	$(BIN)/python -m infra.package
+
+clean:
+	rm -rf dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,216 @@
+"""Authenticate a request and charge its rate limit in the same DynamoDB write.
+
+Bearer JWT: verified locally; then one conditional update on the principal's item
+(client or user) checks it still exists and is active, that neither the token (jti)
+nor its refresh family (sid) is revoked, that the limits hold, and counts the request.
+API key: one conditional update on the key's item checks hash (or the previous hash
+during a rotation's grace period), status, expiry, the signature's freshness, and the
+limits; it answers the item, whose encrypted signing secret then checks the signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.auth import credentials, keyring, tokens
+from chalicelib.auth.principal import Principal
+from chalicelib.core import clock
+from chalicelib.core.errors import AuthenticationFailed, Forbidden, RateLimited
+from chalicelib.core.settings import get_settings
+from chalicelib.http import ratelimit
+from chalicelib.http.ratelimit import Quota
+
+USAGE_KEEP_DAYS = 400
+
+
+@dataclass
+class Caller:
+    principal: Principal | None
+    quota: Quota | None
+
+
+def principal_key(kind: str, ident: str) -> tuple[str, str]:
+    if kind == "client":
+        return f"CLIENT#{ident}", "CLIENT"
+    if kind == "user":
+        return f"USER#{ident}", "USER"
+    return f"APIKEY#{ident}", "APIKEY"
+
+
+def usage_attr(day: str, what: str) -> str:
+    return f"u_{day}_{what}"
+
+
+def revocation_attr(ident: str) -> str:
+    return f"rv_{ident}"
+
+
+def _refuse(charge: ratelimit.Charge) -> None:
+    if charge.quota.exceeded:
+        raise RateLimited(charge.quota.retry_after, charge.quota.headers())
+
+
+def _stale_extras(item: dict[str, Any], now: float) -> set[str]:
+    window = get_settings().signature_window
+    oldest_day = clock.day(now - USAGE_KEEP_DAYS * 86400)
+    stale = set()
+    for name, value in item.items():
+        if name.startswith("sg_") and float(value) < now - 2 * window:
+            stale.add(name)
+        elif name.startswith("rv_") and float(value) < now:
+            stale.add(name)
+        elif name.startswith("u_") and name[2:12] < oldest_day:
+            stale.add(name)
+    return stale
+
+
+def from_bearer(token: str, issuer: str) -> Caller:
+    claims = tokens.verify(token, issuer)
+    kind = claims.get("gh_kind", "client")
+    pk, sk = principal_key(kind, str(claims["sub"]))
+    names = {"#active": "active", "#rj": revocation_attr(str(claims["jti"])),
+             "#tva": "tokensValidAfter"}
+    condition = ("attribute_exists(PK) AND #active = :true AND attribute_not_exists(#rj) "
+                 "AND (attribute_not_exists(#tva) OR #tva <= :iat)")
+    values: dict[str, Any] = {":true": True, ":iat": int(claims["iat"])}
+    if claims.get("sid"):
+        names["#rs"] = revocation_attr(str(claims["sid"]))
+        condition += " AND attribute_not_exists(#rs)"
+    charge = ratelimit.charge(pk, sk, hour_limit="hourLimit",
+                              burst_limit=get_settings().burst_limit, condition=condition,
+                              names=names, values=values)
+    if not charge.allowed:
+        old = charge.item
+        if (old is None or not old.get("active") or names["#rj"] in old
+                or ("#rs" in names and names["#rs"] in old)
+                or int(old.get("tokensValidAfter", 0)) > int(claims["iat"])):
+            raise AuthenticationFailed("The access token has been revoked.")
+        _refuse(charge)
+    item = charge.item or {}
+    ratelimit.note_stale(pk, _stale_extras(item, clock.now()))
+    principal = Principal(
+        kind=kind, id=str(claims["sub"]), owner=str(item.get("owner") or claims["sub"]),
+        scopes=frozenset(str(claims.get("scope", "")).split()),
+        tier=str(item.get("tier", "free")), hour_limit=charge.quota.hour_limit,
+        sandbox=False, claims=claims)
+    return Caller(principal, charge.quota)
+
+
+def from_api_key(key: str, ip: str, method: str, path_qs: str, body: bytes,
+                 timestamp: str, signature: str) -> Caller:
+    parsed = credentials.parse_api_key(key)
+    if parsed is None:
+        raise AuthenticationFailed("The API key is not valid.", error="")
+    key_id, _sandbox = parsed
+    now = clock.now()
+    window = get_settings().signature_window
+    names = {"#st": "status", "#kh": "keyHash", "#ph": "prevHash", "#pe": "prevHashExpiresAt",
+             "#ex": "expiresAtEpoch"}
+    values: dict[str, Any] = {":active": "active", ":h": credentials.hash_secret(key),
+                              ":now": int(now)}
+    condition = ("attribute_exists(PK) AND #st = :active AND "
+                 "(#kh = :h OR (#ph = :h AND #pe > :now)) AND #ex > :now")
+    sig_attr = ""
+    if signature or timestamp:
+        try:
+            ts = int(timestamp)
+        except ValueError as exc:
+            raise AuthenticationFailed("X-Timestamp must be unix seconds.", error="") from exc
+        if abs(now - ts) > window:
+            raise AuthenticationFailed("The request timestamp is outside the allowed window.",
+                                       error="")
+        if not signature.startswith("sha256=") or len(signature) != 71:
+            raise AuthenticationFailed("X-API-Signature is malformed.", error="")
+        # One use per signature: the nonce lives on the key's item until the window ends.
+        sig_attr = "sg_" + signature[7:39]
+        names["#sg"] = sig_attr
+        condition += " AND attribute_not_exists(#sg)"
+    day = clock.day(now)
+    names["#ur"] = usage_attr(day, "r")
+    set_exprs = ["#ur = if_not_exists(#ur, :zero) + :one"]
+    sets: dict[str, Any] = {"lastUsedAt": clock.iso(now)}
+    if sig_attr:
+        sets[sig_attr] = int(now)
+    pk, sk = principal_key("api_key", key_id)
+    charge = ratelimit.charge(pk, sk, hour_limit="hourLimit",
+                              burst_limit=get_settings().burst_limit, condition=condition,
+                              names=names, values=values, sets=sets,
+                              set_exprs=tuple(set_exprs))
+    if not charge.allowed:
+        old = charge.item
+        if old is None or not _key_matches(old, values[":h"], now):
+            raise AuthenticationFailed("The API key is not valid.", error="")
+        if old.get("status") != "active":
+            raise AuthenticationFailed("The API key has been revoked.", error="")
+        if int(old.get("expiresAtEpoch", 0)) <= now:
+            raise AuthenticationFailed("The API key has expired.", error="")
+        if sig_attr and sig_attr in old:
+            raise AuthenticationFailed("This signature has already been used (replay).",
+                                       error="")
+        _refuse(charge)
+        raise AuthenticationFailed("The API key is not valid.", error="")
+    item = charge.item or {}
+    ratelimit.note_stale(pk, _stale_extras(item, now))
+    if item.get("requireSignature") and not sig_attr:
+        raise AuthenticationFailed("This key requires signed requests (X-Timestamp and "
+                                   "X-API-Signature).", error="")
+    if sig_attr:
+        secret = keyring.decrypt(str(item["secretEnc"]))
+        expected = credentials.request_signature(secret, timestamp, method, path_qs, body)
+        if not credentials.same(expected, signature):
+            raise AuthenticationFailed("The request signature does not match.", error="")
+    allow = item.get("ipAllowlist") or []
+    if allow and not ip_allowed(ip, allow):
+        raise Forbidden("This API key may not be used from this address.")
+    principal = Principal(
+        kind="api_key", id=key_id, owner=str(item.get("owner", "")),
+        scopes=frozenset(item.get("scopes") or []), tier=str(item.get("tier", "free")),
+        hour_limit=charge.quota.hour_limit, sandbox=bool(item.get("sandbox")),
+        claims={"keyId": key_id})
+    return Caller(principal, charge.quota)
+
+
+def _key_matches(item: dict[str, Any], hashed: str, now: float) -> bool:
+    if credentials.same(str(item.get("keyHash", "")), hashed):
+        return True
+    return credentials.same(str(item.get("prevHash", "")), hashed) and float(
+        item.get("prevHashExpiresAt", 0)) > now
+
+
+def ip_allowed(ip: str, allowlist: list[str]) -> bool:
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for entry in allowlist:
+        try:
+            if addr in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def anonymous(ip: str) -> Caller:
+    settings = get_settings()
+    charge = ratelimit.charge_ip(ip, settings.anonymous_hourly_limit, settings.burst_limit)
+    if not charge.allowed:
+        _refuse(charge)
+    return Caller(None, charge.quota)
+
+
+def count_error(principal: Principal) -> None:
+    """Usage per day for API keys: errors are known only after the response."""
+    if principal.kind != "api_key":
+        return
+    from chalicelib.store import table as store
+
+    name = usage_attr(clock.day(), "e")
+    store.table().update_item(
+        Key={"PK": f"APIKEY#{principal.id}", "SK": "APIKEY"},
+        UpdateExpression="SET #e = if_not_exists(#e, :zero) + :one",
+        ConditionExpression="attribute_exists(PK)",
+        ExpressionAttributeNames={"#e": name}, ExpressionAttributeValues={":zero": 0, ":one": 1})

@@ -1,0 +1,64 @@
+"""OAuth request and response models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from chalicelib.auth.scopes import unknown_scopes
+from chalicelib.http.models import Body
+
+Tier = Literal["free", "pro", "enterprise"]
+
+
+def _check_scopes(value: list[str]) -> list[str]:
+    bad = unknown_scopes(value)
+    if bad:
+        raise ValueError(f"unknown scope(s): {', '.join(bad)}")
+    return sorted(set(value))
+
+
+class CreateClient(Body):
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[str] = Field(min_length=1, max_length=50)
+    tier: Tier | None = None
+    rate_limit: int | None = Field(None, ge=1, le=1_000_000,
+                                   description="Requests per hour; overrides the tier.")
+
+    _scopes = field_validator("scopes")(_check_scopes)
+
+
+class UpdateClient(Body):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    scopes: list[str] | None = Field(None, min_length=1, max_length=50)
+    tier: Tier | None = None
+    rate_limit: int | None = Field(None, ge=1, le=1_000_000)
+    active: bool | None = None
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _check_scopes(value)
+
+
+class TokenRequest(Body):
+    """RFC 6749 §4.4 and §6; form-encoded (JSON also accepted). Unknown parameters are
+    ignored, as RFC 6749 §3.2 requires of token endpoints."""
+
+    model_config = {**Body.model_config, "extra": "ignore"}
+
+    grant_type: str = Field(alias="grant_type")
+    scope: str | None = Field(None, alias="scope", max_length=2000)
+    refresh_token: str | None = Field(None, alias="refresh_token", max_length=512)
+    client_id: str | None = Field(None, alias="client_id", max_length=200)
+    client_secret: str | None = Field(None, alias="client_secret", max_length=512)
+
+
+class TokenOnly(Body):
+    model_config = {**Body.model_config, "extra": "ignore"}
+
+    token: str = Field(alias="token", min_length=1, max_length=8192)
+    token_type_hint: str | None = Field(None, alias="token_type_hint", max_length=50)
+    client_id: str | None = Field(None, alias="client_id", max_length=200)
+    client_secret: str | None = Field(None, alias="client_secret", max_length=512)

@@ -1,0 +1,332 @@
+"""OAuth 2.0: clients, client credentials, refresh rotation with reuse detection,
+revocation (RFC 7009), introspection (RFC 7662). Also issues users' tokens."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import unquote
+
+from chalicelib.auth import credentials, tokens
+from chalicelib.auth.guard import principal_key
+from chalicelib.auth.oauth import repo
+from chalicelib.auth.oauth.models import CreateClient, UpdateClient
+from chalicelib.auth.principal import Principal
+from chalicelib.auth.scopes import expand, narrow
+from chalicelib.core import clock, ids
+from chalicelib.core.errors import (
+    AuthenticationFailed,
+    Forbidden,
+    NotFound,
+    OAuthError,
+    RateLimited,
+)
+from chalicelib.core.settings import get_settings
+from chalicelib.http import ratelimit
+from chalicelib.ops import audit
+
+REFRESH_PREFIX = "grt_"
+
+
+def hour_limit_for(tier: str, custom: int | None) -> int:
+    return int(custom) if custom else get_settings().tiers.get(tier, 100)
+
+
+def public_client(item: dict[str, Any]) -> dict[str, Any]:
+    return {"client_id": item["clientId"], "name": item["name"], "scopes": item["scopes"],
+            "tier": item["tier"], "rateLimit": item.get("rateLimit"),
+            "hourLimit": item["hourLimit"], "owner": item["owner"], "active": item["active"],
+            "createdAt": item["createdAt"], "updatedAt": item.get("updatedAt")}
+
+
+# -- clients -----------------------------------------------------------------------
+
+def create_client(actor: Principal | None, body: CreateClient, *, owner: str | None = None,
+                  client_id: str | None = None, secret: str | None = None) -> dict[str, Any]:
+    """Creates a client; a non-admin may only delegate scopes and a tier it has itself."""
+    scopes = sorted(body.scopes)
+    tier = body.tier or (actor.tier if actor else "free")
+    if actor is not None and not actor.is_admin:
+        if set(scopes) - narrow(scopes, actor.scopes):
+            raise Forbidden("A client cannot have scopes its creator lacks.",
+                            details=[{"field": "scopes",
+                                      "message": ", ".join(sorted(set(scopes) - actor.scopes))}])
+        if hour_limit_for(tier, body.rate_limit) > actor.hour_limit:
+            raise Forbidden("A client cannot have a higher rate limit than its creator.")
+    cid = client_id or ids.new_id("cli")
+    plain_secret = secret or ("gcs_" + ids.random_token(40))
+    now = clock.iso()
+    owner_id = owner if owner is not None else (actor.owner if actor else "")
+    item = {
+        "PK": f"CLIENT#{cid}", "SK": "CLIENT",
+        "GSI1PK": f"OWNER#{owner_id}#CLIENT", "GSI1SK": f"{now}#{cid}",
+        "GSI2PK": "CLIENT", "GSI2SK": f"{now}#{cid}",
+        "clientId": cid, "name": body.name, "scopes": scopes, "tier": tier,
+        "rateLimit": body.rate_limit, "hourLimit": hour_limit_for(tier, body.rate_limit),
+        "secretHash": credentials.hash_secret(plain_secret), "owner": owner_id,
+        "active": True, "createdAt": now, "updatedAt": now,
+    }
+    repo.put_client(item)
+    audit.record(actor, "oauth_client.create", "oauth_client", cid, {"name": body.name,
+                                                                   "scopes": scopes})
+    return {**public_client(item), "client_secret": plain_secret}
+
+
+def visible_client(actor: Principal, client_id: str) -> dict[str, Any]:
+    item = repo.client_item(client_id)
+    if item is None or not actor.can_see(str(item.get("owner", ""))):
+        raise NotFound("No such OAuth client.")
+    return item
+
+
+def update_client(actor: Principal, client_id: str, body: UpdateClient) -> dict[str, Any]:
+    item = visible_client(actor, client_id)
+    changes: dict[str, Any] = {}
+    for field in ("name", "scopes", "tier", "active"):
+        value = getattr(body, field)
+        if value is not None:
+            changes[field] = value
+    if "rate_limit" in body.model_fields_set:
+        changes["rateLimit"] = body.rate_limit
+    if not actor.is_admin:
+        if "scopes" in changes and set(changes["scopes"]) - narrow(changes["scopes"],
+                                                                  actor.scopes):
+            raise Forbidden("A client cannot have scopes its owner lacks.")
+    tier = changes.get("tier", item["tier"])
+    changes["hourLimit"] = hour_limit_for(tier, changes.get("rateLimit", item.get("rateLimit")))
+    if not actor.is_admin and changes["hourLimit"] > max(actor.hour_limit, item["hourLimit"]):
+        raise Forbidden("Only an admin can raise a client's rate limit.")
+    updated = repo.update_client(client_id, changes)
+    if updated is None:
+        raise NotFound("No such OAuth client.")
+    audit.record(actor, "oauth_client.update", "oauth_client", client_id,
+                 {k: v for k, v in changes.items() if k != "hourLimit"})
+    return public_client(updated)
+
+
+def delete_client(actor: Principal, client_id: str) -> None:
+    visible_client(actor, client_id)
+    # Deleting the item revokes its tokens at once: every request's write requires it.
+    repo.delete_client(client_id)
+    audit.record(actor, "oauth_client.delete", "oauth_client", client_id, {})
+
+
+# -- client authentication ----------------------------------------------------------
+
+def client_credentials_from(authorization: str, form_id: str | None,
+                            form_secret: str | None) -> tuple[str, str] | None:
+    """HTTP Basic (RFC 6749 §2.3.1, form-urlencoded parts) or the body; not both."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            raise OAuthError("invalid_client", "Use HTTP Basic or client_secret_post.", 401,
+                             {"WWW-Authenticate": 'Basic realm="gatehouse"'})
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+            cid, sep, secret = decoded.partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            sep = ""
+        if not sep:
+            raise OAuthError("invalid_client", "Malformed Basic credentials.", 401,
+                             {"WWW-Authenticate": 'Basic realm="gatehouse"'})
+        if form_secret:
+            raise OAuthError("invalid_request", "Use one client authentication method.")
+        return unquote(cid), unquote(secret)
+    if form_id and form_secret:
+        return form_id, form_secret
+    return None
+
+
+def authenticate_client(creds: tuple[str, str] | None, ip: str,
+                        charge: bool = True) -> dict[str, Any]:
+    """Checks the client's secret; with `charge`, counts the request against the
+    client's limits in the same write that reads it."""
+    if creds is None:
+        raise OAuthError("invalid_client", "Client authentication is required.", 401,
+                         {"WWW-Authenticate": 'Basic realm="gatehouse"'})
+    client_id, secret = creds
+    item: dict[str, Any] | None
+    quota = None
+    if charge:
+        result = ratelimit.charge(f"CLIENT#{client_id}", "CLIENT", hour_limit="hourLimit",
+                                  burst_limit=get_settings().burst_limit,
+                                  condition="attribute_exists(PK) AND active = :true",
+                                  values={":true": True})
+        item, quota = result.item, result.quota
+        if not result.allowed and item is not None and item.get("active") and quota.exceeded:
+            if credentials.same(str(item.get("secretHash", "")),
+                                credentials.hash_secret(secret)):
+                raise RateLimited(quota.retry_after, quota.headers())
+    else:
+        item = repo.client_item(client_id)
+    if (item is None or not item.get("active")
+            or not credentials.same(str(item.get("secretHash", "")),
+                                    credentials.hash_secret(secret))):
+        from chalicelib.auth.guard import anonymous
+
+        anonymous(ip)  # failed credentials count against the caller's IP
+        raise OAuthError("invalid_client", "Client authentication failed.", 401,
+                         {"WWW-Authenticate": 'Basic realm="gatehouse"'})
+    return item
+
+
+# -- tokens ---------------------------------------------------------------------------
+
+def token_response(*, issuer: str, kind: str, subject: str, client_id: str, scopes: list[str],
+                   family: str | None = None) -> dict[str, Any]:
+    settings = get_settings()
+    ttl = settings.access_token_ttl if kind == "client" else settings.user_access_token_ttl
+    family = family or ids.new_id("fam")
+    access, _claims = tokens.issue(issuer=issuer, subject=subject, client_id=client_id,
+                                   scopes=scopes, ttl=ttl,
+                                   extra={"gh_kind": kind, "sid": family})
+    refresh = REFRESH_PREFIX + ids.random_token(48)
+    now = clock.now_int()
+    repo.put_refresh(credentials.hash_secret(refresh), {
+        "family": family, "kind": kind, "subject": subject, "clientId": client_id,
+        "scopes": scopes, "used": False, "issuer": issuer, "createdAt": clock.iso(),
+        "ttl": now + settings.refresh_token_ttl})
+    return {"access_token": access, "token_type": "Bearer", "expires_in": ttl,
+            "refresh_token": refresh, "refresh_expires_in": settings.refresh_token_ttl,
+            "scope": " ".join(sorted(scopes))}
+
+
+def client_credentials_grant(client: dict[str, Any], scope: str | None,
+                             issuer: str) -> dict[str, Any]:
+    allowed = expand(client["scopes"])
+    if scope:
+        requested = set(scope.split())
+        if not requested <= allowed:
+            raise OAuthError("invalid_scope",
+                             "Requested scope exceeds the client's: "
+                             + " ".join(sorted(requested - allowed)))
+        scopes = sorted(requested)
+    else:
+        scopes = sorted(client["scopes"])
+    return token_response(issuer=issuer, kind="client", subject=client["clientId"],
+                          client_id=client["clientId"], scopes=scopes)
+
+
+def refresh_grant(refresh: str, issuer: str, *, client: dict[str, Any] | None,
+                  scope: str | None = None, kind: str = "client") -> dict[str, Any]:
+    """Rotates a refresh token. A token presented twice revokes its whole family."""
+    invalid = OAuthError("invalid_grant", "The refresh token is invalid, expired or revoked.")
+    if not refresh.startswith(REFRESH_PREFIX):
+        raise invalid
+    old_hash = credentials.hash_secret(refresh)
+    item = repo.refresh_item(old_hash)
+    if item is None or item.get("kind") != kind:
+        raise invalid
+    if client is not None and item.get("clientId") != client["clientId"]:
+        raise invalid
+    subject_pk, subject_sk = principal_key(item["kind"], item["subject"])
+    settings = get_settings()
+    if item.get("used"):
+        repo.revoke_family(item["family"], subject_pk, subject_sk, _access_ttl(item["kind"]))
+        raise OAuthError("invalid_grant", "The refresh token was already used; its whole "
+                         "family is now revoked.")
+    if repo.family_revoked(item["family"]):
+        raise invalid
+    scopes = list(item["scopes"])
+    if scope:
+        requested = set(scope.split())
+        if not requested <= set(scopes):
+            raise OAuthError("invalid_scope", "A refresh cannot widen the scope.")
+        scopes = sorted(requested)
+    access_ttl = _access_ttl(item["kind"])
+    access, _claims = tokens.issue(issuer=issuer, subject=item["subject"],
+                                   client_id=item["clientId"], scopes=scopes, ttl=access_ttl,
+                                   extra={"gh_kind": item["kind"], "sid": item["family"]})
+    new_refresh = REFRESH_PREFIX + ids.random_token(48)
+    now = clock.now_int()
+    rotated = repo.rotate_refresh(old_hash, credentials.hash_secret(new_refresh), {
+        "family": item["family"], "kind": item["kind"], "subject": item["subject"],
+        "clientId": item["clientId"], "scopes": scopes, "used": False, "issuer": issuer,
+        "createdAt": clock.iso(), "ttl": min(int(item["ttl"]), now + settings.refresh_token_ttl)
+        if kind == "user" else now + settings.refresh_token_ttl})
+    if not rotated:
+        # Lost a race with another use of the same token: that is a replay too.
+        repo.revoke_family(item["family"], subject_pk, subject_sk, access_ttl)
+        raise OAuthError("invalid_grant", "The refresh token was already used; its whole "
+                         "family is now revoked.")
+    return {"access_token": access, "token_type": "Bearer", "expires_in": access_ttl,
+            "refresh_token": new_refresh, "refresh_expires_in": settings.refresh_token_ttl,
+            "scope": " ".join(sorted(scopes))}
+
+
+def _access_ttl(kind: str) -> int:
+    settings = get_settings()
+    return settings.access_token_ttl if kind == "client" else settings.user_access_token_ttl
+
+
+def revoke(token: str, issuer: str, client: dict[str, Any] | None) -> None:
+    """RFC 7009: unknown or invalid tokens are not an error. An authenticated client may
+    revoke only its own tokens; a caller holding a token may always revoke it."""
+    if token.startswith(REFRESH_PREFIX):
+        item = repo.refresh_item(credentials.hash_secret(token))
+        if item is None or (client is not None and item.get("clientId") != client["clientId"]):
+            return
+        pk, sk = principal_key(item["kind"], item["subject"])
+        repo.revoke_family(item["family"], pk, sk, _access_ttl(item["kind"]))
+        return
+    claims = _claims_ignoring_expiry(token, issuer)
+    if claims is None:
+        return
+    if client is not None and claims.get("client_id") != client["clientId"]:
+        return
+    pk, sk = principal_key(claims.get("gh_kind", "client"), str(claims["sub"]))
+    repo.mark_revoked(pk, sk, str(claims["jti"]), int(claims["exp"]) + 60)
+
+
+def _claims_ignoring_expiry(token: str, issuer: str) -> dict[str, Any] | None:
+    from chalicelib.core.errors import TokenExpired
+
+    try:
+        return tokens.verify(token, issuer)
+    except TokenExpired:
+        return None  # already dead; nothing to revoke
+    except AuthenticationFailed:
+        return None
+
+
+def introspect(token: str, issuer: str) -> dict[str, Any]:
+    """RFC 7662: {"active": false} for anything not currently valid."""
+    inactive: dict[str, Any] = {"active": False}
+    if token.startswith(REFRESH_PREFIX):
+        item = repo.refresh_item(credentials.hash_secret(token))
+        if item is None or item.get("used") or repo.family_revoked(item["family"]):
+            return inactive
+        return {"active": True, "token_type": "refresh_token", "scope": " ".join(item["scopes"]),
+                "client_id": item["clientId"], "sub": item["subject"],
+                "exp": int(item["ttl"]), "iss": item.get("issuer", issuer)}
+    try:
+        claims = tokens.verify(token, issuer)
+    except AuthenticationFailed:
+        return inactive
+    if not access_token_live(claims):
+        return inactive
+    return active_claims(claims)
+
+
+def access_token_live(claims: dict[str, Any]) -> bool:
+    from chalicelib.auth.guard import revocation_attr
+    from chalicelib.store import table as store
+
+    pk, sk = principal_key(claims.get("gh_kind", "client"), str(claims["sub"]))
+    subject = store.get(pk, sk, consistent=True)
+    if subject is None or not subject.get("active"):
+        return False
+    if revocation_attr(str(claims["jti"])) in subject:
+        return False
+    if claims.get("sid") and revocation_attr(str(claims["sid"])) in subject:
+        return False
+    return int(subject.get("tokensValidAfter", 0)) <= int(claims["iat"])
+
+
+def active_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    return {"active": True, "token_type": "Bearer", "scope": claims.get("scope", ""),
+            "client_id": claims.get("client_id"), "sub": claims["sub"], "exp": claims["exp"],
+            "iat": claims["iat"], "nbf": claims.get("nbf", claims["iat"]), "iss": claims["iss"],
+            "aud": claims["aud"], "jti": claims["jti"],
+            "principal_type": claims.get("gh_kind", "client")}

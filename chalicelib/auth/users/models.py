@@ -1,0 +1,86 @@
+"""User, role and role-assignment models."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from chalicelib.auth.scopes import unknown_scopes
+from chalicelib.http.models import Body, PageQuery
+
+USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,62}$"
+ROLE_NAME = r"^[a-z][a-z0-9_-]{1,39}$"
+EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+
+
+class CreateUser(Body):
+    username: str = Field(pattern=USERNAME)
+    email: str = Field(pattern=EMAIL, max_length=254)
+    password: str = Field(min_length=8, max_length=256)
+    roles: list[str] = Field(default_factory=lambda: ["viewer"], max_length=20)
+    tier: Literal["free", "pro", "enterprise"] | None = None
+
+
+class UpdateUser(Body):
+    email: str | None = Field(None, pattern=EMAIL, max_length=254)
+    password: str | None = Field(None, min_length=8, max_length=256)
+    roles: list[str] | None = Field(None, max_length=20)
+    active: bool | None = None
+    tier: Literal["free", "pro", "enterprise"] | None = None
+
+
+class Login(Body):
+    username: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshBody(Body):
+    refresh_token: str = Field(alias="refresh_token", min_length=1, max_length=512)
+
+
+class LogoutBody(Body):
+    refresh_token: str | None = Field(None, alias="refresh_token", max_length=512)
+
+
+class RoleBody(Body):
+    name: str = Field(pattern=ROLE_NAME)
+    description: str = Field("", max_length=500)
+    scopes: list[str] = Field(min_length=1, max_length=50)
+
+    @field_validator("scopes")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        bad = unknown_scopes(value)
+        if bad:
+            raise ValueError(f"unknown scope(s): {', '.join(bad)}")
+        return sorted(set(value))
+
+
+class UpdateRole(Body):
+    description: str | None = Field(None, max_length=500)
+    scopes: list[str] | None = Field(None, min_length=1, max_length=50)
+
+    @field_validator("scopes")
+    @classmethod
+    def _known(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        bad = unknown_scopes(value)
+        if bad:
+            raise ValueError(f"unknown scope(s): {', '.join(bad)}")
+        return sorted(set(value))
+
+
+class AssignRole(Body):
+    user_id: str = Field(min_length=1, max_length=100)
+    role: str = Field(pattern=ROLE_NAME)
+
+
+class UserQuery(PageQuery):
+    search: str | None = Field(None, max_length=100, description="Username prefix.")
+
+
+class UserRoleQuery(PageQuery):
+    user_id: str | None = Field(None, max_length=100)
+    role: str | None = Field(None, max_length=40)

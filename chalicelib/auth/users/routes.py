@@ -1,0 +1,144 @@
+"""User login and management: /auth, /users, /roles, /user-roles."""
+
+from __future__ import annotations
+
+from chalicelib.auth.users import service
+from chalicelib.auth.users.models import (
+    AssignRole,
+    CreateUser,
+    Login,
+    LogoutBody,
+    RefreshBody,
+    RoleBody,
+    UpdateRole,
+    UpdateUser,
+    UserQuery,
+    UserRoleQuery,
+)
+from chalicelib.core.errors import Forbidden
+from chalicelib.http.context import RequestContext
+from chalicelib.http.models import PageQuery
+from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
+
+api = ApiBlueprint(__name__, "Users")
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@api.route("/auth/login", "POST", auth="none", limited=False, body=Login, idempotent=False,
+           summary="Log a user in")
+def login(ctx: RequestContext, body: Login) -> Reply:
+    """Answers the token shape of the OAuth token endpoint. Failed attempts count against
+    the caller's IP (100 per hour)."""
+    return Reply(service.login(body.username, body.password, ctx.base_url, ctx.ip), 200,
+                 dict(NO_STORE))
+
+
+@api.route("/auth/refresh", "POST", auth="none", body=RefreshBody, idempotent=False,
+           summary="Rotate a user's refresh token")
+def refresh(ctx: RequestContext, body: RefreshBody) -> Reply:
+    """A refresh token used twice revokes its whole family."""
+    return Reply(service.refresh(body.refresh_token, ctx.base_url), 200, dict(NO_STORE))
+
+
+@api.route("/auth/logout", "POST", auth="none", body=LogoutBody, idempotent=False,
+           summary="Log out (revoke the refresh token and its access tokens)")
+def logout(ctx: RequestContext, body: LogoutBody) -> Reply:
+    service.logout(body.refresh_token, ctx.principal, ctx.base_url)
+    return Reply({"data": {"loggedOut": True}}, 200, dict(NO_STORE))
+
+
+@api.route("/users", scopes=("users:manage",), query=UserQuery, summary="List users")
+def list_users(ctx: RequestContext, query: UserQuery) -> Reply:
+    items, cursor = service.list_users(query.search, query.cursor, query.per_page)
+    return page(items, cursor, query.per_page)
+
+
+@api.route("/users", "POST", scopes=("users:manage",), body=CreateUser, status=201,
+           summary="Create a user")
+def create_user(ctx: RequestContext, body: CreateUser) -> Reply:
+    user = service.create_user(ctx.principal, body)
+    return Reply({"data": user}, 201, {"Location": f"/api/v1/users/{user['id']}"})
+
+
+@api.route("/users/{user_id}", summary="Get a user (yourself, or any with users:manage)")
+def get_user(ctx: RequestContext, user_id: str) -> Reply:
+    assert ctx.principal is not None
+    return ok(service.public_user(service.visible_user(ctx.principal, user_id)))
+
+
+@api.route("/users/{user_id}", "PUT", body=UpdateUser, summary="Update a user")
+def update_user(ctx: RequestContext, user_id: str, body: UpdateUser) -> Reply:
+    """Users change their own email and password; roles, status and tier need
+    users:manage. A new password revokes every token issued before it."""
+    assert ctx.principal is not None
+    return ok(service.update_user(ctx.principal, user_id, body))
+
+
+@api.route("/users/{user_id}", "DELETE", scopes=("users:manage",), summary="Delete a user")
+def delete_user(ctx: RequestContext, user_id: str) -> None:
+    assert ctx.principal is not None
+    service.delete_user(ctx.principal, user_id)
+
+
+@api.route("/roles", query=PageQuery, summary="List roles (built-in and custom)")
+def list_roles(ctx: RequestContext, query: PageQuery) -> Reply:
+    roles = service.list_roles()
+    return page(roles, None, len(roles))
+
+
+@api.route("/roles", "POST", scopes=("users:manage",), body=RoleBody, status=201,
+           summary="Create a custom role")
+def create_role(ctx: RequestContext, body: RoleBody) -> Reply:
+    assert ctx.principal is not None
+    if not ctx.principal.is_admin and set(body.scopes) - ctx.principal.scopes:
+        raise Forbidden("A role cannot have scopes its creator lacks.")
+    return Reply({"data": service.create_role(ctx.principal, body)}, 201)
+
+
+@api.route("/roles/{name}", summary="Get a role")
+def get_role(ctx: RequestContext, name: str) -> Reply:
+    return ok(service.get_role(name))
+
+
+@api.route("/roles/{name}", "PUT", scopes=("users:manage",), body=UpdateRole,
+           summary="Update a custom role")
+def update_role(ctx: RequestContext, name: str, body: UpdateRole) -> Reply:
+    assert ctx.principal is not None
+    if (not ctx.principal.is_admin and body.scopes
+            and set(body.scopes) - ctx.principal.scopes):
+        raise Forbidden("A role cannot have scopes its editor lacks.")
+    return ok(service.update_role(ctx.principal, name, body))
+
+
+@api.route("/roles/{name}", "DELETE", scopes=("users:manage",), summary="Delete a custom role")
+def delete_role(ctx: RequestContext, name: str) -> None:
+    assert ctx.principal is not None
+    service.delete_role(ctx.principal, name)
+
+
+@api.route("/user-roles", scopes=("users:manage",), query=UserRoleQuery,
+           summary="List role assignments")
+def list_user_roles(ctx: RequestContext, query: UserRoleQuery) -> Reply:
+    if query.user_id:
+        user = service.user_item(query.user_id)
+        users = [service.public_user(user)] if user else []
+        cursor = None
+    else:
+        users, cursor = service.list_users(None, query.cursor, query.per_page)
+    pairs = [{"userId": u["id"], "username": u["username"], "role": r}
+             for u in users for r in u["roles"] if not query.role or r == query.role]
+    return page(pairs, cursor, query.per_page)
+
+
+@api.route("/user-roles", "POST", scopes=("users:manage",), body=AssignRole, status=201,
+           summary="Assign a role to a user")
+def assign_role(ctx: RequestContext, body: AssignRole) -> Reply:
+    assert ctx.principal is not None
+    return Reply({"data": service.assign_role(ctx.principal, body.user_id, body.role)}, 201)
+
+
+@api.route("/user-roles/{user_id}/{role}", "DELETE", scopes=("users:manage",),
+           summary="Remove a role from a user")
+def remove_role(ctx: RequestContext, user_id: str, role: str) -> None:
+    assert ctx.principal is not None
+    service.unassign_role(ctx.principal, user_id, role)

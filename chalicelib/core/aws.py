@@ -1,0 +1,53 @@
+"""AWS clients, created once per container and reused across invocations.
+
+Created lazily (not at import): no network or credential lookups during a cold start,
+and tests can point them at moto before first use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+_lock = threading.Lock()
+_clients: dict[tuple[str, str, str], Any] = {}
+
+
+def _endpoint() -> str:
+    return os.environ.get("AWS_ENDPOINT_URL", "")
+
+
+def _get(kind: str, service: str) -> Any:
+    key = (kind, service, _endpoint())
+    found = _clients.get(key)
+    if found is None:
+        with _lock:
+            found = _clients.get(key)
+            if found is None:
+                import boto3
+                from botocore.config import Config
+
+                from chalicelib.core.settings import get_settings
+
+                cfg = Config(retries={"max_attempts": 3, "mode": "standard"},
+                             max_pool_connections=50)
+                factory = getattr(boto3.session.Session(), kind)
+                found = factory(service, region_name=get_settings().region,
+                                endpoint_url=_endpoint() or None, config=cfg)
+                _clients[key] = found
+    return found
+
+
+def client(service: str) -> Any:
+    return _get("client", service)
+
+
+def resource(service: str) -> Any:
+    return _get("resource", service)
+
+
+def reset() -> None:
+    """Forget every client (tests that switch endpoints)."""
+    with _lock:
+        _clients.clear()

@@ -1,0 +1,52 @@
+"""Access log: one item per request (method, path, status, latency, principal, IP, UA).
+
+Items: PK = ALOG#<request id>, GSI1 = OWNER#<owner>#ALOG / <iso time>#<id> (an owner's own
+requests), GSI2 = ALOG / <iso time>#<id> (admin view); kept 30 days (TTL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.core import clock
+from chalicelib.core.settings import get_settings
+from chalicelib.http.context import RequestContext
+from chalicelib.store import table as store
+
+SECRET_QUERY_KEYS = {"token", "access_token", "refresh_token", "client_secret", "password",
+                     "key", "api_key", "secret", "signature"}
+
+
+def masked_ip(ip: str) -> str:
+    """Personal data masked: the last IPv4 octet, or the IPv6 interface part."""
+    if ":" in ip:
+        return ":".join(ip.split(":")[:4]) + "::"
+    parts = ip.split(".")
+    return ".".join(parts[:3] + ["0"]) if len(parts) == 4 else ip
+
+
+def masked_query(query: dict[str, str]) -> dict[str, str]:
+    return {k: ("***" if k.lower() in SECRET_QUERY_KEYS else v[:200])
+            for k, v in query.items()}
+
+
+def record(ctx: RequestContext, status: int, latency_ms: float) -> dict[str, Any]:
+    now = clock.now()
+    stamp = clock.iso(now)
+    principal = ctx.principal
+    owner = principal.owner if principal else ""
+    item: dict[str, Any] = {
+        "PK": f"ALOG#{ctx.request_id}", "SK": "ALOG",
+        "GSI2PK": "ALOG", "GSI2SK": f"{stamp}#{ctx.request_id}",
+        "id": ctx.request_id, "timestamp": stamp, "method": ctx.method, "path": ctx.path,
+        "route": ctx.resource, "query": masked_query(ctx.query), "status": status,
+        "latencyMs": int(round(latency_ms)), "ip": masked_ip(ctx.ip),
+        "userAgent": ctx.user_agent[:256], "principal": principal.describe() if principal else "",
+        "owner": owner, "version": ctx.version,
+        "ttl": int(now) + get_settings().access_log_ttl_days * 86400,
+    }
+    if owner:
+        item["GSI1PK"] = f"OWNER#{owner}#ALOG"
+        item["GSI1SK"] = f"{stamp}#{ctx.request_id}"
+    store.put(item)
+    return item

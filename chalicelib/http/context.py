@@ -1,0 +1,57 @@
+"""Per-request state shared by the edge and the handlers (thread-local: the local
+server is threaded, Lambda runs one request at a time)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.auth.principal import Principal
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    method: str
+    path: str
+    resource: str
+    ip: str
+    user_agent: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    query_pairs: list[tuple[str, str]]
+    raw_body: bytes
+    started: float
+    version: str = ""
+    principal: Principal | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+    @property
+    def base_url(self) -> str:
+        from chalicelib.core.settings import get_settings
+
+        issuer = get_settings().issuer
+        if issuer:
+            return issuer
+        proto = self.header("x-forwarded-proto") or "http"
+        host = self.header("host") or "localhost"
+        return f"{proto}://{host}"
+
+
+_local = threading.local()
+
+
+def current() -> RequestContext:
+    ctx = getattr(_local, "ctx", None)
+    if ctx is None:
+        raise RuntimeError("no request in progress")
+    return ctx
+
+
+def set_current(ctx: RequestContext | None) -> None:
+    _local.ctx = ctx

@@ -1,0 +1,202 @@
+"""The edge: every request passes here once (a Chalice middleware).
+
+Order: request id, preflight, size and media checks, authentication and rate limit
+(one DynamoDB write), scopes, Idempotency-Key, the view, error envelope (also for
+Chalice's own errors), headers, access log. Nothing raised here reaches the caller as
+a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Response
+
+from chalicelib.auth import guard
+from chalicelib.core import clock, ids
+from chalicelib.core.errors import (
+    AppError,
+    AuthenticationFailed,
+    Forbidden,
+    OAuthError,
+    PayloadTooLarge,
+)
+from chalicelib.core.logging import get_logger
+from chalicelib.core.settings import get_settings
+from chalicelib.http import accesslog, context, cors, envelope, idempotency, routes
+from chalicelib.http.context import RequestContext
+
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+SUNSET_V1 = "Sat, 31 Jul 2027 00:00:00 GMT"
+DEPRECATED_V1 = "@1780272000"  # 2026-06-01T00:00:00Z, RFC 9745 form
+
+
+def _context(event: Any, started: float) -> RequestContext:
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    given = headers.get("x-request-id", "")
+    ctx_info = event.context or {}
+    multi = (event.to_original_event() or {}).get("multiValueQueryStringParameters") or {}
+    pairs = [(k, v) for k, values in multi.items() for v in (values or [])]
+    return RequestContext(
+        request_id=given if _SANE_ID.match(given) else ids.new_id("req"),
+        method=event.method,
+        path=ctx_info.get("path") or event.path,
+        resource=ctx_info.get("resourcePath", ""),
+        ip=(ctx_info.get("identity") or {}).get("sourceIp", "") or "unknown",
+        user_agent=headers.get("user-agent", ""),
+        headers=headers,
+        query=dict(pairs),
+        query_pairs=pairs,
+        raw_body=event.raw_body or b"",
+        started=started,
+    )
+
+
+def path_with_query(ctx: RequestContext) -> str:
+    """The path as signed: query parameters in the order sent, RFC 3986 encoded."""
+    from urllib.parse import quote, urlencode
+
+    if not ctx.query_pairs:
+        return ctx.path
+    return ctx.path + "?" + urlencode(ctx.query_pairs, quote_via=quote, safe="-_.~")
+
+
+def authenticate(ctx: RequestContext, spec: routes.RouteSpec) -> guard.Caller:
+    auth = ctx.header("authorization")
+    key = ctx.header("x-api-key")
+    if auth and spec.auth == "required":
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            guard.anonymous(ctx.ip)
+            raise AuthenticationFailed("Use 'Authorization: Bearer <token>'.",
+                                       error="invalid_request")
+        try:
+            return guard.from_bearer(token.strip(), ctx.base_url)
+        except AuthenticationFailed:
+            guard.anonymous(ctx.ip)  # failed credentials count against the IP
+            raise
+    if key and spec.auth == "required":
+        raw_path = path_with_query(ctx)
+        try:
+            return guard.from_api_key(key, ctx.ip, ctx.method, raw_path, ctx.raw_body,
+                                      ctx.header("x-timestamp"), ctx.header("x-api-signature"))
+        except AuthenticationFailed:
+            guard.anonymous(ctx.ip)
+            raise
+    if spec.auth == "required":
+        guard.anonymous(ctx.ip)
+        raise AuthenticationFailed("Authentication is required: send a Bearer token or an "
+                                   "X-API-Key.", error="")
+    if spec.limited:
+        return guard.anonymous(ctx.ip)
+    return guard.Caller(None, None)
+
+
+def _check_body(ctx: RequestContext) -> None:
+    limit = get_settings().max_body_bytes
+    declared = ctx.header("content-length")
+    if len(ctx.raw_body) > limit or (declared.isdigit() and int(declared) > limit):
+        raise PayloadTooLarge(f"The request body exceeds {limit} bytes.")
+
+
+def _methods_of(resource: str) -> list[str]:
+    return [m for (path, m) in routes.REGISTRY if path == resource]
+
+
+def _handle(ctx: RequestContext, event: Any, get_response: Callable[[Any], Response],
+            state: dict[str, Any]) -> Response:
+    if ctx.method == "OPTIONS":
+        return cors.preflight(ctx.header("origin"), _methods_of(ctx.resource))
+    spec = routes.lookup(ctx.resource, ctx.method)
+    if spec is None:
+        return get_response(event)  # Chalice's 405, re-dressed below
+    state["spec"] = spec
+    ctx.version = spec.version
+    _check_body(ctx)
+    caller = authenticate(ctx, spec)
+    ctx.principal = caller.principal
+    state["quota"] = caller.quota
+    if spec.scopes and not (ctx.principal and _allows(ctx.principal.scopes, spec.scopes)):
+        raise Forbidden(f"This needs the scope(s): {', '.join(spec.scopes)}.",
+                        details=[{"requiredScopes": list(spec.scopes)}])
+    key = ctx.header("idempotency-key")
+    if ctx.method == "POST" and key and spec.idempotent:
+        return idempotency.run(ctx, key, lambda: get_response(event))
+    return get_response(event)
+
+
+def _allows(granted: frozenset[str], required: tuple[str, ...]) -> bool:
+    from chalicelib.auth.scopes import allows
+
+    return allows(granted, required)
+
+
+def _finish(ctx: RequestContext, response: Response, state: dict[str, Any]) -> Response:
+    body = response.body
+    if envelope.is_chalice_error(body):
+        response = envelope.from_chalice_error(response.status_code, ctx.request_id,
+                                               {k: str(v) for k, v in response.headers.items()})
+    headers = response.headers
+    headers["X-Request-Id"] = ctx.request_id
+    quota = state.get("quota")
+    if quota is not None:
+        for name, value in quota.headers().items():
+            headers.setdefault(name, value)
+    headers.update(cors.headers_for(ctx.header("origin")))
+    if ctx.version == "v1":
+        successor = ctx.path.replace("/api/v1/", "/api/v2/", 1)
+        headers["Deprecation"] = DEPRECATED_V1
+        headers["Sunset"] = SUNSET_V1
+        headers["Link"] = (f'<{successor}>; rel="successor-version", '
+                           '</api/migration-guides/v1/v2>; rel="deprecation"')
+    headers.update(ctx.response_headers)
+    return response
+
+
+def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    started = clock.now()
+    ctx = _context(event, started)
+    context.set_current(ctx)
+    state: dict[str, Any] = {}
+    log = get_logger()
+    try:
+        try:
+            response = _handle(ctx, event, get_response, state)
+        except OAuthError as exc:
+            response = envelope.oauth_error_response(exc)
+        except AppError as exc:
+            spec = state.get("spec")
+            if spec is not None and spec.oauth:
+                response = envelope.oauth_error_response(routes.as_oauth_error(exc))
+            else:
+                response = envelope.error_response(exc, ctx.request_id)
+        except Exception:  # noqa: BLE001 - the edge must answer, never leak a traceback
+            log.exception("unhandled error", extra={"requestId": ctx.request_id})
+            response = envelope.error_response(AppError(), ctx.request_id)
+        response = _finish(ctx, response, state)
+        latency = (clock.now() - started) * 1000
+        _after(ctx, response.status_code, latency, state)
+        return response
+    finally:
+        context.set_current(None)
+
+
+def _after(ctx: RequestContext, status: int, latency_ms: float, state: dict[str, Any]) -> None:
+    """Access log and error usage; failures here must not fail the request."""
+    log = get_logger()
+    spec = state.get("spec")
+    log.info("request", extra={
+        "requestId": ctx.request_id, "method": ctx.method, "path": ctx.path, "status": status,
+        "latencyMs": round(latency_ms, 1),
+        "principal": ctx.principal.describe() if ctx.principal else "",
+        "ip": accesslog.masked_ip(ctx.ip)})
+    if ctx.method == "OPTIONS" or (spec is not None and not spec.logged):
+        return
+    try:
+        accesslog.record(ctx, status, latency_ms)
+        if status >= 400 and ctx.principal is not None:
+            guard.count_error(ctx.principal)
+    except Exception:  # noqa: BLE001
+        log.exception("access log write failed", extra={"requestId": ctx.request_id})

@@ -1,0 +1,22 @@
+"""Base pydantic models for request bodies and queries: camelCase on the wire,
+unknown fields refused, so a typo never silently does nothing."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True,
+                              extra="forbid", str_strip_whitespace=True)
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True,
+                              extra="ignore", str_strip_whitespace=True)
+
+
+class PageQuery(Query):
+    per_page: int = Field(20, ge=1, le=100, description="Items per page (max 100).")
+    cursor: str | None = Field(None, max_length=2048, description="Opaque cursor.")

@@ -1,0 +1,103 @@
+"""GET /api-access-logs and /audit-logs: an owner's own entries, an admin's all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from chalicelib.core import clock
+from chalicelib.core.errors import ValidationFailed
+from chalicelib.http.context import RequestContext
+from chalicelib.http.models import PageQuery
+from chalicelib.http.routes import ApiBlueprint, Reply, page
+from chalicelib.store import table as store
+
+api = ApiBlueprint(__name__, "Logs")
+
+PUBLIC_ACCESS = ("id", "timestamp", "method", "path", "route", "query", "status", "latencyMs",
+                 "ip", "userAgent", "principal", "version")
+PUBLIC_AUDIT = ("id", "timestamp", "action", "targetType", "targetId", "actor", "changes",
+                "requestId", "ip")
+
+
+class AccessLogQuery(PageQuery):
+    method: str | None = Field(None, max_length=10)
+    status: str | None = Field(None, max_length=100, description="e.g. 200,404 or 4xx")
+    path: str | None = Field(None, max_length=500, description="Path prefix.")
+    principal: str | None = Field(None, max_length=200)
+    created_after: str | None = None
+    created_before: str | None = None
+
+
+class AuditLogQuery(PageQuery):
+    action: str | None = Field(None, max_length=100, description="Action prefix.")
+    target_type: str | None = Field(None, max_length=100)
+    target_id: str | None = Field(None, max_length=200)
+    actor: str | None = Field(None, max_length=200)
+    created_after: str | None = None
+    created_before: str | None = None
+
+
+def _time_range(after: str | None, before: str | None) -> tuple[str, str] | None:
+    if not after and not before:
+        return None
+    try:
+        low = clock.iso(clock.parse_iso(after)) if after else "0"
+        high = clock.iso(clock.parse_iso(before)) if before else "9"
+    except ValueError as exc:
+        raise ValidationFailed("createdAfter/createdBefore must be RFC 3339 times.") from exc
+    return low, high
+
+
+def _status_matches(spec: str, status: int) -> bool:
+    for part in spec.split(","):
+        part = part.strip().lower()
+        if part.endswith("xx") and part[:1].isdigit() and status // 100 == int(part[0]):
+            return True
+        if part.isdigit() and int(part) == status:
+            return True
+    return False
+
+
+def _listing(ctx: RequestContext, kind: str, query: Any, keep: Any) -> Any:
+    principal = ctx.principal
+    assert principal is not None
+    if principal.is_admin:
+        pk, index = kind, "GSI2"
+    else:
+        pk, index = f"OWNER#{principal.owner}#{kind}", "GSI1"
+    items, cursor = store.query_page(pk, index=index, cursor=query.cursor, limit=query.per_page,
+                                     sk_between=_time_range(query.created_after,
+                                                            query.created_before),
+                                     item_filter=keep)
+    return items, cursor
+
+
+@api.route("/api-access-logs", scopes=("logs:read",), query=AccessLogQuery,
+           summary="Access log of API requests")
+def access_logs(ctx: RequestContext, query: AccessLogQuery) -> Reply:
+    """Every request: method, path, status, latency, principal, masked IP, user agent.
+    Non-admins see the requests made with their own credentials."""
+    def keep(item: dict[str, Any]) -> bool:
+        return ((not query.method or item.get("method") == query.method.upper())
+                and (not query.status or _status_matches(query.status, int(item["status"])))
+                and (not query.path or str(item.get("path", "")).startswith(query.path))
+                and (not query.principal or item.get("principal") == query.principal))
+
+    items, cursor = _listing(ctx, "ALOG", query, keep)
+    return page([{k: i.get(k) for k in PUBLIC_ACCESS} for i in items], cursor, query.per_page)
+
+
+@api.route("/audit-logs", scopes=("logs:read",), query=AuditLogQuery,
+           summary="Audit log of changes and admin actions")
+def audit_logs(ctx: RequestContext, query: AuditLogQuery) -> Reply:
+    """Every change: who, what, when, with secrets and personal data masked."""
+    def keep(item: dict[str, Any]) -> bool:
+        return ((not query.action or str(item.get("action", "")).startswith(query.action))
+                and (not query.target_type or item.get("targetType") == query.target_type)
+                and (not query.target_id or item.get("targetId") == query.target_id)
+                and (not query.actor or item.get("actor") == query.actor))
+
+    items, cursor = _listing(ctx, "AUDIT", query, keep)
+    return page([{k: i.get(k) for k in PUBLIC_AUDIT} for i in items], cursor, query.per_page)

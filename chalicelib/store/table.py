@@ -1,0 +1,196 @@
+"""The one DynamoDB table: key design, conditional writes, pagination cursors.
+
+Key design (single table, documented in README):
+  PK / SK            the item's identity, e.g. CLIENT#<id> / CLIENT
+  GSI1PK / GSI1SK    listings by owner:  OWNER#<owner>#<type> / <createdAt>#<id>
+  GSI2PK / GSI2SK    listings by type (admin views, logs by day): <TYPE>#... / <ts>#<id>
+  ttl                epoch seconds; DynamoDB TTL deletes late, so every read checks it too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from decimal import Decimal
+from typing import Any
+
+from chalicelib.core import aws, clock
+from chalicelib.core.errors import Conflict, ValidationFailed
+from chalicelib.core.settings import get_settings
+
+KEY_ATTRS = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
+
+
+def table() -> Any:
+    return aws.resource("dynamodb").Table(get_settings().table_name)
+
+
+def client() -> Any:
+    return aws.client("dynamodb")
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB's Decimals and sets back into JSON-friendly Python values."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(plain(v) for v in value)
+    return value
+
+
+def expired(item: dict[str, Any] | None) -> bool:
+    if not item:
+        return True
+    ttl = item.get("ttl")
+    return ttl is not None and float(ttl) <= clock.now()
+
+
+def get(pk: str, sk: str, consistent: bool = False) -> dict[str, Any] | None:
+    found = table().get_item(Key={"PK": pk, "SK": sk}, ConsistentRead=consistent).get("Item")
+    if found is None or expired(found):
+        return None
+    return plain(found)
+
+
+def is_condition_failure(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def put_new(item: dict[str, Any], conflict_message: str = "It already exists.") -> None:
+    """Create an item only if its key is free (two creators may race)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        table().put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            raise Conflict(conflict_message) from exc
+        raise
+
+
+def put(item: dict[str, Any]) -> None:
+    table().put_item(Item=item)
+
+
+def delete(pk: str, sk: str) -> None:
+    table().delete_item(Key={"PK": pk, "SK": sk})
+
+
+def update(pk: str, sk: str, changes: dict[str, Any], *, remove: tuple[str, ...] = (),
+           condition: str = "attribute_exists(PK)",
+           values: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """SET the given attributes (and REMOVE others) if the condition holds.
+
+    Answers the new item, or None when the condition failed (missing item, lost race).
+    """
+    from botocore.exceptions import ClientError
+
+    names: dict[str, str] = {}
+    vals: dict[str, Any] = dict(values or {})
+    sets = []
+    for i, (attr, value) in enumerate(changes.items()):
+        names[f"#s{i}"] = attr
+        vals[f":s{i}"] = value
+        sets.append(f"#s{i} = :s{i}")
+    expr = ("SET " + ", ".join(sets)) if sets else ""
+    if remove:
+        for i, attr in enumerate(remove):
+            names[f"#r{i}"] = attr
+        expr += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+    kwargs: dict[str, Any] = {
+        "Key": {"PK": pk, "SK": sk},
+        "UpdateExpression": expr.strip(),
+        "ConditionExpression": condition,
+        "ReturnValues": "ALL_NEW",
+    }
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    if vals:
+        kwargs["ExpressionAttributeValues"] = vals
+    try:
+        return plain(table().update_item(**kwargs)["Attributes"])
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return None
+        raise
+
+
+def encode_cursor(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    raw = json.dumps(plain(key), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed("The cursor is not valid.",
+                               details=[{"field": "cursor", "message": "malformed"}]) from exc
+    if not isinstance(key, dict) or not all(
+        isinstance(k, str) and k in KEY_ATTRS and isinstance(v, str) for k, v in key.items()
+    ):
+        raise ValidationFailed("The cursor is not valid.",
+                               details=[{"field": "cursor", "message": "malformed"}])
+    return key
+
+
+def query_page(pk: str, *, index: str | None = None, cursor: str | None = None,
+               limit: int = 20, forward: bool = False, sk_prefix: str | None = None,
+               sk_between: tuple[str, str] | None = None,
+               item_filter: Any = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a partition, newest first by default, with an opaque cursor.
+
+    `item_filter` (a Python predicate) is applied after reading, and pages are refilled
+    until `limit` items pass or the partition ends, so filters never shrink a page.
+    """
+    from boto3.dynamodb.conditions import Key
+
+    pk_name, sk_name = ("PK", "SK") if index is None else (f"{index}PK", f"{index}SK")
+    cond: Any = Key(pk_name).eq(pk)
+    if sk_prefix:
+        cond = cond & Key(sk_name).begins_with(sk_prefix)
+    elif sk_between:
+        cond = cond & Key(sk_name).between(*sk_between)
+    start = decode_cursor(cursor)
+    out: list[dict[str, Any]] = []
+    while True:
+        kwargs: dict[str, Any] = {"KeyConditionExpression": cond, "ScanIndexForward": forward,
+                                  "Limit": max(limit - len(out), 1) + 1}
+        if index:
+            kwargs["IndexName"] = index
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        resp = table().query(**kwargs)
+        items = resp.get("Items", [])
+        for raw in items:
+            item = plain(raw)
+            if expired(item) or (item_filter is not None and not item_filter(item)):
+                continue
+            if len(out) == limit:
+                # A further item exists: the cursor points at the last one returned.
+                return out, encode_cursor(_key_of(out[-1], index))
+            out.append(item)
+        start = resp.get("LastEvaluatedKey")
+        if not start:
+            return out, None
+        if len(out) == limit:
+            return out, encode_cursor(_key_of(out[-1], index))
+
+
+def _key_of(item: dict[str, Any], index: str | None) -> dict[str, Any]:
+    key = {"PK": item["PK"], "SK": item["SK"]}
+    if index:
+        key[f"{index}PK"] = item[f"{index}PK"]
+        key[f"{index}SK"] = item[f"{index}SK"]
+    return key

@@ -1,0 +1,124 @@
+"""The AWS resources Chalice does not create, defined once.
+
+Used by `make package` (merged into Chalice's SAM template) and by the local stack
+(created in moto through CloudFormation from this very dict). Run as a script to print
+the template for a stage: `python -m infra.template dev`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from chalicelib.core.settings import Settings, resource_prefix_for
+
+# Scheduled handlers: name -> rate; app.py binds them, the local worker fires them.
+QUEUES = ("webhooks", "jobs")
+VISIBILITY_TIMEOUT = 180
+
+
+def settings_for(stage: str) -> Settings:
+    return Settings(stage=stage, resource_prefix=resource_prefix_for(stage))
+
+
+def _error_template(code: str, message: str) -> dict[str, str]:
+    body = {"error": {"code": code, "message": message, "details": [],
+                      "requestId": "$context.requestId", "timestamp": "$context.requestTime",
+                      "documentation": "/api/docs#errors"}}
+    return {"application/json": json.dumps(body)}
+
+
+# API Gateway answers some requests before the app sees them; dress those in the
+# contract's envelope too. The local server reads this same table.
+GATEWAY_RESPONSES: dict[str, tuple[int, str, str]] = {
+    "MISSING_AUTHENTICATION_TOKEN": (404, "NOT_FOUND", "No route matches this path."),
+    "RESOURCE_NOT_FOUND": (404, "NOT_FOUND", "No route matches this path."),
+    "UNSUPPORTED_MEDIA_TYPE": (415, "UNSUPPORTED_MEDIA_TYPE",
+                               "The request body's media type is not supported."),
+    "REQUEST_TOO_LARGE": (413, "PAYLOAD_TOO_LARGE", "The request body is too large."),
+    "THROTTLED": (429, "RATE_LIMIT_EXCEEDED", "Too many requests."),
+    "DEFAULT_4XX": (400, "VALIDATION_ERROR", "The request could not be processed."),
+    "DEFAULT_5XX": (500, "INTERNAL_ERROR", "An internal error occurred."),
+}
+
+
+def build(stage: str, with_api: bool = True) -> dict[str, Any]:
+    s = settings_for(stage)
+    resources: dict[str, Any] = {
+        "MainTable": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "TableName": s.table_name,
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [
+                    {"AttributeName": n, "AttributeType": "S"}
+                    for n in ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")],
+                "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"},
+                              {"AttributeName": "SK", "KeyType": "RANGE"}],
+                "GlobalSecondaryIndexes": [
+                    {"IndexName": g,
+                     "KeySchema": [{"AttributeName": f"{g}PK", "KeyType": "HASH"},
+                                   {"AttributeName": f"{g}SK", "KeyType": "RANGE"}],
+                     "Projection": {"ProjectionType": "ALL"}} for g in ("GSI1", "GSI2")],
+                "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
+                "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+            },
+        },
+        "FilesBucket": {
+            "Type": "AWS::S3::Bucket",
+            "Properties": {
+                "BucketName": s.bucket_name,
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True, "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+                "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+            },
+        },
+        "KeysSecret": {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Name": s.secret_id,
+                "Description": "Gatehouse signing keys and data key; filled by the bootstrap.",
+                "SecretString": "{}",
+            },
+        },
+    }
+    for purpose in QUEUES:
+        logical = purpose.capitalize()
+        resources[f"{logical}DeadLetterQueue"] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": s.queue_name(f"{purpose}-dlq"),
+                           "MessageRetentionPeriod": 1209600},
+        }
+        resources[f"{logical}Queue"] = {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": s.queue_name(purpose),
+                "VisibilityTimeout": VISIBILITY_TIMEOUT,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [f"{logical}DeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": 5},
+            },
+        }
+    if with_api:
+        for kind, (status, code, message) in GATEWAY_RESPONSES.items():
+            resources[f"GatewayResponse{kind.title().replace('_', '')}"] = {
+                "Type": "AWS::ApiGateway::GatewayResponse",
+                "Properties": {
+                    "RestApiId": {"Ref": "RestAPI"},
+                    "ResponseType": kind,
+                    "StatusCode": str(status),
+                    "ResponseTemplates": _error_template(code, message),
+                    "ResponseParameters": {
+                        "gatewayresponse.header.X-Request-Id": "context.requestId"},
+                },
+            }
+    return {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}
+
+
+if __name__ == "__main__":
+    print(json.dumps(build(sys.argv[1] if len(sys.argv) > 1 else "dev"), indent=2))
