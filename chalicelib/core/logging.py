@@ -10,4 +10,5 @@ from typing import Any
 def get_logger() -> Any:
     from aws_lambda_powertools import Logger
 
-    return Logger(service="gatehouse")
+    # Not "gatehouse": that is Chalice's own logger, whose handler would print every line twice.
+    return Logger(service="gatehouse-api")

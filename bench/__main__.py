@@ -1,0 +1,55 @@
+"""`make bench`: every benchmark, a table on stdout, bench/results.json."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import coldstart, limiter, overhead, roundtrips
+
+GOALS = {
+    "roundtrips": "DynamoDB round trips per authenticated GET: goal <= 2 (floor 1)",
+    "coldstart": "import app vs bare Chalice+boto3 (median): goal <= 1.5x",
+    "overhead": "full pipeline vs bare route, in-process against moto: ratio",
+    "limiter": "N threads x M requests vs limit L over HTTP: over-admissions must be 0",
+}
+
+
+def main() -> int:
+    results: dict[str, Any] = {}
+    for name, module in (("coldstart", coldstart), ("roundtrips", roundtrips),
+                         ("overhead", overhead), ("limiter", limiter)):
+        print(f"running {name} ...", flush=True)
+        results[name] = module.run()
+    rt = results["roundtrips"]
+    rows = [
+        ("round trips, bearer GET", rt["bearer"].get("roundTrips"), "<= 2"),
+        ("round trips, API key GET", rt["api_key"].get("roundTrips"), "<= 2"),
+        ("cold import ratio", f"{results['coldstart']['ratio']}x "
+         f"({results['coldstart']['appMedianMs']} / {results['coldstart']['bareMedianMs']} ms)",
+         "<= 1.5x"),
+        ("pipeline overhead ratio", f"{results['overhead']['ratio']}x "
+         f"({results['overhead']['pipelineMedianMs']} / {results['overhead']['bareMedianMs']} ms)",
+         "report"),
+        ("limiter over-admissions", f"{results['limiter']['overAdmissions']} "
+         f"({results['limiter']['admitted']} admitted of "
+         f"{results['limiter']['threads'] * results['limiter']['perThread']}, "
+         f"limit {results['limiter']['limit']})", "0"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'benchmark'.ljust(width)}  {'measured':<40}  goal")
+    for name, value, goal in rows:
+        print(f"{name.ljust(width)}  {str(value):<40}  {goal}")
+    out = Path(__file__).resolve().parent / "results.json"
+    out.write_text(json.dumps({"goals": GOALS, "results": results}, indent=2))
+    print(f"\nwritten {out}")
+    ok = (results["limiter"]["overAdmissions"] == 0
+          and all(isinstance(rt[k].get("roundTrips"), int) and rt[k]["roundTrips"] <= 2
+                  for k in ("bearer", "api_key")))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""A stack in-process for benchmarks: moto, resources from infra/, the bootstrap."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+ADMIN_SECRET = "bench-admin-secret"
+
+
+def fake_credentials() -> None:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def _env() -> None:
+    fake_credentials()
+    os.environ["GATEHOUSE_STAGE"] = "bench"
+    os.environ["GATEHOUSE_ISSUER"] = "http://bench"
+    # Benchmarks send hundreds of requests a minute; the burst limit would refuse them.
+    os.environ["GATEHOUSE_BURST_LIMIT"] = "1000000"
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+@contextmanager
+def in_process_stack() -> Iterator[Any]:
+    """Yields a chalice.test.Client over the real app, against moto in this process."""
+    _env()
+    from chalice.test import Client
+    from moto import mock_aws
+
+    with mock_aws():
+        from chalicelib.auth.bootstrap import bootstrap
+        from chalicelib.core import aws
+        from chalicelib.core.settings import reset_settings
+        from chalicelib.local.provision import provision
+
+        reset_settings()
+        aws.reset()
+        provision("bench")
+        bootstrap({"GATEHOUSE_ADMIN_CLIENT_SECRET": ADMIN_SECRET,
+                   "GATEHOUSE_ADMIN_PASSWORD": "bench-admin-password"})
+        from app import app
+
+        with Client(app) as client:
+            yield client
+
+
+def request(client: Any, method: str, path: str, headers: dict[str, str] | None = None,
+            body: Any = None) -> Any:
+    hdrs = dict(headers or {})
+    payload = b""
+    if body is not None:
+        payload = json.dumps(body).encode()
+        hdrs["Content-Type"] = "application/json"
+    return client.http.request(method, path, headers=hdrs, body=payload)
+
+
+def admin_token(client: Any) -> str:
+    basic = base64.b64encode(f"admin:{ADMIN_SECRET}".encode()).decode()
+    resp = client.http.post("/api/v1/oauth/token", body="grant_type=client_credentials",
+                            headers={"Authorization": f"Basic {basic}",
+                                     "Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status_code == 200, resp.body
+    return str(json.loads(resp.body)["access_token"])
+
+
+class DynamoCounter:
+    """Counts DynamoDB API calls through botocore's event hooks."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        from chalicelib.core import aws
+
+        for events in (aws.client("dynamodb").meta.events,
+                       aws.resource("dynamodb").meta.client.meta.events):
+            events.register("before-call.dynamodb.*", self._hook)
+
+    def _hook(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def reset(self) -> None:
+        self.calls.clear()

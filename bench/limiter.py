@@ -1,0 +1,75 @@
+"""Benchmark 4: rate limiter exactness under concurrency, over real HTTP to moto's
+server: N threads x M requests against a limit L; over-admissions must be 0."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run(threads: int = 16, per_thread: int = 25, limit: int = 150) -> dict[str, Any]:
+    from moto.server import ThreadedMotoServer
+
+    from bench.harness import fake_credentials
+
+    fake_credentials()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    saved = os.environ.get("AWS_ENDPOINT_URL")
+    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    os.environ["GATEHOUSE_STAGE"] = "benchlimit"
+    from chalicelib.core import aws
+    from chalicelib.core.settings import reset_settings
+    from chalicelib.http import ratelimit
+    from chalicelib.local.provision import provision
+    from chalicelib.store import table as store
+
+    reset_settings()
+    aws.reset()
+    try:
+        provision("benchlimit")
+        store.put({"PK": "CLIENT#bench", "SK": "CLIENT", "active": True, "hourLimit": limit})
+        admitted = [0] * threads
+        refused = [0] * threads
+        barrier = threading.Barrier(threads)
+
+        def worker(i: int) -> None:
+            barrier.wait()
+            for _ in range(per_thread):
+                charge = ratelimit.charge("CLIENT#bench", "CLIENT", hour_limit="hourLimit",
+                                          burst_limit=10**9, condition="active = :t",
+                                          values={":t": True})
+                if charge.allowed:
+                    admitted[i] += 1
+                else:
+                    refused[i] += 1
+
+        pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        total = sum(admitted)
+        return {"threads": threads, "perThread": per_thread, "limit": limit,
+                "admitted": total, "refused": sum(refused),
+                "overAdmissions": max(0, total - limit),
+                "underAdmissions": max(0, min(limit, threads * per_thread) - total)}
+    finally:
+        server.stop()
+        if saved is None:
+            os.environ.pop("AWS_ENDPOINT_URL", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL"] = saved
+        aws.reset()
