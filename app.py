@@ -5,11 +5,12 @@ from chalice import Chalice
 from chalicelib.auth.api_keys import routes as api_key_routes
 from chalicelib.auth.oauth import routes as oauth_routes
 from chalicelib.auth.users import routes as user_routes
+from chalicelib.docs import routes as docs_routes
 from chalicelib.http import edge
 from chalicelib.ops import health, logs
 
 app = Chalice(app_name="gatehouse")
 app.register_middleware(edge.middleware, "http")
 
-for module in (health, oauth_routes, user_routes, api_key_routes, logs):
+for module in (health, oauth_routes, user_routes, api_key_routes, logs, docs_routes):
     app.register_blueprint(module.api.blueprint)

@@ -1,0 +1,133 @@
+"""The OpenAPI 3.1 document, generated from the route registry and the pydantic models
+that also validate the requests: one source of truth."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from chalicelib.auth.scopes import SCOPES
+from chalicelib.http import routes
+
+ERROR_CODES = {
+    400: "VALIDATION_ERROR", 401: "AUTHENTICATION_ERROR", 403: "AUTHORIZATION_ERROR",
+    404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR", 429: "RATE_LIMIT_EXCEEDED",
+    500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE",
+}
+_PARAM = re.compile(r"{([^}]+)}")
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "required": ["code", "message", "details", "requestId", "timestamp", "documentation"],
+        "properties": {
+            "code": {"type": "string", "enum": sorted(set(ERROR_CODES.values()))},
+            "message": {"type": "string"}, "details": {},
+            "requestId": {"type": "string"}, "timestamp": {"type": "string",
+                                                          "format": "date-time"},
+            "documentation": {"type": "string"},
+            "retryAfter": {"type": "integer"}}}}}
+OAUTH_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}}
+RATE_HEADERS = {name: {"schema": {"type": "string"}, "description": desc} for name, desc in (
+    ("X-RateLimit-Limit", "Hourly quota."), ("X-RateLimit-Remaining", "Left this hour."),
+    ("X-RateLimit-Reset", "Unix time the hourly window resets."),
+    ("RateLimit-Policy", "draft-ietf-httpapi-ratelimit-headers-10 policies."),
+    ("RateLimit", "draft-ietf-httpapi-ratelimit-headers-10 remaining quota."),
+    ("X-Request-Id", "The request's id."))}
+
+
+def _schema(model: Any, components: dict[str, Any]) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _query_params(model: Any) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(by_alias=True)
+    required = set(schema.get("required", []))
+    return [{"name": name, "in": "query", "required": name in required,
+             "schema": {k: v for k, v in prop.items() if k != "title"},
+             "description": prop.get("description", "")}
+            for name, prop in schema.get("properties", {}).items()]
+
+
+def _errors(spec: routes.RouteSpec) -> dict[str, Any]:
+    statuses = [400, 429, 500]
+    if spec.auth == "required":
+        statuses += [401, 403]
+    if "{" in spec.path:
+        statuses.append(404)
+    if spec.body is not None:
+        statuses += [413, 415, 422]
+    if spec.method == "POST" and spec.idempotent:
+        statuses.append(409)
+    ref = "#/components/schemas/OAuthError" if spec.oauth else "#/components/schemas/Error"
+    return {str(s): {"description": ERROR_CODES[s],
+                     "content": {"application/json": {"schema": {"$ref": ref}}}}
+            for s in sorted(set(statuses))}
+
+
+def _operation(spec: routes.RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": spec.name, "summary": spec.summary, "tags": [spec.tag],
+        "description": spec.description, "responses": {},
+        "x-required-scopes": list(spec.scopes),
+    }
+    if spec.version == "v1":
+        op["deprecated"] = True
+    params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+              for n in _PARAM.findall(spec.path)]
+    if spec.query is not None:
+        params += _query_params(spec.query)
+    if spec.method == "POST" and spec.idempotent:
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "schema": {"type": "string", "maxLength": 255}})
+    if params:
+        op["parameters"] = params
+    if spec.body is not None:
+        ref = _schema(spec.body, components)
+        op["requestBody"] = {"required": True,
+                             "content": {media: {"schema": ref} for media in spec.media}}
+    if spec.auth == "required":
+        op["security"] = [{"bearer": list(spec.scopes)}, {"apiKey": []}]
+    else:
+        op["security"] = []
+    success = {"description": "OK", "headers": RATE_HEADERS}
+    if spec.status != 204:
+        success["content"] = {"application/json": {"schema": {"type": "object"}}}
+    op["responses"][str(spec.status)] = success
+    if spec.method == "DELETE":
+        op["responses"]["204"] = {"description": "Done", "headers": RATE_HEADERS}
+    op["responses"].update(_errors(spec))
+    return op
+
+
+@lru_cache(maxsize=4)
+def document(server: str = "") -> dict[str, Any]:
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA, "OAuthError": OAUTH_ERROR_SCHEMA}
+    paths: dict[str, Any] = {}
+    for (path, method), spec in sorted(routes.REGISTRY.items()):
+        paths.setdefault(path, {})[method.lower()] = _operation(spec, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Gatehouse API", "version": "2.0.0",
+                 "description": "API integration platform. v1 is deprecated (see the "
+                                "Deprecation and Sunset headers); v2 is current."},
+        "servers": [{"url": server or "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "oauth2", "flows": {"clientCredentials": {
+                    "tokenUrl": "/api/v1/oauth/token", "scopes": SCOPES}}},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+    }
