@@ -156,7 +156,12 @@ def from_api_key(key: str, ip: str, method: str, path_qs: str, body: bytes,
         raise AuthenticationFailed("This key requires signed requests (X-Timestamp and "
                                    "X-API-Signature).", error="")
     if sig_attr:
-        secret = keyring.decrypt(str(item["secretEnc"]))
+        # During a rotation's grace period the old key signs with the old secret.
+        sealed = item["secretEnc"]
+        if (item.get("prevSecretEnc")
+                and not credentials.same(str(item.get("keyHash", "")), values[":h"])):
+            sealed = item["prevSecretEnc"]
+        secret = keyring.decrypt(str(sealed))
         expected = credentials.request_signature(secret, timestamp, method, path_qs, body)
         if not credentials.same(expected, signature):
             raise AuthenticationFailed("The request signature does not match.", error="")

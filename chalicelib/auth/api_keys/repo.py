@@ -1,0 +1,52 @@
+"""DynamoDB items of API keys.
+
+  APIKEY#key_<id part> / APIKEY   the key: keyHash (SHA-256 of the whole key), prevHash and
+                                  prevHashExpiresAt during a rotation's grace period,
+                                  secretEnc (the signing secret, encrypted), status,
+                                  expiresAtEpoch, hourLimit, scopes, tier, owner, sandbox,
+                                  requireSignature, ipAllowlist, lastUsedAt; also its rate-limit
+                                  counters (rl_*), usage per day (u_<day>_r / u_<day>_e) and
+                                  signature nonces (sg_*), all written by the auth guard.
+  GSI1 = OWNER#<owner>#APIKEY / <createdAt>#<id>   the owner's keys
+  GSI2 = APIKEY / <createdAt>#<id>                 every key (admin listing)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.auth.guard import principal_key
+from chalicelib.core import clock
+from chalicelib.store import table as store
+
+
+def _key(key_id: str) -> tuple[str, str]:
+    return principal_key("api_key", key_id)
+
+
+def key_item(key_id: str) -> dict[str, Any] | None:
+    pk, sk = _key(key_id)
+    return store.get(pk, sk, consistent=True)
+
+
+def put_key(item: dict[str, Any]) -> None:
+    store.put_new(item, "An API key with this id already exists; try again.")
+
+
+def update_key(key_id: str, changes: dict[str, Any], *, remove: tuple[str, ...] = (),
+               condition: str = "attribute_exists(PK)",
+               values: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    pk, sk = _key(key_id)
+    changes = {**changes, "updatedAt": clock.iso()}
+    return store.update(pk, sk, changes, remove=remove, condition=condition, values=values)
+
+
+def list_keys(owner: str | None, cursor: str | None, limit: int,
+              item_filter: Callable[[dict[str, Any]], bool] | None = None
+              ) -> tuple[list[dict[str, Any]], str | None]:
+    if owner is None:
+        return store.query_page("APIKEY", index="GSI2", cursor=cursor, limit=limit,
+                                item_filter=item_filter)
+    return store.query_page(f"OWNER#{owner}#APIKEY", index="GSI1", cursor=cursor, limit=limit,
+                            item_filter=item_filter)

@@ -1,0 +1,242 @@
+"""API keys: create, list, update, revoke, rotate (with a grace period), usage.
+
+The key (gate_live_<id part><secret part>) is shown once and stored only as SHA-256;
+the signing secret is shown once and stored encrypted (keyring). Authentication with a
+key happens in auth/guard.py (one conditional write on the key's item); this module
+owns the item's life cycle.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from chalicelib.auth import credentials, keyring
+from chalicelib.auth.api_keys import repo
+from chalicelib.auth.api_keys.models import (
+    DEFAULT_LIFETIME_DAYS,
+    CreateApiKey,
+    ListApiKeys,
+    UpdateApiKey,
+)
+from chalicelib.auth.guard import usage_attr
+from chalicelib.auth.oauth.service import hour_limit_for
+from chalicelib.auth.principal import Principal
+from chalicelib.auth.scopes import narrow
+from chalicelib.core import clock, ids
+from chalicelib.core.errors import Conflict, Forbidden, NotFound
+from chalicelib.ops import audit
+
+KEY_ID_RE = re.compile(r"^key_[0-9a-hjkmnp-tv-z]{12}$")
+SECRET_PREFIX = "gks_"
+_FORGET_ON_ROTATE = ("prevHash", "prevHashExpiresAt", "prevSecretEnc")
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + ids.random_token(48)
+
+
+def status_of(item: dict[str, Any], now: float | None = None) -> str:
+    if item.get("status") != "active":
+        return str(item.get("status", "revoked"))
+    if int(item.get("expiresAtEpoch", 0)) <= (clock.now() if now is None else now):
+        return "expired"
+    return "active"
+
+
+def public_key(item: dict[str, Any]) -> dict[str, Any]:
+    """What anyone who may see the key sees: never the key, its hash or the secret."""
+    now = clock.now()
+    out = {
+        "id": item["keyId"], "prefix": item["prefix"], "name": item["name"],
+        "scopes": item["scopes"], "tier": item["tier"], "rateLimit": item.get("rateLimit"),
+        "hourLimit": item["hourLimit"], "status": status_of(item, now),
+        "expiresAt": item["expiresAt"], "requireSignature": bool(item.get("requireSignature")),
+        "ipAllowlist": item.get("ipAllowlist") or [], "sandbox": bool(item.get("sandbox")),
+        "owner": item["owner"], "createdAt": item["createdAt"],
+        "updatedAt": item.get("updatedAt"), "lastUsedAt": item.get("lastUsedAt"),
+        "rotatedAt": item.get("rotatedAt"), "revokedAt": item.get("revokedAt"),
+        "previousKeyExpiresAt": None,
+    }
+    prev_until = float(item.get("prevHashExpiresAt", 0))
+    if item.get("prevHash") and prev_until > now:
+        out["previousKeyExpiresAt"] = clock.iso(prev_until)
+    return out
+
+
+def _with_credentials(item: dict[str, Any], key: str, secret: str) -> dict[str, Any]:
+    return {**public_key(item), "key": key, "secret": secret}
+
+
+def _check_delegation(actor: Principal, scopes: list[str] | None, hour_limit: int | None,
+                      current_limit: int = 0) -> None:
+    """A non-admin may give a key only scopes it has, and no higher rate limit than its own
+    (or than the key already had)."""
+    if actor.is_admin:
+        return
+    if scopes is not None:
+        missing = set(scopes) - narrow(scopes, actor.scopes)
+        if missing:
+            raise Forbidden("An API key cannot have scopes its creator lacks.",
+                            details=[{"field": "scopes", "message": ", ".join(sorted(missing))}])
+    if hour_limit is not None and hour_limit > max(actor.hour_limit, current_limit):
+        raise Forbidden("Only an admin can give an API key a higher rate limit than its "
+                        "creator's.", details=[{"field": "rateLimit",
+                                                "message": f"at most {actor.hour_limit}"}])
+
+
+def create_key(actor: Principal, body: CreateApiKey) -> dict[str, Any]:
+    """Answers the key with its `key` and `secret`, shown this once."""
+    scopes = sorted(body.scopes)
+    tier = body.tier or actor.tier
+    hour_limit = hour_limit_for(tier, body.rate_limit)
+    _check_delegation(actor, scopes, hour_limit)
+    sandbox = actor.sandbox if body.sandbox is None else body.sandbox
+    if actor.sandbox and not sandbox:
+        raise Forbidden("A sandbox key can only create sandbox keys.")
+    now = clock.now()
+    expires = body.expires_at.timestamp() if body.expires_at else (
+        now + DEFAULT_LIFETIME_DAYS * 86400)
+    key_id, key, prefix = credentials.new_api_key(sandbox)
+    secret = new_secret()
+    stamp = clock.iso(now)
+    owner = actor.owner
+    item: dict[str, Any] = {
+        "PK": f"APIKEY#{key_id}", "SK": "APIKEY",
+        "GSI1PK": f"OWNER#{owner}#APIKEY", "GSI1SK": f"{stamp}#{key_id}",
+        "GSI2PK": "APIKEY", "GSI2SK": f"{stamp}#{key_id}",
+        "keyId": key_id, "name": body.name, "prefix": prefix,
+        "keyHash": credentials.hash_secret(key), "secretEnc": keyring.encrypt(secret),
+        "status": "active", "scopes": scopes, "tier": tier, "rateLimit": body.rate_limit,
+        "hourLimit": hour_limit, "expiresAt": clock.iso(expires),
+        "expiresAtEpoch": int(expires), "requireSignature": body.require_signature,
+        "ipAllowlist": list(body.ip_allowlist), "sandbox": sandbox, "owner": owner,
+        "createdBy": actor.describe(), "createdAt": stamp, "updatedAt": stamp,
+    }
+    repo.put_key(item)
+    audit.record(actor, "api_key.create", "api_key", key_id, _audited(item), owner=owner)
+    return _with_credentials(item, key, secret)
+
+
+def _audited(item: dict[str, Any]) -> dict[str, Any]:
+    # Field names the audit masker would hide (…Signature) are renamed, not dropped.
+    fields = {"name": "name", "prefix": "prefix", "scopes": "scopes", "tier": "tier",
+              "rateLimit": "rateLimit", "expiresAt": "expiresAt", "ipAllowlist": "ipAllowlist",
+              "sandbox": "sandbox", "requireSignature": "signedRequests", "status": "status"}
+    return {out: item[name] for name, out in fields.items() if name in item}
+
+
+def visible_key(actor: Principal, key_id: str) -> dict[str, Any]:
+    """The key if the actor may see it; another owner's key is simply not there (404)."""
+    item = repo.key_item(key_id) if KEY_ID_RE.match(key_id) else None
+    if item is None or not actor.can_see(str(item.get("owner", ""))):
+        raise NotFound("No such API key.")
+    return item
+
+
+def get_key(actor: Principal, key_id: str) -> dict[str, Any]:
+    return public_key(visible_key(actor, key_id))
+
+
+def list_keys(actor: Principal, query: ListApiKeys) -> tuple[list[dict[str, Any]], str | None]:
+    wanted = {s.strip() for s in query.status.split(",")} if query.status else None
+    items, cursor = repo.list_keys(
+        None if actor.is_admin else actor.owner, query.cursor, query.per_page,
+        (lambda item: status_of(item) in wanted) if wanted else None)
+    return [public_key(i) for i in items], cursor
+
+
+def update_key(actor: Principal, key_id: str, body: UpdateApiKey) -> dict[str, Any]:
+    item = visible_key(actor, key_id)
+    if item.get("status") != "active":
+        raise Conflict("A revoked API key cannot be changed.")
+    changes: dict[str, Any] = {}
+    for field, attr in (("name", "name"), ("scopes", "scopes"), ("tier", "tier"),
+                        ("require_signature", "requireSignature"),
+                        ("ip_allowlist", "ipAllowlist")):
+        value = getattr(body, field)
+        if value is not None:
+            changes[attr] = value
+    if "rate_limit" in body.model_fields_set:
+        changes["rateLimit"] = body.rate_limit
+    if body.expires_at is not None:
+        changes["expiresAt"] = clock.iso(body.expires_at.timestamp())
+        changes["expiresAtEpoch"] = int(body.expires_at.timestamp())
+    if not changes:
+        return public_key(item)
+    tier = changes.get("tier", item["tier"])
+    changes["hourLimit"] = hour_limit_for(tier, changes.get("rateLimit", item.get("rateLimit")))
+    _check_delegation(actor, changes.get("scopes"), changes["hourLimit"],
+                      int(item["hourLimit"]))
+    updated = repo.update_key(key_id, changes)
+    if updated is None:
+        raise NotFound("No such API key.")
+    audit.record(actor, "api_key.update", "api_key", key_id, _audited(changes),
+                 owner=str(item["owner"]))
+    return public_key(updated)
+
+
+def revoke_key(actor: Principal, key_id: str) -> None:
+    """Revoked at once: every request's write on the key requires status = active."""
+    item = visible_key(actor, key_id)
+    if item.get("status") == "revoked":
+        return
+    repo.update_key(key_id, {"status": "revoked", "revokedAt": clock.iso()},
+                    remove=_FORGET_ON_ROTATE)
+    audit.record(actor, "api_key.revoke", "api_key", key_id, {}, owner=str(item["owner"]))
+
+
+def rotate_key(actor: Principal, key_id: str, grace_seconds: int,
+               action: str = "api_key.rotate") -> dict[str, Any]:
+    """A new key and secret under the same id. During `grace_seconds` the old key (and
+    its secret, for signed requests) still works; with 0 it stops at once."""
+    item = visible_key(actor, key_id)
+    if status_of(item) != "active":
+        raise Conflict(f"Only an active API key can be rotated; this one is "
+                       f"{status_of(item)}.")
+    id_part = key_id[len("key_"):]
+    new_id, key, prefix = credentials.new_api_key(bool(item.get("sandbox")), id_part)
+    assert new_id == key_id and prefix == item["prefix"]
+    secret = new_secret()
+    now = clock.now()
+    changes: dict[str, Any] = {"keyHash": credentials.hash_secret(key),
+                               "secretEnc": keyring.encrypt(secret), "rotatedAt": clock.iso(now)}
+    remove: tuple[str, ...] = ()
+    if grace_seconds > 0:
+        changes.update({"prevHash": item["keyHash"],
+                        "prevHashExpiresAt": int(now) + grace_seconds,
+                        "prevSecretEnc": item["secretEnc"]})
+    else:
+        remove = _FORGET_ON_ROTATE
+    # Conditional on the hash we read: two rotations racing cannot both hand out a key.
+    updated = repo.update_key(key_id, changes, remove=remove, condition="keyHash = :seen",
+                              values={":seen": item["keyHash"]})
+    if updated is None:
+        raise Conflict("The API key was rotated or removed meanwhile; try again.")
+    audit.record(actor, action, "api_key", key_id, {"gracePeriodSeconds": grace_seconds},
+                 owner=str(item["owner"]))
+    return _with_credentials(updated, key, secret)
+
+
+def regenerate_key(actor: Principal, key_id: str) -> dict[str, Any]:
+    """The old key stops at once; a new key and secret under the same id."""
+    return rotate_key(actor, key_id, 0, action="api_key.regenerate")
+
+
+def usage(actor: Principal, key_id: str, days: int) -> dict[str, Any]:
+    """Requests and errors per UTC day (oldest first, today last), from the counters the
+    guard keeps on the key's item."""
+    item = visible_key(actor, key_id)
+    now = clock.now()
+    series = []
+    total_r = total_e = 0
+    for back in range(days - 1, -1, -1):
+        day = clock.day(now - back * 86400)
+        requests = int(item.get(usage_attr(day, "r"), 0))
+        errors = int(item.get(usage_attr(day, "e"), 0))
+        total_r += requests
+        total_e += errors
+        series.append({"date": day, "requests": requests, "errors": errors})
+    return {"id": key_id, "days": series, "totals": {"requests": total_r, "errors": total_e},
+            "lastUsedAt": item.get("lastUsedAt"), "from": series[0]["date"],
+            "to": series[-1]["date"]}
