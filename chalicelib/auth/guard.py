@@ -46,6 +46,24 @@ def revocation_attr(ident: str) -> str:
     return f"rv_{ident}"
 
 
+# Sessions of a principal: every token carries the principal's epoch at issuance
+# (claim gh_ep, absent = 0); raising the epoch on the principal's item (a password
+# change, a role taken away) kills every token issued before, in the same second too.
+SESSION_EPOCH = "sessionEpoch"
+
+
+def session_epoch_of(claims: dict[str, Any]) -> int:
+    try:
+        return int(claims.get("gh_ep", 0))
+    except (TypeError, ValueError):
+        return -1
+
+
+def epoch_condition(epoch: int) -> str:
+    """Condition on #ep (the item's epoch attribute) against :ep."""
+    return "(attribute_not_exists(#ep) OR #ep = :ep)" if epoch == 0 else "#ep = :ep"
+
+
 def _refuse(charge: ratelimit.Charge) -> None:
     if charge.quota.exceeded:
         raise RateLimited(charge.quota.retry_after, charge.quota.headers())
@@ -69,11 +87,12 @@ def from_bearer(token: str, issuer: str) -> Caller:
     claims = tokens.verify(token, issuer)
     kind = claims.get("gh_kind", "client")
     pk, sk = principal_key(kind, str(claims["sub"]))
+    epoch = session_epoch_of(claims)
     names = {"#active": "active", "#rj": revocation_attr(str(claims["jti"])),
-             "#tva": "tokensValidAfter"}
+             "#ep": SESSION_EPOCH}
     condition = ("attribute_exists(PK) AND #active = :true AND attribute_not_exists(#rj) "
-                 "AND (attribute_not_exists(#tva) OR #tva <= :iat)")
-    values: dict[str, Any] = {":true": True, ":iat": int(claims["iat"])}
+                 f"AND {epoch_condition(epoch)}")
+    values: dict[str, Any] = {":true": True, ":ep": epoch}
     if claims.get("sid"):
         names["#rs"] = revocation_attr(str(claims["sid"]))
         condition += " AND attribute_not_exists(#rs)"
@@ -84,9 +103,10 @@ def from_bearer(token: str, issuer: str) -> Caller:
         old = charge.item
         if (old is None or not old.get("active") or names["#rj"] in old
                 or ("#rs" in names and names["#rs"] in old)
-                or int(old.get("tokensValidAfter", 0)) > int(claims["iat"])):
+                or int(old.get(SESSION_EPOCH, 0)) != epoch):
             raise AuthenticationFailed("The access token has been revoked.")
         _refuse(charge)
+        raise AuthenticationFailed("The access token is not valid.")
     item = charge.item or {}
     ratelimit.note_stale(pk, _stale_extras(item, clock.now()))
     principal = Principal(

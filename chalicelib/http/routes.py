@@ -185,8 +185,11 @@ def _make_view(spec: RouteSpec) -> Callable[..., Response]:
 
 def as_oauth_error(exc: AppError) -> OAuthError:
     error = {400: "invalid_request", 401: "invalid_client", 403: "insufficient_scope",
-             422: "invalid_request", 429: "slow_down"}.get(exc.status, "server_error")
-    return OAuthError(error, exc.message, exc.status, exc.headers)
+             413: "invalid_request", 415: "invalid_request", 422: "invalid_request",
+             429: "slow_down"}.get(exc.status, "server_error")
+    # RFC 6749 §5.2: a malformed request is a 400, whatever our own code says.
+    status = 400 if exc.status == 422 else exc.status
+    return OAuthError(error, exc.message, status, exc.headers)
 
 
 class ApiBlueprint:

@@ -48,7 +48,7 @@ class TokenRequest(Body):
 
     model_config = {**Body.model_config, "extra": "ignore"}
 
-    grant_type: str = Field(alias="grant_type")
+    grant_type: str | None = Field(None, alias="grant_type", max_length=100)
     scope: str | None = Field(None, alias="scope", max_length=2000)
     refresh_token: str | None = Field(None, alias="refresh_token", max_length=512)
     client_id: str | None = Field(None, alias="client_id", max_length=200)

@@ -25,6 +25,8 @@ def _token_reply(body: dict[str, Any]) -> Reply:
 
 def _grant(ctx: RequestContext, body: TokenRequest, forced_grant: str | None = None) -> Reply:
     grant = forced_grant or body.grant_type
+    if not grant:
+        raise OAuthError("invalid_request", "grant_type is required.")
     creds = service.client_credentials_from(ctx.header("authorization"), body.client_id,
                                             body.client_secret)
     if grant == "client_credentials":

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from chalicelib.auth import credentials, tokens
-from chalicelib.auth.guard import principal_key
+from chalicelib.auth.guard import SESSION_EPOCH, principal_key, session_epoch_of
 from chalicelib.auth.oauth import repo
 from chalicelib.auth.oauth.models import CreateClient, UpdateClient
 from chalicelib.auth.principal import Principal
@@ -149,15 +149,21 @@ def authenticate_client(creds: tuple[str, str] | None, ip: str,
     item: dict[str, Any] | None
     quota = None
     if charge:
+        # The secret is part of the write's condition: a wrong secret never spends the
+        # client's quota (only the caller's IP pays for it, below).
         result = ratelimit.charge(f"CLIENT#{client_id}", "CLIENT", hour_limit="hourLimit",
                                   burst_limit=get_settings().burst_limit,
-                                  condition="attribute_exists(PK) AND active = :true",
-                                  values={":true": True})
+                                  condition="attribute_exists(PK) AND active = :true "
+                                            "AND secretHash = :sh",
+                                  values={":true": True,
+                                          ":sh": credentials.hash_secret(secret)})
         item, quota = result.item, result.quota
-        if not result.allowed and item is not None and item.get("active") and quota.exceeded:
-            if credentials.same(str(item.get("secretHash", "")),
-                                credentials.hash_secret(secret)):
+        if not result.allowed:
+            if (item is not None and item.get("active") and quota.exceeded
+                    and credentials.same(str(item.get("secretHash", "")),
+                                         credentials.hash_secret(secret))):
                 raise RateLimited(quota.retry_after, quota.headers())
+            item = None
     else:
         item = repo.client_item(client_id)
     if (item is None or not item.get("active")
@@ -174,19 +180,19 @@ def authenticate_client(creds: tuple[str, str] | None, ip: str,
 # -- tokens ---------------------------------------------------------------------------
 
 def token_response(*, issuer: str, kind: str, subject: str, client_id: str, scopes: list[str],
-                   family: str | None = None) -> dict[str, Any]:
+                   family: str | None = None, epoch: int = 0) -> dict[str, Any]:
     settings = get_settings()
     ttl = settings.access_token_ttl if kind == "client" else settings.user_access_token_ttl
     family = family or ids.new_id("fam")
     access, _claims = tokens.issue(issuer=issuer, subject=subject, client_id=client_id,
                                    scopes=scopes, ttl=ttl,
-                                   extra={"gh_kind": kind, "sid": family})
+                                   extra=_token_extra(kind, family, epoch))
     refresh = REFRESH_PREFIX + ids.random_token(48)
     now = clock.now_int()
     repo.put_refresh(credentials.hash_secret(refresh), {
         "family": family, "kind": kind, "subject": subject, "clientId": client_id,
         "scopes": scopes, "used": False, "issuer": issuer, "createdAt": clock.iso(),
-        "ttl": now + settings.refresh_token_ttl})
+        "epoch": epoch, "ttl": now + settings.refresh_token_ttl})
     return {"access_token": access, "token_type": "Bearer", "expires_in": ttl,
             "refresh_token": refresh, "refresh_expires_in": settings.refresh_token_ttl,
             "scope": " ".join(sorted(scopes))}
@@ -205,7 +211,24 @@ def client_credentials_grant(client: dict[str, Any], scope: str | None,
     else:
         scopes = sorted(client["scopes"])
     return token_response(issuer=issuer, kind="client", subject=client["clientId"],
-                          client_id=client["clientId"], scopes=scopes)
+                          client_id=client["clientId"], scopes=scopes,
+                          epoch=int(client.get(SESSION_EPOCH, 0)))
+
+
+def _token_extra(kind: str, family: str, epoch: int) -> dict[str, Any]:
+    extra: dict[str, Any] = {"gh_kind": kind, "sid": family}
+    if epoch:
+        extra["gh_ep"] = epoch
+    return extra
+
+
+def _current_scopes(kind: str, subject: dict[str, Any]) -> frozenset[str]:
+    """What the principal may hold now (its scopes may have shrunk since the grant)."""
+    if kind == "client":
+        return expand(subject.get("scopes", []))
+    from chalicelib.auth.users.service import role_scopes
+
+    return expand(role_scopes(list(subject.get("roles", []))))
 
 
 def refresh_grant(refresh: str, issuer: str, *, client: dict[str, Any] | None,
@@ -228,22 +251,34 @@ def refresh_grant(refresh: str, issuer: str, *, client: dict[str, Any] | None,
                          "family is now revoked.")
     if repo.family_revoked(item["family"]):
         raise invalid
-    scopes = list(item["scopes"])
+    # The subject must still exist, be active and be in the same session epoch (a
+    # password change ends refresh tokens too); it keeps only the scopes it has now.
+    from chalicelib.store import table as store
+
+    subject = store.get(subject_pk, subject_sk, consistent=True)
+    epoch = int(item.get("epoch", 0))
+    if (subject is None or not subject.get("active", True)
+            or int(subject.get(SESSION_EPOCH, 0)) != epoch):
+        raise invalid
+    scopes = sorted(set(item["scopes"]) & _current_scopes(item["kind"], subject))
     if scope:
         requested = set(scope.split())
         if not requested <= set(scopes):
             raise OAuthError("invalid_scope", "A refresh cannot widen the scope.")
         scopes = sorted(requested)
+    if not scopes:
+        raise invalid
     access_ttl = _access_ttl(item["kind"])
     access, _claims = tokens.issue(issuer=issuer, subject=item["subject"],
                                    client_id=item["clientId"], scopes=scopes, ttl=access_ttl,
-                                   extra={"gh_kind": item["kind"], "sid": item["family"]})
+                                   extra=_token_extra(item["kind"], item["family"], epoch))
     new_refresh = REFRESH_PREFIX + ids.random_token(48)
     now = clock.now_int()
     rotated = repo.rotate_refresh(old_hash, credentials.hash_secret(new_refresh), {
         "family": item["family"], "kind": item["kind"], "subject": item["subject"],
         "clientId": item["clientId"], "scopes": scopes, "used": False, "issuer": issuer,
-        "createdAt": clock.iso(), "ttl": min(int(item["ttl"]), now + settings.refresh_token_ttl)
+        "createdAt": clock.iso(), "epoch": epoch,
+        "ttl": min(int(item["ttl"]), now + settings.refresh_token_ttl)
         if kind == "user" else now + settings.refresh_token_ttl})
     if not rotated:
         # Lost a race with another use of the same token: that is a replay too.
@@ -321,7 +356,7 @@ def access_token_live(claims: dict[str, Any]) -> bool:
         return False
     if claims.get("sid") and revocation_attr(str(claims["sid"])) in subject:
         return False
-    return int(subject.get("tokensValidAfter", 0)) <= int(claims["iat"])
+    return int(subject.get(SESSION_EPOCH, 0)) == session_epoch_of(claims)
 
 
 def active_claims(claims: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.auth import credentials
+from chalicelib.auth.guard import SESSION_EPOCH
 from chalicelib.auth.oauth import service as oauth
 from chalicelib.auth.principal import Principal
 from chalicelib.auth.scopes import BUILTIN_ROLES
@@ -196,8 +197,8 @@ def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, A
         changes["email"] = body.email
     if body.password is not None:
         changes["passwordHash"] = credentials.hash_password(body.password)
-        # A new password ends every session: tokens issued before now are refused.
-        changes["tokensValidAfter"] = clock.now_int()
+        # A new password ends every session: tokens issued before it are refused.
+        changes[SESSION_EPOCH] = int(item.get(SESSION_EPOCH, 0)) + 1
     if body.roles is not None or body.active is not None or body.tier is not None:
         if not manager:
             raise Forbidden("Only a user manager can change roles, status or tier.")
@@ -268,7 +269,8 @@ def login(username: str, password: str, issuer: str, ip: str) -> dict[str, Any]:
     store.update(f"USER#{item['userId']}", "USER", {"lastLoginAt": clock.iso()})
     scopes = sorted(role_scopes(item.get("roles", [])))
     return oauth.token_response(issuer=issuer, kind="user", subject=item["userId"],
-                                client_id=PORTAL_CLIENT, scopes=scopes)
+                                client_id=PORTAL_CLIENT, scopes=scopes,
+                                epoch=int(item.get(SESSION_EPOCH, 0)))
 
 
 def refresh(refresh_token: str, issuer: str) -> dict[str, Any]:
