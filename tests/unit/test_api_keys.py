@@ -499,3 +499,38 @@ def test_list_paginates(admin: Api) -> None:
         cursor = nxt["pagination"]["nextCursor"]
     assert sorted(seen) == sorted(made) and len(seen) == 5
     assert admin.get(f"{BASE}?status=bogus").status_code == 400
+
+
+def test_idempotency_key_never_keeps_the_plaintext_key(admin: Api) -> None:
+    # Create is deliberately not replayable: a replay would need the key at rest.
+    resp = admin.post(BASE, {"name": "idem", "scopes": ["orders:read"]},
+                      headers={"Idempotency-Key": "create-once"})
+    assert resp.status_code == 201, resp.body
+    dump = json.dumps(all_items(), default=str)
+    assert resp.json["data"]["key"] not in dump and resp.json["data"]["secret"] not in dump
+
+
+def test_second_rotation_ends_the_first_grace(admin: Api) -> None:
+    first = create(admin)
+    second = admin.post(f"{BASE}/{first['id']}/rotate",
+                        {"gracePeriodSeconds": 600}).json["data"]
+    third = admin.post(f"{BASE}/{first['id']}/rotate",
+                       {"gracePeriodSeconds": 600}).json["data"]
+    assert_401(admin.as_key(first["key"]).get(VALIDATE))
+    assert admin.as_key(second["key"]).get(VALIDATE).status_code == 200
+    assert admin.as_key(third["key"]).get(VALIDATE).status_code == 200
+
+
+def test_expiry_with_offset_and_limits(admin: Api) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from chalicelib.core import clock
+
+    at = (datetime.fromtimestamp(clock.now(), tz=UTC) + timedelta(days=10)).astimezone(
+        timezone(timedelta(hours=2)))
+    data = create(admin, expiresAt=at.isoformat())
+    assert abs(clock.parse_iso(data["expiresAt"]) - at.timestamp()) < 1
+    assert data["expiresAt"].endswith("Z")
+    far = datetime.fromtimestamp(clock.now(), tz=UTC) + timedelta(days=3 * 365 + 2)
+    assert_422(admin.post(BASE, {"name": "x", "scopes": ["orders:read"],
+                                 "expiresAt": far.isoformat()}))
