@@ -227,6 +227,16 @@ def anonymous(ip: str) -> Caller:
     return Caller(None, charge.quota)
 
 
+def refuse_exhausted_ip(ip: str) -> None:
+    """Before a password is even checked: an IP out of attempts gets no more guesses
+    (otherwise a right guess past the limit would still log in)."""
+    settings = get_settings()
+    pk, sk = ratelimit.ip_key(ip)
+    quota = ratelimit.peek(pk, sk, settings.anonymous_hourly_limit, settings.burst_limit)
+    if quota.exceeded:
+        raise RateLimited(quota.retry_after, quota.headers())
+
+
 def count_error(principal: Principal) -> None:
     """Usage per day for API keys: errors are known only after the response."""
     if principal.kind != "api_key":

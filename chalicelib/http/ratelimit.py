@@ -170,7 +170,26 @@ def _old_item(exc: Exception) -> dict[str, Any] | None:
     return store.plain({k: des.deserialize(v) for k, v in raw.items()})
 
 
+def peek(pk: str, sk: str, hour_limit: int, burst_limit: int) -> Quota:
+    """The item's current windows, without counting a request."""
+    hour_name, minute_name, hour_reset, minute_reset = window_names(clock.now())
+    quota = Quota(hour_limit, burst_limit, hour_reset=hour_reset, burst_reset=minute_reset)
+    item = store.get(pk, sk, consistent=True) or {}
+    quota.hour_used = int(item.get(hour_name, 0))
+    quota.burst_used = int(item.get(minute_name, 0))
+    if quota.burst_used >= burst_limit:
+        quota.exceeded = "burst"
+    if quota.hour_used >= hour_limit:
+        quota.exceeded = "hour"
+    return quota
+
+
+def ip_key(ip: str) -> tuple[str, str]:
+    return f"LIMIT#IP#{ip}", "LIMIT"
+
+
 def charge_ip(ip: str, hour_limit: int, burst_limit: int) -> Charge:
     """Anonymous callers: a counter item per IP, expiring after its window."""
-    return charge(f"LIMIT#IP#{ip}", "LIMIT", hour_limit=hour_limit, burst_limit=burst_limit,
+    pk, sk = ip_key(ip)
+    return charge(pk, sk, hour_limit=hour_limit, burst_limit=burst_limit,
                   upsert=True, sets={"ttl": clock.now_int() + 2 * HOUR})

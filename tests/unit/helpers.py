@@ -116,3 +116,14 @@ def snapshot() -> dict[tuple[str, str], dict[str, Any]]:
 
 def count_prefix(prefix: str) -> int:
     return sum(1 for pk, _sk in snapshot() if pk.startswith(prefix))
+
+
+def set_env(monkeypatch: Any, **env: str) -> None:
+    """Change settings for one test. The settings are read again at once: the chalice
+    test client swaps in .chalice/config.json's variables (stage dev) during a call."""
+    from chalicelib.core.settings import get_settings, reset_settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+    get_settings()

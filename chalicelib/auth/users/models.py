@@ -25,6 +25,8 @@ class CreateUser(Body):
 class UpdateUser(Body):
     email: str | None = Field(None, pattern=EMAIL, max_length=254)
     password: str | None = Field(None, min_length=8, max_length=256)
+    current_password: str | None = Field(
+        None, max_length=256, description="Needed to change your own password.")
     roles: list[str] | None = Field(None, max_length=20)
     active: bool | None = None
     tier: Literal["free", "pro", "enterprise"] | None = None

@@ -16,7 +16,7 @@ from chalicelib.auth import credentials
 from chalicelib.auth.guard import SESSION_EPOCH
 from chalicelib.auth.oauth import service as oauth
 from chalicelib.auth.principal import Principal
-from chalicelib.auth.scopes import BUILTIN_ROLES
+from chalicelib.auth.scopes import BUILTIN_ROLES, expand
 from chalicelib.auth.users.models import CreateUser, RoleBody, UpdateRole, UpdateUser
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import (
@@ -59,14 +59,33 @@ def role_exists(name: str) -> bool:
     return name in BUILTIN_ROLES or store.get(f"ROLE#{name}", "ROLE") is not None
 
 
-def _check_roles(actor: Principal | None, roles: list[str]) -> list[str]:
+def _check_roles(actor: Principal | None, roles: list[str],
+                 held: list[str] | None = None) -> list[str]:
+    """Known roles; a non-admin may grant only roles within its own scopes (`held`: the
+    roles the user already has, which are not being granted now)."""
     missing = [r for r in roles if not role_exists(r)]
     if missing:
         raise Unprocessable("Unknown role(s).", details=[{"field": "roles",
                                                           "message": ", ".join(missing)}])
-    if actor is not None and not actor.is_admin and "admin" in roles:
-        raise Forbidden("Only an admin can grant the admin role.")
+    if actor is not None and not actor.is_admin:
+        if "admin" in set(roles) - set(held or []):
+            raise Forbidden("Only an admin can grant the admin role.")
+        granted = role_scopes(sorted(set(roles) - set(held or [])))
+        beyond = sorted(granted - expand(actor.scopes))
+        if beyond:
+            raise Forbidden("A role cannot be granted with scopes its granter lacks.",
+                            details=[{"field": "roles", "message": ", ".join(beyond)}])
     return sorted(set(roles))
+
+
+def _check_target(actor: Principal, item: dict[str, Any]) -> None:
+    """A non-admin manager acts only on users with no more power than itself (or it
+    could reset an admin's password and become the admin)."""
+    if actor.is_admin or (actor.kind == "user" and actor.id == item["userId"]):
+        return
+    if "admin" in item.get("roles", []) or role_scopes(
+            list(item.get("roles", []))) - expand(actor.scopes):
+        raise Forbidden("This user has scopes you lack; only an admin can change it.")
 
 
 def public_role(name: str, scopes: Any, description: str, builtin: bool) -> dict[str, Any]:
@@ -192,10 +211,19 @@ def visible_user(actor: Principal, user_id: str) -> dict[str, Any]:
 def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, Any]:
     item = visible_user(actor, user_id)
     manager = actor.is_admin or "users:manage" in actor.scopes
+    _check_target(actor, item)
     changes: dict[str, Any] = {}
     if body.email is not None:
         changes["email"] = body.email
     if body.password is not None:
+        # Self-service needs the current password: a stolen access token must not be
+        # able to take the account over for good.
+        self_service = not manager or (actor.kind == "user" and actor.id == user_id)
+        if self_service and not (body.current_password and credentials.check_password(
+                body.current_password, str(item["passwordHash"]))):
+            raise Forbidden("Changing your password needs your current password "
+                            "(currentPassword).",
+                            details=[{"field": "currentPassword", "message": "wrong or missing"}])
         changes["passwordHash"] = credentials.hash_password(body.password)
         # A new password ends every session: tokens issued before it are refused.
         changes[SESSION_EPOCH] = int(item.get(SESSION_EPOCH, 0)) + 1
@@ -203,7 +231,11 @@ def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, A
         if not manager:
             raise Forbidden("Only a user manager can change roles, status or tier.")
         if body.roles is not None:
-            changes["roles"] = _check_roles(actor, body.roles)
+            old_roles = list(item.get("roles", []))
+            changes["roles"] = _check_roles(actor, body.roles, held=old_roles)
+            if set(old_roles) - set(changes["roles"]):
+                # A role taken away ends the sessions that carried its scopes.
+                changes[SESSION_EPOCH] = int(item.get(SESSION_EPOCH, 0)) + 1
         if body.active is not None:
             changes["active"] = body.active
         if body.tier is not None:
@@ -213,7 +245,7 @@ def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, A
     if updated is None:
         raise NotFound("No such user.")
     audit.record(actor, "user.update", "user", user_id,
-                 {k: v for k, v in changes.items() if k != "passwordHash"} |
+                 {k: v for k, v in changes.items() if k not in ("passwordHash", SESSION_EPOCH)} |
                  ({"password": "changed"} if "passwordHash" in changes else {}),
                  owner=item["userId"])
     return public_user(updated)
@@ -223,6 +255,7 @@ def delete_user(actor: Principal, user_id: str) -> None:
     item = visible_user(actor, user_id)
     if item["userId"] == actor.owner:
         raise Conflict("You cannot delete yourself.")
+    _check_target(actor, item)
     store.delete(f"USER#{user_id}", "USER")
     store.delete(f"USERNAME#{str(item['username']).lower()}", "USERNAME")
     audit.record(actor, "user.delete", "user", user_id, {"username": item["username"]},
@@ -240,7 +273,8 @@ def assign_role(actor: Principal, user_id: str, role: str) -> dict[str, Any]:
     item = user_item(user_id)
     if item is None:
         raise NotFound("No such user.")
-    roles = _check_roles(actor, [*item.get("roles", []), role])
+    _check_target(actor, item)
+    roles = _check_roles(actor, [*item.get("roles", []), role], held=item.get("roles", []))
     store.update(f"USER#{user_id}", "USER", {"roles": roles, "updatedAt": clock.iso()})
     audit.record(actor, "user_role.assign", "user", user_id, {"role": role}, owner=user_id)
     return {"userId": user_id, "username": item["username"], "role": role}
@@ -250,14 +284,20 @@ def unassign_role(actor: Principal, user_id: str, role: str) -> None:
     item = user_item(user_id)
     if item is None or role not in item.get("roles", []):
         raise NotFound("No such role assignment.")
+    _check_target(actor, item)
     roles = [r for r in item["roles"] if r != role]
-    store.update(f"USER#{user_id}", "USER", {"roles": roles, "updatedAt": clock.iso()})
+    # A role taken away ends the sessions that carried its scopes.
+    store.update(f"USER#{user_id}", "USER", {"roles": roles, "updatedAt": clock.iso(),
+                                             SESSION_EPOCH: int(item.get(SESSION_EPOCH, 0)) + 1})
     audit.record(actor, "user_role.remove", "user", user_id, {"role": role}, owner=user_id)
 
 
 # -- sessions ---------------------------------------------------------------------------
 
 def login(username: str, password: str, issuer: str, ip: str) -> dict[str, Any]:
+    from chalicelib.auth.guard import refuse_exhausted_ip
+
+    refuse_exhausted_ip(ip)
     item = user_by_name(username)
     stored = str(item["passwordHash"]) if item else credentials.DUMMY_PASSWORD_HASH
     valid = credentials.check_password(password, stored)
