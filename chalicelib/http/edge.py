@@ -28,7 +28,7 @@ from chalicelib.core.settings import get_settings
 from chalicelib.http import accesslog, context, cors, envelope, idempotency, routes
 from chalicelib.http.context import RequestContext
 
-_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 SUNSET_V1 = "Sat, 31 Jul 2027 00:00:00 GMT"
 DEPRECATED_V1 = "@1780272000"  # 2026-06-01T00:00:00Z, RFC 9745 form
 
@@ -40,7 +40,8 @@ def _context(event: Any, started: float) -> RequestContext:
     multi = (event.to_original_event() or {}).get("multiValueQueryStringParameters") or {}
     pairs = [(k, v) for k, values in multi.items() for v in (values or [])]
     return RequestContext(
-        request_id=given if _SANE_ID.match(given) else ids.new_id("req"),
+        # fullmatch: `$` would also let a trailing newline through (header injection).
+        request_id=given if _SANE_ID.fullmatch(given) else ids.new_id("req"),
         method=event.method,
         path=ctx_info.get("path") or event.path,
         resource=ctx_info.get("resourcePath", ""),

@@ -178,6 +178,13 @@ def _make_view(spec: RouteSpec) -> Callable[..., Response]:
             if spec.oauth:
                 return envelope.oauth_error_response(as_oauth_error(exc))
             return envelope.error_response(exc, ctx.request_id)
+        except Exception:  # noqa: BLE001 - never let Chalice answer (in debug: a traceback)
+            from chalicelib.core.logging import get_logger
+
+            get_logger().exception("unhandled error", extra={"requestId": ctx.request_id})
+            if spec.oauth:
+                return envelope.oauth_error_response(as_oauth_error(AppError()))
+            return envelope.error_response(AppError(), ctx.request_id)
 
     view.__name__ = spec.name
     return view
