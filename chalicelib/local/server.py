@@ -76,20 +76,46 @@ class RequestHandler(ChaliceRequestHandler):
         self.local_gateway = gateway
         super(ChaliceRequestHandler, self).__init__(request, client_address, server)
 
-    def _generic_handle(self) -> None:
-        headers = dict(self.headers)
+    def _read_body(self, headers: dict[str, Any]) -> bytes | None:
+        """The request body, or a GatewayResponse if API Gateway would refuse it."""
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            return self._read_chunked(headers)
         try:
             length = int(self.headers.get("content-length") or 0)
             if length < 0:
                 raise ValueError(length)
         except ValueError:
-            self._gateway_error(GatewayResponse("DEFAULT_4XX", request_id_for(headers)))
-            return
+            raise GatewayResponse("DEFAULT_4XX", request_id_for(headers)) from None
         if length > GATEWAY_MAX_BODY:
             self.close_connection = True  # the body is left unread
-            self._gateway_error(GatewayResponse("REQUEST_TOO_LARGE", request_id_for(headers)))
+            raise GatewayResponse("REQUEST_TOO_LARGE", request_id_for(headers))
+        return self.rfile.read(length) if length else None
+
+    def _read_chunked(self, headers: dict[str, Any]) -> bytes | None:
+        body = bytearray()
+        while True:
+            try:
+                size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"x", 16)
+            except ValueError:
+                self.close_connection = True
+                raise GatewayResponse("DEFAULT_4XX", request_id_for(headers)) from None
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers
+                    pass
+                return bytes(body) or None
+            if len(body) + size > GATEWAY_MAX_BODY:
+                self.close_connection = True
+                raise GatewayResponse("REQUEST_TOO_LARGE", request_id_for(headers))
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)  # the CRLF after each chunk
+
+    def _generic_handle(self) -> None:
+        headers = dict(self.headers)
+        try:
+            body = self._read_body(headers)
+        except GatewayResponse as exc:
+            self._gateway_error(exc)
             return
-        body = self.rfile.read(length) if length else None
         try:
             response = self.local_gateway.handle_request(
                 method=self.command, path=self.path, headers=headers, body=body)

@@ -175,6 +175,8 @@ def main() -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second Ctrl-C while stopping: leave at once
+            os._exit(130)
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)

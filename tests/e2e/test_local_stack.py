@@ -3,6 +3,8 @@ library, discovery documents, and the rate limiter's exactness under concurrency
 
 from __future__ import annotations
 
+import json
+import socket
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -158,3 +160,30 @@ def test_rate_limit_is_exact_under_concurrency(local_stack):
             assert int(resp.headers["retry-after"]) > 0
             assert error["retryAfter"] == int(resp.headers["retry-after"])
             assert resp.headers["x-ratelimit-remaining"] == "0"
+
+
+def test_chunked_body_reaches_the_app(local_stack):
+    def form():  # a generator body: httpx sends it chunked
+        yield b"grant_type=client_credentials"
+
+    with httpx.Client(base_url=local_stack.base_url, timeout=10.0) as client:
+        resp = client.post("/api/v1/oauth/token", content=form(),
+                           auth=(local_stack.admin_client_id, local_stack.admin_secret),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["token_type"] == "Bearer"
+        assert client.get("/api/health").status_code == 200  # same connection, still sane
+
+
+def test_a_body_over_api_gateways_limit_answers_413_envelope(local_stack):
+    host, port = local_stack.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /api/v1/oauth/token HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 20000000\r\n\r\n")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert b"x-request-id:" in head.lower()
+    assert json.loads(body)["error"]["code"] == "PAYLOAD_TOO_LARGE"
