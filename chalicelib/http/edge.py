@@ -70,13 +70,13 @@ def authenticate(ctx: RequestContext, spec: routes.RouteSpec) -> guard.Caller:
     if auth and spec.auth == "required":
         scheme, _, token = auth.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            guard.anonymous(ctx.ip)
+            _charge_anonymous(ctx)
             raise AuthenticationFailed("Use 'Authorization: Bearer <token>'.",
                                        error="invalid_request")
         try:
             return guard.from_bearer(token.strip(), ctx.base_url)
         except AuthenticationFailed:
-            guard.anonymous(ctx.ip)  # failed credentials count against the IP
+            _charge_anonymous(ctx)  # failed credentials count against the IP
             raise
     if key and spec.auth == "required":
         raw_path = path_with_query(ctx)
@@ -84,15 +84,23 @@ def authenticate(ctx: RequestContext, spec: routes.RouteSpec) -> guard.Caller:
             return guard.from_api_key(key, ctx.ip, ctx.method, raw_path, ctx.raw_body,
                                       ctx.header("x-timestamp"), ctx.header("x-api-signature"))
         except AuthenticationFailed:
-            guard.anonymous(ctx.ip)
+            _charge_anonymous(ctx)
             raise
     if spec.auth == "required":
-        guard.anonymous(ctx.ip)
+        _charge_anonymous(ctx)
         raise AuthenticationFailed("Authentication is required: send a Bearer token or an "
                                    "X-API-Key.", error="")
     if spec.limited:
         return guard.anonymous(ctx.ip)
     return guard.Caller(None, None)
+
+
+def _charge_anonymous(ctx: RequestContext) -> None:
+    """Counts a failed or missing authentication against the IP; the 401 that follows
+    carries the IP's rate-limit headers (a 429 carries them itself)."""
+    quota = guard.anonymous(ctx.ip).quota
+    if quota is not None:
+        ctx.response_headers.update(quota.headers())
 
 
 def _check_body(ctx: RequestContext) -> None:
