@@ -80,42 +80,6 @@ def _banner(env: dict[str, str], generated: dict[str, str], took: float) -> str:
     ])
 
 
-class _OneDynamoDBCallAtATime:
-    """WSGI wrapper: moto's DynamoDB has no locking, so two threads of its server can
-    both pass a condition and both write. DynamoDB makes each item write atomic (the
-    rate limiter relies on it); serializing DynamoDB calls restores that locally."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            return self.app(environ, start_response)
-        with self.lock:
-            return list(self.app(environ, start_response))
-
-
-def _moto_server(port: int) -> Any:
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from moto.server import ThreadedMotoServer
-    from werkzeug.serving import make_server
-
-    class MotoServer(ThreadedMotoServer):
-        def _server_entry(self) -> None:  # as moto's, with the DynamoDB wrapper
-            app = _OneDynamoDBCallAtATime(DomainDispatcherApplication(create_backend_app))
-            self._server = make_server(self._ip_address, self._port, app, True,
-                                       request_handler=MotoRequestHandler)
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    return MotoServer(ip_address=HOST, port=port, verbose=False)
-
-
 class Stack:
     """Start and stop, in order; stop() is safe after a partial start."""
 
@@ -129,6 +93,7 @@ class Stack:
     def start(self) -> dict[str, str]:
         from chalicelib.auth.bootstrap import bootstrap
         from chalicelib.core.settings import get_settings
+        from chalicelib.local.emulator import moto_server
         from chalicelib.local.provision import provision
         from chalicelib.local.server import LocalServer
         from chalicelib.local.worker import Worker
@@ -137,7 +102,7 @@ class Stack:
         for name, value in (("GATEHOUSE_AWS_PORT", aws_port), ("GATEHOUSE_PORT", port)):
             if not _port_free(value):
                 raise RuntimeError(f"port {value} is in use (set ${name} to another)")
-        self.moto = _moto_server(aws_port)
+        self.moto = moto_server(aws_port, HOST)
         self.moto.start()
         stage = self.env["GATEHOUSE_STAGE"]
         provision(stage)
