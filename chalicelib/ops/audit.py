@@ -16,6 +16,7 @@ from chalicelib.store import table as store
 
 SECRET_FIELDS = re.compile(r"(secret|password|token|key|credential|signature)", re.I)
 PERSONAL_FIELDS = re.compile(r"(email|phone|address|name)$", re.I)
+EMAIL_VALUE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")  # an email under any name
 _MAX_VALUE = 500
 
 
@@ -26,14 +27,17 @@ def mask_email(value: str) -> str:
 
 def masked(changes: Any, field: str = "") -> Any:
     """Secrets removed; personal data partly hidden; long values cut."""
+    # A secret-named field hides its whole value, a dict or list included (credentials
+    # {"user", "password"} must not leak "user" because only "password" looks secret).
+    if field and SECRET_FIELDS.search(field) and field not in ("keyId", "apiKeyId"):
+        return "***"
     if isinstance(changes, dict):
         return {k: masked(v, k) for k, v in changes.items()}
     if isinstance(changes, list):
         return [masked(v, field) for v in changes[:50]]
-    if field and SECRET_FIELDS.search(field) and field not in ("keyId", "apiKeyId"):
-        return "***"
     if isinstance(changes, str):
-        if "@" in changes and field.lower().endswith("email"):
+        if "@" in changes and (field.lower().endswith("email")
+                               or EMAIL_VALUE.fullmatch(changes.strip())):
             return mask_email(changes)
         if field and PERSONAL_FIELDS.search(field) and field.lower() not in ("name",):
             return changes[:1] + "***"

@@ -1,0 +1,141 @@
+"""Access log and audit log: what is recorded, filters, masking, who sees what."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import ADMIN_SECRET, make_user
+from tests.unit.helpers import assert_error, client_grant, make_client
+
+
+def test_access_log_entries_and_filters(admin, api):
+    admin.get("/api/v1/roles", headers={"User-Agent": "probe/1.0"})
+    admin.get("/api/v1/roles/nope", headers={"User-Agent": "probe/1.0"})
+    admin.get("/api/v2/roles?token=s3cr3t&perPage=5")
+    resp = admin.get("/api/v1/api-access-logs?path=/api/v1/roles")
+    assert resp.status_code == 200, resp.body
+    entries = resp.json["data"]
+    assert [e["path"] for e in entries] == ["/api/v1/roles/nope", "/api/v1/roles"]  # newest 1st
+    entry = entries[1]
+    assert entry["method"] == "GET" and entry["status"] == 200
+    assert isinstance(entry["latencyMs"], int) and entry["latencyMs"] >= 0
+    assert entry["principal"] == "client:admin"
+    assert entry["ip"] == "127.0.0.0"  # masked
+    assert entry["userAgent"] == "probe/1.0"
+    assert entry["version"] == "v1" and entry["id"].startswith("req_")
+    assert entry["timestamp"].endswith("Z")
+    notfound = admin.get("/api/v1/api-access-logs?status=4xx").json["data"]
+    assert [e["path"] for e in notfound] == ["/api/v1/roles/nope"]
+    assert admin.get("/api/v1/api-access-logs?status=404,500").json["data"] == notfound
+    v2 = admin.get("/api/v1/api-access-logs?path=/api/v2/roles").json["data"]
+    assert v2[0]["query"] == {"token": "***", "perPage": "5"}
+    assert "s3cr3t" not in json.dumps(admin.get("/api/v1/api-access-logs").json)
+    posts = admin.get("/api/v1/api-access-logs?method=post").json["data"]
+    assert posts and {e["path"] for e in posts} == {"/api/v1/oauth/token"}
+    by = admin.get("/api/v1/api-access-logs?principal=client:admin&perPage=2").json
+    assert len(by["data"]) == 2 and by["pagination"]["hasMore"] is True
+    nxt = admin.get(f"/api/v1/api-access-logs?principal=client:admin&perPage=2"
+                    f"&cursor={by['pagination']['nextCursor']}").json["data"]
+    assert not {e["id"] for e in nxt} & {e["id"] for e in by["data"]}
+
+
+def test_access_log_time_range_and_bad_params(admin):
+    from chalicelib.core import clock
+
+    admin.get("/api/v1/roles")
+    later = clock.iso(clock.now() + 10)
+    assert admin.get(f"/api/v1/api-access-logs?createdAfter={later}").json["data"] == []
+    assert admin.get(f"/api/v1/api-access-logs?createdBefore={later}").json["data"]
+    assert_error(admin.get("/api/v1/api-access-logs?createdAfter=yesterday"), 400,
+                 "VALIDATION_ERROR")
+    assert_error(admin.get("/api/v1/api-access-logs?cursor=!!!"), 400, "VALIDATION_ERROR")
+    assert_error(admin.get("/api/v1/api-access-logs?perPage=1000"), 400, "VALIDATION_ERROR")
+
+
+def test_failed_logins_are_logged_without_the_password(api, admin):
+    api.post("/api/v1/auth/login", {"username": "admin", "password": "guess-123"})
+    logs = admin.get("/api/v1/api-access-logs?path=/api/v1/auth/login").json["data"]
+    assert logs and logs[0]["status"] == 401 and logs[0]["principal"] == ""
+    assert "guess-123" not in json.dumps(logs)
+
+
+def test_audit_entries_masked(admin):
+    resp = admin.post("/api/v1/users", {"username": "carol", "email": "carol@ex.com",
+                                        "password": "carol-password", "roles": ["analyst"]})
+    user_id = resp.json["data"]["id"]
+    admin.put(f"/api/v1/users/{user_id}", {"password": "carol-new-pass",
+                                           "email": "carol.new@ex.com"})
+    cid = admin.post("/api/v1/oauth/clients", {"name": "crm", "scopes": ["orders:read"]}
+                     ).json["data"]["client_id"]
+    logs = admin.get("/api/v1/audit-logs").json
+    text = json.dumps(logs)
+    for secret in ("carol-password", "carol-new-pass", "carol@ex.com", "carol.new@ex.com",
+                   "scrypt$", "gcs_", ADMIN_SECRET):
+        assert secret not in text, secret
+    actions = [e["action"] for e in logs["data"]]
+    assert actions[:3] == ["oauth_client.create", "user.update", "user.create"]
+    create = next(e for e in logs["data"] if e["action"] == "user.create")
+    assert create["actor"] == "client:admin" and create["targetId"] == user_id
+    assert create["changes"]["email"] == "c***@ex.com"
+    assert create["changes"]["username"] == "c***"
+    assert create["requestId"].startswith("req_") and create["ip"] == "127.0.0.0"
+    update = next(e for e in logs["data"] if e["action"] == "user.update")
+    assert update["changes"]["password"] == "***"
+    assert update["changes"]["email"] == "c***@ex.com"
+    filtered = admin.get(f"/api/v1/audit-logs?targetId={cid}").json["data"]
+    assert [e["action"] for e in filtered] == ["oauth_client.create"]
+    mine = admin.get("/api/v1/audit-logs?action=user.&actor=client:admin").json["data"]
+    assert [e["action"] for e in mine] == ["user.update", "user.create"]
+    assert {e["actor"] for e in admin.get("/api/v1/audit-logs?action=user.").json["data"]
+            } == {"client:admin", "system"}  # the bootstrap made the admin user
+
+
+def test_audit_masks_secrets_inside_nested_values():
+    from chalicelib.ops.audit import masked
+
+    out = masked({"credentials": {"user": "bob", "apiToken": "t0k"}, "name": "ok",
+                  "config": {"password": "pw", "url": "https://x"},
+                  "recipients": ["anne@example.com"], "ownerEmail": "zed@example.com",
+                  "keyId": "key_1", "secretHashes": ["a", "b"]})
+    text = json.dumps(out)
+    assert "bob" not in text and "t0k" not in text and "pw" not in text.replace("pw\"", "")
+    assert out["credentials"] == "***"
+    assert out["config"] == {"password": "***", "url": "https://x"}
+    assert out["ownerEmail"] == "z***@example.com"
+    assert out["recipients"] == ["a***@example.com"]
+    assert out["keyId"] == "key_1" and out["name"] == "ok"
+    assert out["secretHashes"] == "***"
+
+
+def test_non_admin_sees_only_its_own(admin, api):
+    ivy, ivy_data = make_user(admin, "ivy", ["integrator"])
+    max_, max_data = make_user(admin, "max", ["integrator"])
+    ivy.get(f"/api/v1/users/{ivy_data['id']}")
+    max_.get(f"/api/v1/users/{max_data['id']}")
+    cid, secret = make_client(ivy, ["orders:read"])
+    # a request made with ivy's client is ivy's too
+    token = client_grant(api, cid, secret).json["access_token"]
+    api.as_bearer(token).get("/api/v1/oauth/userinfo")
+    mine = ivy.get("/api/v1/api-access-logs?perPage=100").json["data"]
+    principals = {e["principal"] for e in mine}
+    assert principals == {f"user:{ivy_data['id']}", f"client:{cid}"}
+    assert not [e for e in mine if max_data["id"] in e["path"]]
+    theirs = max_.get("/api/v1/api-access-logs?perPage=100").json["data"]
+    assert {e["principal"] for e in theirs} == {f"user:{max_data['id']}"}
+    # audit: ivy sees her client's creation and her own account's, not max's
+    audit = ivy.get("/api/v1/audit-logs").json["data"]
+    assert {e["targetId"] for e in audit} == {cid, ivy_data["id"]}
+    # asking for another's entries by filter gives nothing
+    assert ivy.get(f"/api/v1/audit-logs?targetId={max_data['id']}").json["data"] == []
+    assert ivy.get(f"/api/v1/api-access-logs?principal=user:{max_data['id']}"
+                   ).json["data"] == []
+    # admin sees all
+    everyone = {e["principal"] for e in
+                admin.get("/api/v1/api-access-logs?perPage=100").json["data"]}
+    assert {f"user:{ivy_data['id']}", f"user:{max_data['id']}", "client:admin"} <= everyone
+
+
+def test_logs_need_logs_read(admin):
+    viewer, _ = make_user(admin, "vic", ["viewer"])
+    assert_error(viewer.get("/api/v1/api-access-logs"), 403, "AUTHORIZATION_ERROR")
+    assert_error(viewer.get("/api/v1/audit-logs"), 403, "AUTHORIZATION_ERROR")
