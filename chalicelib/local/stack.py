@@ -121,9 +121,8 @@ class Stack:
         return generated
 
     def stop(self) -> None:
-        if self.server is not None:
+        if self._http_thread is not None:  # shutdown() waits for serve_forever to end
             self.server.shutdown()
-        if self._http_thread is not None:
             self._http_thread.join(5)
         if self.worker is not None:
             self.worker.stop()
