@@ -151,12 +151,12 @@ def moto_server(monkeypatch):
     import logging
 
     from chalicelib.core.settings import get_settings
+    from chalicelib.local.emulator import moto_server as emulator
     from chalicelib.local.provision import provision
-    from chalicelib.local.stack import _moto_server
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = _free_port()
-    server = _moto_server(port)
+    server = emulator(port)
     server.start()
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
     set_env(monkeypatch, GATEHOUSE_STAGE="race")
