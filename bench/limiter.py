@@ -17,15 +17,18 @@ def _free_port() -> int:
 
 
 def run(threads: int = 16, per_thread: int = 25, limit: int = 150) -> dict[str, Any]:
-    from moto.server import ThreadedMotoServer
-
+    """Run it in a process of its own: an active in-process moto mock would answer the
+    calls instead of the server."""
     from bench.harness import fake_credentials
 
     fake_credentials()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
 
     port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    from chalicelib.local.emulator import moto_server
+
+    # The local stack's emulator: moto with DynamoDB's per-item atomicity restored.
+    server = moto_server(port)
     server.start()
     saved = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"

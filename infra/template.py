@@ -106,17 +106,19 @@ def build(stage: str, with_api: bool = True) -> dict[str, Any]:
         }
     if with_api:
         for kind, (status, code, message) in GATEWAY_RESPONSES.items():
-            resources[f"GatewayResponse{kind.title().replace('_', '')}"] = {
-                "Type": "AWS::ApiGateway::GatewayResponse",
-                "Properties": {
-                    "RestApiId": {"Ref": "RestAPI"},
-                    "ResponseType": kind,
-                    "StatusCode": str(status),
-                    "ResponseTemplates": _error_template(code, message),
-                    "ResponseParameters": {
-                        "gatewayresponse.header.X-Request-Id": "context.requestId"},
-                },
+            props: dict[str, Any] = {
+                "RestApiId": {"Ref": "RestAPI"},
+                "ResponseType": kind,
+                "ResponseTemplates": _error_template(code, message),
+                "ResponseParameters": {
+                    "gatewayresponse.header.X-Request-Id": "context.requestId"},
             }
+            if not kind.startswith("DEFAULT_"):
+                # The defaults keep API Gateway's own status (401, 403, 429...): a fixed one
+                # would turn them all into 400s.
+                props["StatusCode"] = str(status)
+            resources[f"GatewayResponse{kind.title().replace('_', '')}"] = {
+                "Type": "AWS::ApiGateway::GatewayResponse", "Properties": props}
     return {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}
 
 

@@ -24,6 +24,7 @@ class RequestContext:
     raw_body: bytes
     started: float
     version: str = ""
+    stage: str = ""
     principal: Principal | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
@@ -40,6 +41,9 @@ class RequestContext:
             return issuer
         proto = self.header("x-forwarded-proto") or "http"
         host = self.header("host") or "localhost"
+        if host.endswith(".amazonaws.com") and self.stage:
+            # execute-api URLs carry the stage in the path; custom domains do not.
+            return f"{proto}://{host}/{self.stage}"
         return f"{proto}://{host}"
 
 

@@ -52,6 +52,7 @@ def _context(event: Any, started: float) -> RequestContext:
         query_pairs=pairs,
         raw_body=event.raw_body or b"",
         started=started,
+        stage=str(ctx_info.get("stage", "")),
     )
 
 

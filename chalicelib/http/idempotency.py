@@ -4,7 +4,8 @@ Not Powertools' utility: it deletes its record when the handler raises, and it h
 notion of "same key, different body" (422) versus "still running" (409). Records:
   PK = IDEM#<principal or ip>#<sha256(key)>, SK = IDEM, ttl = 24 h.
 A first request claims the key with a conditional put; completion stores the response;
-a 5xx releases the key so the client may retry.
+a 5xx releases the key so the client may retry. Stored bodies are encrypted (AES-GCM under
+the data key): a replayed create must answer the same secret, which may not sit in plain.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 from chalice import Response
 
+from chalicelib.auth import keyring
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict, Unprocessable, ValidationFailed
 from chalicelib.core.settings import get_settings
@@ -67,8 +69,8 @@ def run(ctx: RequestContext, key: str, call: Callable[[], Response]) -> Response
                            headers={"Retry-After": "1"}) from exc
         headers = dict(json.loads(found.get("headers", "{}")))
         headers["Idempotent-Replayed"] = "true"
-        return Response(body=found.get("body", ""), status_code=int(found["status"]),
-                        headers=headers)
+        return Response(body=keyring.decrypt(str(found["body"])),
+                        status_code=int(found["status"]), headers=headers)
     response = None
     try:
         response = call()
@@ -79,5 +81,6 @@ def run(ctx: RequestContext, key: str, call: Callable[[], Response]) -> Response
             body = response.body if isinstance(response.body, str) else json.dumps(response.body)
             kept = {k: v for k, v in response.headers.items() if k in REPLAYED_HEADERS}
             store.update(pk, "IDEM", {"state": "done", "status": response.status_code,
-                                      "body": body, "headers": json.dumps(kept)})
+                                      "body": keyring.encrypt(body),
+                                      "headers": json.dumps(kept)})
     return response

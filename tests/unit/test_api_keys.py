@@ -501,11 +501,14 @@ def test_list_paginates(admin: Api) -> None:
     assert admin.get(f"{BASE}?status=bogus").status_code == 400
 
 
-def test_idempotency_key_never_keeps_the_plaintext_key(admin: Api) -> None:
-    # Create is deliberately not replayable: a replay would need the key at rest.
-    resp = admin.post(BASE, {"name": "idem", "scopes": ["orders:read"]},
-                      headers={"Idempotency-Key": "create-once"})
+def test_idempotent_create_replays_the_key_without_keeping_it_in_plain(admin: Api) -> None:
+    body = {"name": "idem", "scopes": ["orders:read"]}
+    resp = admin.post(BASE, body, headers={"Idempotency-Key": "create-once"})
     assert resp.status_code == 201, resp.body
+    again = admin.post(BASE, body, headers={"Idempotency-Key": "create-once"})
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json["data"]["key"] == resp.json["data"]["key"]
+    assert len(admin.get(BASE).json["data"]) == 1
     dump = json.dumps(all_items(), default=str)
     assert resp.json["data"]["key"] not in dump and resp.json["data"]["secret"] not in dump
 

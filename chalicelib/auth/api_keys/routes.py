@@ -33,9 +33,6 @@ def _with_secret(ctx: RequestContext, data: dict[str, Any], status: int) -> Repl
     return Reply({"data": data}, status, {**NO_STORE, "Location": location})
 
 
-# Create, rotate and regenerate answer a key and a secret: they are not idempotent
-# (an Idempotency-Key replay would have to keep the plaintext key at rest).
-
 @api.route("/api-keys", scopes=SCOPE, query=ListApiKeys, summary="List API keys")
 def list_keys(ctx: RequestContext, query: ListApiKeys) -> Reply:
     """The caller's own keys (an admin: every key), newest first. Keys and secrets are
@@ -45,7 +42,7 @@ def list_keys(ctx: RequestContext, query: ListApiKeys) -> Reply:
 
 
 @api.route("/api-keys", "POST", scopes=SCOPE, body=CreateApiKey, status=201,
-           idempotent=False, summary="Create an API key")
+           summary="Create an API key")
 def create_key(ctx: RequestContext, body: CreateApiKey) -> Reply:
     """Answers the key with `key` and `secret` (for signed requests), shown this once.
     Scopes and rate limit cannot exceed the caller's own."""
@@ -71,7 +68,7 @@ def revoke_key(ctx: RequestContext, key_id: str) -> None:
 
 
 @api.route("/api-keys/{key_id}/rotate", "POST", scopes=SCOPE, body=RotateApiKey,
-           idempotent=False, summary="Rotate an API key")
+           summary="Rotate an API key")
 def rotate_key(ctx: RequestContext, key_id: str, body: RotateApiKey) -> Reply:
     """A new `key` and `secret` under the same id, shown this once. The old key (and
     its secret) keep working for `gracePeriodSeconds` (default 0, at most 7 days)."""
@@ -79,7 +76,7 @@ def rotate_key(ctx: RequestContext, key_id: str, body: RotateApiKey) -> Reply:
                                                 body.grace_period_seconds), 200)
 
 
-@api.route("/api-keys/{key_id}/regenerate", "POST", scopes=SCOPE, idempotent=False,
+@api.route("/api-keys/{key_id}/regenerate", "POST", scopes=SCOPE,
            summary="Regenerate an API key")
 def regenerate_key(ctx: RequestContext, key_id: str) -> Reply:
     """The old key stops working at once; answers the new `key` and `secret`."""
