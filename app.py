@@ -14,3 +14,12 @@ app.register_middleware(edge.middleware, "http")
 
 for module in (health, oauth_routes, user_routes, api_key_routes, logs, docs_routes):
     app.register_blueprint(module.api.blueprint)
+
+
+@app.lambda_function(name="bootstrap")
+def bootstrap(event: dict, context: object) -> dict:
+    """Run once after each deploy (idempotent): key material and the admin from
+    Secrets Manager. `aws lambda invoke --function-name gatehouse-<stage>-bootstrap`."""
+    from chalicelib.auth.bootstrap import bootstrap_from_secrets
+
+    return bootstrap_from_secrets()

@@ -86,6 +86,21 @@ def build(stage: str, with_api: bool = True) -> dict[str, Any]:
                 "SecretString": "{}",
             },
         },
+        # Deployed stages bootstrap the admin from here, never from defaults; the local
+        # stack takes $GATEHOUSE_ADMIN_* instead (and moto cannot generate secrets).
+        "AdminSecret": {
+            "Type": "AWS::SecretsManager::Secret",
+            "Properties": {
+                "Name": s.admin_secret_id,
+                "Description": "Gatehouse bootstrap admin: username, clientId, password, "
+                               "clientSecret (generated; rotate by editing and re-running "
+                               "the bootstrap function).",
+                "GenerateSecretString": {
+                    "SecretStringTemplate": '{"username": "admin", "clientId": "admin"}',
+                    "GenerateStringKey": "password", "PasswordLength": 32,
+                    "ExcludePunctuation": True},
+            },
+        },
     }
     for purpose in QUEUES:
         logical = purpose.capitalize()

@@ -49,3 +49,26 @@ def bootstrap(env: dict[str, str] | None = None) -> dict[str, str]:
         oauth_repo.update_client(client_id, {"secretHash": credentials.hash_secret(secret),
                                              "active": True})
     return generated
+
+
+def bootstrap_from_secrets() -> dict[str, str]:
+    """Deployed stages: the admin's credentials come from Secrets Manager (the template's
+    generated `<prefix>/admin` secret). Its password doubles as the client secret unless
+    the secret also holds a `clientSecret`."""
+    import json
+
+    from chalicelib.core import aws
+
+    raw = aws.client("secretsmanager").get_secret_value(
+        SecretId=get_settings().admin_secret_id)["SecretString"]
+    admin = json.loads(raw)
+    if not admin.get("password"):
+        raise RuntimeError("the admin secret has no password")
+    env = {"GATEHOUSE_ADMIN_USERNAME": admin.get("username", "admin"),
+           "GATEHOUSE_ADMIN_PASSWORD": admin["password"],
+           "GATEHOUSE_ADMIN_CLIENT_ID": admin.get("clientId", "admin"),
+           "GATEHOUSE_ADMIN_CLIENT_SECRET": admin.get("clientSecret") or admin["password"]}
+    if admin.get("email"):
+        env["GATEHOUSE_ADMIN_EMAIL"] = admin["email"]
+    generated = bootstrap(env)
+    return {"bootstrapped": "true", "generated": ",".join(sorted(generated))}

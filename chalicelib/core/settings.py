@@ -56,6 +56,10 @@ class Settings:
         # JWT signing keys and the data-encryption key live here, never in code or config.
         return f"{self.resource_prefix}/keys"
 
+    @property
+    def admin_secret_id(self) -> str:
+        return f"{self.resource_prefix}/admin"
+
     def queue_name(self, purpose: str) -> str:
         return f"{self.resource_prefix}-{purpose}"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.auth import guard
+from chalicelib.auth import credentials, guard
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import (
     AppError,
@@ -25,7 +25,7 @@ from chalicelib.core.errors import (
 )
 from chalicelib.core.logging import get_logger
 from chalicelib.core.settings import get_settings
-from chalicelib.http import accesslog, context, cors, envelope, idempotency, routes
+from chalicelib.http import accesslog, context, cors, envelope, idempotency, ratelimit, routes
 from chalicelib.http.context import RequestContext
 
 _SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -193,6 +193,29 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
         context.set_current(None)
 
 
+def _claimed_identity(ctx: RequestContext) -> str:
+    """Who a refused request claimed to be (for statistics; it was not let in)."""
+    if ctx.principal is not None:
+        return ctx.principal.describe()
+    parsed = credentials.parse_api_key(ctx.header("x-api-key"))
+    if parsed is not None:
+        return f"api_key:{parsed[0]}"
+    scheme, _, token = ctx.header("authorization").partition(" ")
+    try:
+        if scheme.lower() == "bearer" and token:
+            import jwt
+
+            claims = jwt.decode(token.strip(), options={"verify_signature": False})
+            return f"{claims.get('gh_kind', 'client')}:{claims.get('sub', '')}"
+        if scheme.lower() == "basic" and token:
+            import base64
+
+            return "client:" + base64.b64decode(token.strip()).decode().partition(":")[0]
+    except Exception:  # noqa: BLE001, S110 - garbage credentials count as their IP
+        pass
+    return f"ip:{accesslog.masked_ip(ctx.ip)}"
+
+
 def _after(ctx: RequestContext, status: int, latency_ms: float, state: dict[str, Any]) -> None:
     """Access log and error usage; failures here must not fail the request."""
     log = get_logger()
@@ -208,5 +231,10 @@ def _after(ctx: RequestContext, status: int, latency_ms: float, state: dict[str,
         accesslog.record(ctx, status, latency_ms)
         if status >= 400 and ctx.principal is not None:
             guard.count_error(ctx.principal)
+        if status == 429:
+            who = _claimed_identity(ctx)
+            log.warning("rate limit exceeded", extra={"requestId": ctx.request_id,
+                                                      "principal": who})
+            ratelimit.record_breach(who)
     except Exception:  # noqa: BLE001
         log.exception("access log write failed", extra={"requestId": ctx.request_id})

@@ -193,3 +193,21 @@ def charge_ip(ip: str, hour_limit: int, burst_limit: int) -> Charge:
     pk, sk = ip_key(ip)
     return charge(pk, sk, hour_limit=hour_limit, burst_limit=burst_limit,
                   upsert=True, sets={"ttl": clock.now_int() + 2 * HOUR})
+
+
+def record_breach(who: str) -> None:
+    """Counts a refused request for monitoring: one item per day, a total and a count per
+    principal (STATS#RATELIMIT / <day>, kept 90 days). Off the success path: only 429s
+    pay this write."""
+    day = clock.day()
+    store.table().update_item(
+        Key={"PK": "STATS#RATELIMIT", "SK": day},
+        UpdateExpression="ADD #total :one, #who :one SET #ttl = :ttl",
+        ExpressionAttributeNames={"#total": "total", "#who": f"p_{who}"[:255], "#ttl": "ttl"},
+        ExpressionAttributeValues={":one": 1, ":ttl": clock.now_int() + 90 * 86400})
+
+
+def breaches(day: str) -> dict[str, Any]:
+    item = store.get("STATS#RATELIMIT", day) or {}
+    return {"day": day, "total": int(item.get("total", 0)),
+            "byPrincipal": {k[2:]: int(v) for k, v in item.items() if k.startswith("p_")}}

@@ -28,7 +28,7 @@ def provision(stage: str) -> dict[str, Any]:
             aws.client("dynamodb").update_time_to_live(
                 TableName=props["TableName"],
                 TimeToLiveSpecification=props["TimeToLiveSpecification"])
-        if resource["Type"] == "AWS::SecretsManager::Secret":
+        if resource["Type"] == "AWS::SecretsManager::Secret" and "SecretString" in props:
             _ensure_secret(props["Name"], props.get("SecretString", "{}"))
     return template
 
