@@ -59,9 +59,11 @@ def _query_params(model: Any) -> list[dict[str, Any]]:
 
 
 def _errors(spec: routes.RouteSpec) -> dict[str, Any]:
-    statuses = [400, 429, 500]
+    statuses = [400, 429, 500, *spec.errors]
     if spec.auth == "required":
         statuses += [401, 403]
+    if spec.oauth:
+        statuses.append(401)  # client authentication
     if "{" in spec.path:
         statuses.append(404)
     if spec.body is not None:
@@ -88,12 +90,15 @@ def _operation(spec: routes.RouteSpec, components: dict[str, Any]) -> dict[str, 
         params += _query_params(spec.query)
     if spec.method == "POST" and spec.idempotent:
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
-                       "schema": {"type": "string", "maxLength": 255}})
+                       "description": "Replays the first answer for 24 h (a UUID is best; "
+                                      "any 1-255 printable characters work).",
+                       "schema": {"type": "string", "format": "uuid", "maxLength": 255}})
     if params:
         op["parameters"] = params
     if spec.body is not None:
         ref = _schema(spec.body, components)
-        op["requestBody"] = {"required": True,
+        required = bool(spec.body.model_json_schema(by_alias=True).get("required"))
+        op["requestBody"] = {"required": required,
                              "content": {media: {"schema": ref} for media in spec.media}}
     if spec.auth == "required":
         op["security"] = [{"bearer": list(spec.scopes)}, {"apiKey": []}]
@@ -101,7 +106,7 @@ def _operation(spec: routes.RouteSpec, components: dict[str, Any]) -> dict[str, 
         op["security"] = []
     success = {"description": "OK", "headers": RATE_HEADERS}
     if spec.status != 204:
-        success["content"] = {"application/json": {"schema": {"type": "object"}}}
+        success["content"] = {spec.content_type: {"schema": {"type": "object"}}}
     op["responses"][str(spec.status)] = success
     if spec.method == "DELETE":
         op["responses"]["204"] = {"description": "Done", "headers": RATE_HEADERS}

@@ -18,7 +18,8 @@ def openapi_json(ctx: RequestContext) -> Reply:
 
 
 @api.route("/api/docs/openapi.yaml", auth="none", versioned=False, limited=False,
-           logged=False, summary="The OpenAPI document as YAML")
+           logged=False, content_type="application/yaml",
+           summary="The OpenAPI document as YAML")
 def openapi_yaml(ctx: RequestContext) -> Reply:
     # JSON is valid YAML 1.2: no YAML library needed at run time.
     body = json.dumps(openapi.document(ctx.base_url), indent=1)

@@ -59,6 +59,8 @@ class RouteSpec:
     version: str = ""
     idempotent: bool = True
     logged: bool = True  # written to the access log
+    errors: tuple[int, ...] = ()  # statuses beyond those the edge itself may answer
+    content_type: str = "application/json"  # of the success answer, for the docs
 
 
 Handler = Callable[..., Any]
@@ -211,7 +213,8 @@ class ApiBlueprint:
               response: Any = None, status: int = 200, summary: str = "",
               oauth: bool = False, media: tuple[str, ...] = JSON_ONLY,
               versioned: bool = True, limited: bool = True,
-              idempotent: bool = True, logged: bool = True) -> Callable[[Handler], Handler]:
+              idempotent: bool = True, logged: bool = True, errors: tuple[int, ...] = (),
+              content_type: str = "application/json") -> Callable[[Handler], Handler]:
         def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
             targets = [(f"/api/{v}{path}", v) for v in VERSIONS] if versioned else [(path, "")]
             for full, version in targets:
@@ -221,7 +224,8 @@ class ApiBlueprint:
                     query=query, response=response, status=status,
                     summary=summary or (fn.__doc__ or "").strip().split("\n")[0],
                     description=(fn.__doc__ or "").strip(), tag=self.tag, oauth=oauth,
-                    media=media, version=version, idempotent=idempotent, logged=logged)
+                    media=media, version=version, idempotent=idempotent, logged=logged,
+                    errors=errors, content_type=content_type)
                 if (full, method) in REGISTRY:
                     raise ValueError(f"route {method} {full} declared twice")
                 REGISTRY[(full, method)] = spec

@@ -43,6 +43,15 @@ class GatewayResponse(LocalGatewayException):
         self.kind = kind
 
 
+def _method_not_allowed(request_id: str) -> tuple[int, dict[str, Any], bytes]:
+    from chalicelib.http import envelope
+
+    body = envelope.dumps(envelope.error_body(
+        "METHOD_NOT_ALLOWED", "This method is not allowed on this path.", request_id))
+    return 405, {"Content-Type": envelope.JSON, "X-Request-Id": request_id,
+                 "Allow": "GET, POST, PUT, PATCH, DELETE, OPTIONS"}, body.encode()
+
+
 def request_id_for(headers: dict[str, Any]) -> str:
     from chalicelib.core import ids
     from chalicelib.http.edge import _SANE_ID  # the edge's rule for a caller's id
@@ -143,14 +152,18 @@ class RequestHandler(ChaliceRequestHandler):
                    explain: str | None = None) -> None:
         """http.server's own errors (unknown method, malformed request line, huge
         headers): the gateway's envelope instead of an HTML page."""
-        kind = {501: "MISSING_AUTHENTICATION_TOKEN", 413: "REQUEST_TOO_LARGE"}.get(
+        kind = {413: "REQUEST_TOO_LARGE"}.get(
             code, "DEFAULT_5XX" if code >= 500 else "DEFAULT_4XX")
         self.close_connection = True
         try:
-            exc = GatewayResponse(kind, request_id_for(dict(self.headers or {})))
-            headers = dict(exc.headers)
+            request_id = request_id_for(dict(self.headers or {}))
+            if code == 501:  # a method no route has (TRACE, PROPFIND...): RFC 9110's 405
+                status, headers, body = _method_not_allowed(request_id)
+            else:
+                exc = GatewayResponse(kind, request_id)
+                status, headers, body = exc.CODE, dict(exc.headers), exc.body
             headers["Connection"] = "close"
-            self._send_http_response(exc.CODE, headers, exc.body)
+            self._send_http_response(status, headers, body)
         except OSError:
             pass  # the caller went away
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from chalicelib.core import clock
-from chalicelib.core.errors import ValidationFailed
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import PageQuery
 from chalicelib.http.routes import ApiBlueprint, Reply, page
@@ -26,8 +26,8 @@ class AccessLogQuery(PageQuery):
     status: str | None = Field(None, max_length=100, description="e.g. 200,404 or 4xx")
     path: str | None = Field(None, max_length=500, description="Path prefix.")
     principal: str | None = Field(None, max_length=200)
-    created_after: str | None = None
-    created_before: str | None = None
+    created_after: AwareDatetime | None = None
+    created_before: AwareDatetime | None = None
 
 
 class AuditLogQuery(PageQuery):
@@ -35,18 +35,15 @@ class AuditLogQuery(PageQuery):
     target_type: str | None = Field(None, max_length=100)
     target_id: str | None = Field(None, max_length=200)
     actor: str | None = Field(None, max_length=200)
-    created_after: str | None = None
-    created_before: str | None = None
+    created_after: AwareDatetime | None = None
+    created_before: AwareDatetime | None = None
 
 
-def _time_range(after: str | None, before: str | None) -> tuple[str, str] | None:
+def _time_range(after: datetime | None, before: datetime | None) -> tuple[str, str] | None:
     if not after and not before:
         return None
-    try:
-        low = clock.iso(clock.parse_iso(after)) if after else "0"
-        high = clock.iso(clock.parse_iso(before)) if before else "9"
-    except ValueError as exc:
-        raise ValidationFailed("createdAfter/createdBefore must be RFC 3339 times.") from exc
+    low = clock.iso(after.timestamp()) if after else "0"
+    high = clock.iso(before.timestamp()) if before else "9"
     return low, high
 
 

@@ -393,7 +393,7 @@ def test_client_create_validation(admin):
     before = snapshot()
     resp = admin.post("/api/v1/oauth/clients", {"name": "x", "scopes": ["no:such"]})
     err = assert_error(resp, 422, "VALIDATION_ERROR")
-    assert err["details"][0]["field"] == "scopes"
+    assert err["details"][0]["field"].startswith("scopes")
     resp = admin.post("/api/v1/oauth/clients", {"name": "x", "scopes": ["orders:read"],
                                                 "bogus": 1})
     assert_error(resp, 422, "VALIDATION_ERROR")

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, Field, field_validator
 
-from chalicelib.auth.oauth.models import Tier, _check_scopes
+from chalicelib.auth.fields import IpOrCidr, ScopeList
+from chalicelib.auth.oauth.models import Tier
 from chalicelib.core import clock
 from chalicelib.http.models import Body, PageQuery, Query
 
@@ -43,19 +44,18 @@ def check_expiry(value: datetime) -> datetime:
 
 class CreateApiKey(Body):
     name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(min_length=1, max_length=50)
+    scopes: ScopeList
     tier: Tier | None = None
     rate_limit: int | None = Field(None, ge=1, le=1_000_000,
                                    description="Requests per hour; overrides the tier.")
     expires_at: AwareDatetime | None = Field(
         None, description="RFC 3339; default one year from now, at most three years.")
     require_signature: bool = Field(False, description="Require HMAC-signed requests.")
-    ip_allowlist: list[str] = Field(default_factory=list, max_length=MAX_ALLOWLIST,
+    ip_allowlist: list[IpOrCidr] = Field(default_factory=list, max_length=MAX_ALLOWLIST,
                                     description="IP addresses or CIDRs; empty allows any.")
     sandbox: bool | None = Field(
         None, description="A gate_test_ key that sees sandbox data (default: as the caller).")
 
-    _scopes = field_validator("scopes")(_check_scopes)
     _allow = field_validator("ip_allowlist")(check_allowlist)
 
     @field_validator("expires_at")
@@ -66,18 +66,13 @@ class CreateApiKey(Body):
 
 class UpdateApiKey(Body):
     name: str | None = Field(None, min_length=1, max_length=100)
-    scopes: list[str] | None = Field(None, min_length=1, max_length=50)
+    scopes: ScopeList | None = None
     tier: Tier | None = None
     rate_limit: int | None = Field(None, ge=1, le=1_000_000,
                                    description="Requests per hour; null returns to the tier's.")
     expires_at: AwareDatetime | None = None
     require_signature: bool | None = None
-    ip_allowlist: list[str] | None = Field(None, max_length=MAX_ALLOWLIST)
-
-    @field_validator("scopes")
-    @classmethod
-    def _scopes(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else _check_scopes(value)
+    ip_allowlist: list[IpOrCidr] | None = Field(None, max_length=MAX_ALLOWLIST)
 
     @field_validator("ip_allowlist")
     @classmethod
@@ -98,6 +93,7 @@ class RotateApiKey(Body):
 
 class ListApiKeys(PageQuery):
     status: str | None = Field(None, max_length=50,
+                               pattern=r"^(active|revoked|expired)(,(active|revoked|expired))*$",
                                description="Comma-separated: active, revoked, expired.")
 
     @field_validator("status")

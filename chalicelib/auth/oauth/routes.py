@@ -6,7 +6,13 @@ from typing import Any
 
 from chalicelib.auth import keyring, tokens
 from chalicelib.auth.oauth import repo, service
-from chalicelib.auth.oauth.models import CreateClient, TokenOnly, TokenRequest, UpdateClient
+from chalicelib.auth.oauth.models import (
+    CreateClient,
+    GrantRequest,
+    TokenOnly,
+    TokenRequest,
+    UpdateClient,
+)
 from chalicelib.auth.scopes import SCOPES
 from chalicelib.core.errors import AuthenticationFailed, OAuthError
 from chalicelib.http.context import RequestContext
@@ -52,9 +58,9 @@ def _as_principal(client: dict[str, Any]) -> Any:
                      hour_limit=int(client["hourLimit"]))
 
 
-@api.route("/oauth/token", "POST", auth="none", limited=False, body=TokenRequest, oauth=True,
+@api.route("/oauth/token", "POST", auth="none", limited=False, body=GrantRequest, oauth=True,
            media=FORM_OR_JSON, idempotent=False, summary="Token endpoint (RFC 6749)")
-def token(ctx: RequestContext, body: TokenRequest) -> Reply:
+def token(ctx: RequestContext, body: GrantRequest) -> Reply:
     """Client credentials (§4.4) and refresh (§6, rotating). The client authenticates with
     HTTP Basic or client_id/client_secret in the body. A successful request counts against
     the client's limits; a failed one against the caller's IP."""

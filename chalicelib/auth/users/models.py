@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from chalicelib.auth.scopes import unknown_scopes
+from chalicelib.auth.fields import ScopeList
 from chalicelib.http.models import Body, PageQuery
 
 USERNAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,62}$"
@@ -48,30 +48,12 @@ class LogoutBody(Body):
 class RoleBody(Body):
     name: str = Field(pattern=ROLE_NAME)
     description: str = Field("", max_length=500)
-    scopes: list[str] = Field(min_length=1, max_length=50)
-
-    @field_validator("scopes")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        bad = unknown_scopes(value)
-        if bad:
-            raise ValueError(f"unknown scope(s): {', '.join(bad)}")
-        return sorted(set(value))
+    scopes: ScopeList
 
 
 class UpdateRole(Body):
     description: str | None = Field(None, max_length=500)
-    scopes: list[str] | None = Field(None, min_length=1, max_length=50)
-
-    @field_validator("scopes")
-    @classmethod
-    def _known(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return None
-        bad = unknown_scopes(value)
-        if bad:
-            raise ValueError(f"unknown scope(s): {', '.join(bad)}")
-        return sorted(set(value))
+    scopes: ScopeList | None = None
 
 
 class AssignRole(Body):

@@ -25,7 +25,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 @api.route("/auth/login", "POST", auth="none", limited=False, body=Login, idempotent=False,
-           summary="Log a user in")
+           errors=(401,), summary="Log a user in")
 def login(ctx: RequestContext, body: Login) -> Reply:
     """Answers the token shape of the OAuth token endpoint. Failed attempts count against
     the caller's IP (100 per hour)."""
@@ -34,7 +34,7 @@ def login(ctx: RequestContext, body: Login) -> Reply:
 
 
 @api.route("/auth/refresh", "POST", auth="none", body=RefreshBody, idempotent=False,
-           summary="Rotate a user's refresh token")
+           errors=(401,), summary="Rotate a user's refresh token")
 def refresh(ctx: RequestContext, body: RefreshBody) -> Reply:
     """A refresh token used twice revokes its whole family."""
     return Reply(service.refresh(body.refresh_token, ctx.base_url), 200, dict(NO_STORE))
@@ -131,6 +131,7 @@ def list_user_roles(ctx: RequestContext, query: UserRoleQuery) -> Reply:
 
 
 @api.route("/user-roles", "POST", scopes=("users:manage",), body=AssignRole, status=201,
+           errors=(404,),
            summary="Assign a role to a user")
 def assign_role(ctx: RequestContext, body: AssignRole) -> Reply:
     assert ctx.principal is not None
