@@ -157,6 +157,7 @@ class RequestHandler(ChaliceRequestHandler):
         self.close_connection = True
         try:
             request_id = request_id_for(dict(self.headers or {}))
+            body: bytes | None
             if code == 501:  # a method no route has (TRACE, PROPFIND...): RFC 9110's 405
                 status, headers, body = _method_not_allowed(request_id)
             else:
