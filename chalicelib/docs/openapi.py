@@ -92,7 +92,7 @@ def _operation(spec: routes.RouteSpec, components: dict[str, Any]) -> dict[str, 
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                        "description": "Replays the first answer for 24 h (a UUID is best; "
                                       "any 1-255 printable characters work).",
-                       "schema": {"type": "string", "format": "uuid", "maxLength": 255}})
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
     if params:
         op["parameters"] = params
     if spec.body is not None:

@@ -122,16 +122,20 @@ def parse_body(ctx: RequestContext, spec: RouteSpec) -> Any:
                                    ) from exc
     if spec.body is None:
         return data
-    return validate(spec.body, data)
+    return validate(spec.body, data, raw if kind == "application/json" and raw.strip() else None)
 
 
-def validate(model: Any, data: Any) -> Any:
+def validate(model: Any, data: Any, raw_json: bytes | None = None) -> Any:
+    """JSON bodies are validated strictly: "100" is not a number, "yes" not a boolean
+    (form bodies are all strings by nature)."""
     from pydantic import ValidationError
 
     if not isinstance(data, dict):
         raise Unprocessable("The request body must be a JSON object.",
                             details=[{"field": "body", "message": "expected an object"}])
     try:
+        if raw_json is not None:
+            return model.model_validate_json(raw_json, strict=True)
         return model.model_validate(data)
     except ValidationError as exc:
         raise Unprocessable("Some fields are not valid.", details=_validation_details(exc)

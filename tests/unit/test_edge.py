@@ -193,6 +193,21 @@ def test_wrong_types_and_unknown_fields_are_422(admin):
     assert snapshot() == before
 
 
+def test_json_types_are_strict(admin):
+    """A string is not a number and not a boolean, however it looks."""
+    before = snapshot()
+    for bad in ({"rateLimit": "100"}, {"active": "true"}, {"rateLimit": 10.5},
+                {"scopes": "orders:read"}):
+        resp = admin.post("/api/v1/oauth/clients", {"name": "strict", "scopes": ["orders:read"],
+                                                    **bad})
+        err = assert_error(resp, 422, "VALIDATION_ERROR")
+        assert err["details"][0]["field"] == next(iter(bad)), err
+    assert snapshot() == before
+    ok = admin.post("/api/v1/oauth/clients", {"name": "strict", "scopes": ["orders:read"],
+                                              "rateLimit": 100})
+    assert ok.status_code == 201, ok.body
+
+
 def test_body_too_large_is_413(admin, monkeypatch):
     big = json.dumps({"name": "big", "scopes": ["orders:read"], "description": "x" * 1_048_576})
     before = snapshot()
