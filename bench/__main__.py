@@ -33,6 +33,8 @@ def main() -> int:
         ("pipeline overhead ratio", f"{results['overhead']['ratio']}x "
          f"({results['overhead']['pipelineMedianMs']} / {results['overhead']['bareMedianMs']} ms)",
          "report"),
+        ("  of which DynamoDB (moto)", f"{results['overhead']['dynamoMsPerRequest']} ms; "
+         f"the rest {results['overhead']['pipelineWithoutDynamoMs']} ms", "report"),
         ("limiter over-admissions", f"{results['limiter']['overAdmissions']} "
          f"({results['limiter']['admitted']} admitted of "
          f"{results['limiter']['threads'] * results['limiter']['perThread']}, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,7 +48,10 @@ def in_process_stack() -> Iterator[Any]:
         bootstrap({"GATEHOUSE_ADMIN_CLIENT_SECRET": ADMIN_SECRET,
                    "GATEHOUSE_ADMIN_PASSWORD": "bench-admin-password"})
         from app import app
+        from chalicelib.core.logging import get_logger
 
+        # The test client applies the stage's POWERTOOLS_LOG_LEVEL during calls.
+        get_logger().setLevel("WARNING")
         with Client(app) as client:
             yield client
 
@@ -72,18 +76,26 @@ def admin_token(client: Any) -> str:
 
 
 class DynamoCounter:
-    """Counts DynamoDB API calls through botocore's event hooks."""
+    """Counts DynamoDB API calls, and the time spent in them, through botocore's hooks."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.seconds = 0.0
+        self._started = 0.0
         from chalicelib.core import aws
 
         for events in (aws.client("dynamodb").meta.events,
                        aws.resource("dynamodb").meta.client.meta.events):
-            events.register("before-call.dynamodb.*", self._hook)
+            events.register("before-call.dynamodb.*", self._before)
+            events.register("after-call.dynamodb.*", self._after)
 
-    def _hook(self, model: Any, **_: Any) -> None:
+    def _before(self, model: Any, **_: Any) -> None:
         self.calls.append(model.name)
+        self._started = time.perf_counter()
+
+    def _after(self, **_: Any) -> None:
+        self.seconds += time.perf_counter() - self._started
 
     def reset(self) -> None:
         self.calls.clear()
+        self.seconds = 0.0

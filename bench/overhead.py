@@ -7,7 +7,7 @@ import statistics
 import time
 from typing import Any
 
-from bench.harness import admin_token, in_process_stack, request
+from bench.harness import DynamoCounter, admin_token, in_process_stack, request
 
 N = 300
 
@@ -30,6 +30,10 @@ def run() -> dict[str, Any]:
             request(client, "GET", "/api/health", {})
             request(client, "GET", "/api/v1/oauth/token/validate", auth)
         bare = _median_ms(client, "/api/health", {})
+        counter = DynamoCounter()
         full = _median_ms(client, "/api/v1/oauth/token/validate", auth)
+        dynamo_ms = counter.seconds * 1000 / N
     return {"bareMedianMs": round(bare, 3), "pipelineMedianMs": round(full, 3),
-            "ratio": round(full / bare, 1), "requests": N}
+            "ratio": round(full / bare, 1), "requests": N,
+            "dynamoMsPerRequest": round(dynamo_ms, 3),
+            "pipelineWithoutDynamoMs": round(full - dynamo_ms, 3)}
