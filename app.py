@@ -1,19 +1,52 @@
 """Gatehouse: the Chalice app. Wiring only; every capability lives in chalicelib/."""
 
-from chalice import Chalice
+from typing import Any
+
+from chalice import Chalice, Rate
 
 from chalicelib.auth.api_keys import routes as api_key_routes
 from chalicelib.auth.oauth import routes as oauth_routes
 from chalicelib.auth.users import routes as user_routes
+from chalicelib.core.settings import get_settings
 from chalicelib.docs import routes as docs_routes
 from chalicelib.http import edge
 from chalicelib.ops import health, logs
+from chalicelib.resources import routes as resource_routes
+from chalicelib.webhooks import deliveries as delivery_routes
+from chalicelib.webhooks import routes as webhook_routes
 
 app = Chalice(app_name="gatehouse")
 app.register_middleware(edge.middleware, "http")
 
-for module in (health, oauth_routes, user_routes, api_key_routes, logs, docs_routes):
+for module in (health, oauth_routes, user_routes, api_key_routes, logs, docs_routes,
+               resource_routes, webhook_routes, delivery_routes):
     app.register_blueprint(module.api.blueprint)
+
+_settings = get_settings()  # names only: no I/O at import
+
+
+@app.on_sqs_message(queue=_settings.queue_name("events"), batch_size=10)
+def fan_out(event: Any) -> dict:
+    """Each event becomes one delivery per subscribed, active webhook."""
+    from chalicelib.webhooks import worker
+
+    return worker.fan_out_batch(event.to_dict())
+
+
+@app.on_sqs_message(queue=_settings.queue_name("webhooks"), batch_size=10)
+def deliver(event: Any) -> dict:
+    """HTTP attempts, concurrently within the batch; failures reported per message."""
+    from chalicelib.webhooks import worker
+
+    return worker.deliver_batch(event.to_dict())
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def every_minute(event: Any) -> dict:
+    """Outbox sweep, deliveries due after long waits, failing-endpoint checks."""
+    from chalicelib.webhooks import worker
+
+    return worker.every_minute()
 
 
 @app.lambda_function(name="bootstrap")

@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib.core.settings import Settings, resource_prefix_for
 
 # Scheduled handlers: name -> rate; app.py binds them, the local worker fires them.
-QUEUES = ("webhooks", "jobs")
+QUEUES = ("events", "webhooks", "jobs")
 VISIBILITY_TIMEOUT = 180
 
 

@@ -194,3 +194,48 @@ def _key_of(item: dict[str, Any], index: str | None) -> dict[str, Any]:
         key[f"{index}PK"] = item[f"{index}PK"]
         key[f"{index}SK"] = item[f"{index}SK"]
     return key
+
+
+class TransactionConflict(Exception):
+    """A condition in a transaction failed; `reasons` lists each item's code, in order."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(", ".join(reasons))
+        self.reasons = reasons
+
+
+def transact(ops: list[dict[str, Any]]) -> None:
+    """TransactWriteItems with plain Python values: each op is {"Put": {"Item": ...}},
+    {"Update": {"Key": ..., "UpdateExpression": ...}}, {"Delete": ...} or
+    {"ConditionCheck": ...}, as DynamoDB's, minus TableName and type descriptors."""
+    from boto3.dynamodb.types import TypeSerializer
+    from botocore.exceptions import ClientError
+
+    ser = TypeSerializer()
+    name = get_settings().table_name
+    items = []
+    for op in ops:
+        (kind, body), = op.items()
+        body = dict(body, TableName=name)
+        for field in ("Item", "Key", "ExpressionAttributeValues"):
+            if field in body:
+                body[field] = {k: ser.serialize(_dynamo_value(v)) for k, v in body[field].items()}
+        items.append({kind: body})
+    try:
+        client().transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            raise TransactionConflict(reasons) from exc
+        raise
+
+
+def _dynamo_value(value: Any) -> Any:
+    """Floats are not allowed by boto3's serializer: DynamoDB numbers are Decimals."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _dynamo_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dynamo_value(v) for v in value]
+    return value

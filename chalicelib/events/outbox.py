@@ -1,0 +1,98 @@
+"""The outbox: a change and the events it raises are written in one DynamoDB transaction,
+so an event can never be lost between the write and the queue.
+
+  OUTBOX#<event id> / EVENT   the event; while not yet on the queue it is also in
+                              GSI2 = OUTBOX#PENDING / <timestamp>#<id>
+After the transaction commits, the writer sends the events to the `events` queue and
+clears the pending mark. If it dies in between, the sweeper (a scheduled handler, every
+minute) sends whatever has been pending for more than SWEEP_AFTER seconds. Sending twice
+is harmless: fan-out derives delivery ids from (event, webhook) and creates them with a
+conditional put.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.core import aws, clock, ids
+from chalicelib.core.settings import get_settings
+from chalicelib.store import table as store
+
+PENDING = "OUTBOX#PENDING"
+SWEEP_AFTER = 30
+KEEP_DAYS = 7
+
+
+def new_event(event_type: str, data: dict[str, Any], *, owner: str = "",
+              sandbox: bool = False, webhook_id: str = "") -> dict[str, Any]:
+    """The event as integrators receive it, plus routing fields (owner, sandbox, target
+    webhook) that fan-out reads and strips."""
+    return {"id": ids.new_id("evt"), "event": event_type, "timestamp": clock.iso(),
+            "data": data, "owner": owner, "sandbox": sandbox, "webhookId": webhook_id}
+
+
+def public_body(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: event[k] for k in ("id", "event", "timestamp", "data")}
+
+
+def outbox_put(event: dict[str, Any]) -> dict[str, Any]:
+    return {"Put": {"Item": {
+        "PK": f"OUTBOX#{event['id']}", "SK": "EVENT", "GSI2PK": PENDING,
+        "GSI2SK": f"{event['timestamp']}#{event['id']}", "event": json.dumps(event),
+        "ttl": clock.now_int() + KEEP_DAYS * 86400}}}
+
+
+def transact(ops: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    """Commit the change and its events together, then hand the events to the queue."""
+    store.transact([*ops, *(outbox_put(e) for e in events)])
+    if events:
+        publish(events)
+
+
+def emit(events: list[dict[str, Any]]) -> None:
+    """Events with no data change of their own (platform events, tests)."""
+    transact([], events)
+
+
+def publish(events: list[dict[str, Any]]) -> None:
+    """To the events queue, then clear the pending marks. Failures leave them pending for
+    the sweeper; the caller's change is already committed either way."""
+    from chalicelib.core.logging import get_logger
+
+    try:
+        sqs = aws.client("sqs")
+        url = queue_url("events")
+        for start in range(0, len(events), 10):
+            batch = events[start:start + 10]
+            sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "MessageBody": json.dumps(e)} for i, e in enumerate(batch)])
+        for event in events:
+            store.update(f"OUTBOX#{event['id']}", "EVENT", {"publishedAt": clock.iso()},
+                         remove=("GSI2PK", "GSI2SK"))
+    except Exception:  # noqa: BLE001 - the sweeper will send it
+        get_logger().exception("event publish failed; left for the sweeper")
+
+
+def sweep(limit: int = 100) -> int:
+    """Sends events pending for more than SWEEP_AFTER seconds. Answers how many."""
+    cutoff = clock.iso(clock.now() - SWEEP_AFTER)
+    items, _ = store.query_page(PENDING, index="GSI2", limit=limit, forward=True,
+                                sk_between=("0", cutoff))
+    events = [json.loads(i["event"]) for i in items]
+    if events:
+        publish(events)
+    return len(events)
+
+
+_queue_urls: dict[str, str] = {}
+
+
+def queue_url(purpose: str) -> str:
+    import os
+
+    name = get_settings().queue_name(purpose)
+    key = f"{os.environ.get('AWS_ENDPOINT_URL', '')}|{name}"
+    if key not in _queue_urls:
+        _queue_urls[key] = aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+    return _queue_urls[key]

@@ -1,0 +1,68 @@
+"""A change and its event are written together; an event whose publication died is sent
+by the sweeper; sending twice is harmless."""
+
+import json
+
+import pytest
+
+
+def _messages():
+    import boto3
+
+    from chalicelib.events.outbox import queue_url
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    out = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue_url("events"), MaxNumberOfMessages=10)
+        batch = got.get("Messages", [])
+        if not batch:
+            return out
+        for m in batch:
+            out.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=queue_url("events"), ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_change_and_event_commit_together_and_publish(stack):
+    from chalicelib.events import outbox
+    from chalicelib.store import table as store
+
+    event = outbox.new_event("product.created", {"id": "prd_1"})
+    outbox.transact([{"Put": {"Item": {"PK": "PRODUCT#prd_1", "SK": "PRODUCT", "price": 1.5}}}],
+                    [event])
+    assert store.get("PRODUCT#prd_1", "PRODUCT")["price"] == 1.5
+    assert [m["id"] for m in _messages()] == [event["id"]]
+    assert "GSI2PK" not in store.get(f"OUTBOX#{event['id']}", "EVENT")  # no longer pending
+    assert outbox.sweep() == 0
+
+
+def test_failed_condition_writes_neither_change_nor_event(stack):
+    from chalicelib.events import outbox
+    from chalicelib.store import table as store
+
+    store.put({"PK": "PRODUCT#prd_2", "SK": "PRODUCT"})
+    event = outbox.new_event("product.created", {"id": "prd_2"})
+    with pytest.raises(store.TransactionConflict):
+        outbox.transact([{"Put": {"Item": {"PK": "PRODUCT#prd_2", "SK": "PRODUCT", "v": 2},
+                                  "ConditionExpression": "attribute_not_exists(PK)"}}],
+                        [event])
+    assert store.get(f"OUTBOX#{event['id']}", "EVENT") is None
+    assert "v" not in store.get("PRODUCT#prd_2", "PRODUCT")
+    assert _messages() == []
+
+
+def test_sweeper_sends_what_a_dead_writer_left(stack, monkeypatch):
+    from chalicelib.core import clock
+    from chalicelib.events import outbox
+
+    # The process "dies" between the commit and the queue: publish never happens.
+    monkeypatch.setattr(outbox, "publish", lambda events: None)
+    event = outbox.new_event("order.created", {"id": "ord_1"})
+    outbox.transact([{"Put": {"Item": {"PK": "ORDER#ord_1", "SK": "ORDER"}}}], [event])
+    monkeypatch.undo()
+    assert _messages() == []
+    assert outbox.sweep() == 0  # too fresh: its writer may still be publishing it
+    clock.advance(outbox.SWEEP_AFTER + 1)
+    assert outbox.sweep() == 1
+    assert [m["id"] for m in _messages()] == [event["id"]]
+    assert outbox.sweep() == 0
