@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, Field, field_validator
 
 from chalicelib.auth.fields import IpOrCidr, ScopeList
-from chalicelib.auth.oauth.models import Tier
+from chalicelib.auth.oauth.models import NewCredential, Tier
 from chalicelib.core import clock
 from chalicelib.http.models import Body, PageQuery, Query
 
@@ -42,12 +42,7 @@ def check_expiry(value: datetime) -> datetime:
     return value
 
 
-class CreateApiKey(Body):
-    name: str = Field(min_length=1, max_length=100)
-    scopes: ScopeList
-    tier: Tier | None = None
-    rate_limit: int | None = Field(None, ge=1, le=1_000_000,
-                                   description="Requests per hour; overrides the tier.")
+class CreateApiKey(NewCredential):
     expires_at: AwareDatetime | None = Field(
         None, description="RFC 3339; default one year from now, at most three years.")
     require_signature: bool = Field(False, description="Require HMAC-signed requests.")

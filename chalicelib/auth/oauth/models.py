@@ -12,12 +12,18 @@ from chalicelib.http.models import Body
 Tier = Literal["free", "pro", "enterprise"]
 
 
-class CreateClient(Body):
+class NewCredential(Body):
+    """What every new credential (OAuth client, API key) is given."""
+
     name: str = Field(min_length=1, max_length=100)
     scopes: ScopeList
     tier: Tier | None = None
     rate_limit: int | None = Field(None, ge=1, le=1_000_000,
                                    description="Requests per hour; overrides the tier.")
+
+
+class CreateClient(NewCredential):
+    pass
 
 
 class UpdateClient(Body):
