@@ -1,0 +1,124 @@
+"""Platform events: about the platform itself, sent to their owner's webhooks only.
+Registered in the catalog at import (the webhook routes import this module)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from chalicelib.events import catalog
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class WebhookTest(_Data):
+    webhook_id: str = Field(description="The webhook being tested.")
+    message: str
+    requested_by: str = Field(description="Who asked for the test (kind:id).")
+
+
+class WebhookDisabling(_Data):
+    webhook_id: str
+    url: str
+    failing_since: str = Field(description="RFC 3339: the first failure of this run.")
+    consecutive_failures: int
+    disable_at: str = Field(description="RFC 3339: when it will be disabled if it keeps "
+                                        "failing.")
+
+
+class WebhookDisabled(_Data):
+    webhook_id: str
+    url: str
+    reason: str
+    disabled_at: str
+    failing_since: str | None = None
+    consecutive_failures: int = 0
+
+
+class ExportCompleted(_Data):
+    export_id: str
+    entity: str
+    format: str
+    row_count: int
+    completed_at: str
+
+
+class ExportFailed(_Data):
+    export_id: str
+    entity: str
+    format: str
+    error: str
+    failed_at: str
+
+
+class ImportCompleted(_Data):
+    import_id: str
+    entity: str
+    total_rows: int
+    success_count: int
+    error_count: int
+    dry_run: bool = False
+    completed_at: str
+
+
+class ImportFailed(_Data):
+    import_id: str
+    entity: str
+    error: str
+    failed_at: str
+
+
+class SyncCompleted(_Data):
+    integration_id: str
+    type: str
+    records_synced: int
+    completed_at: str
+
+
+class SyncFailed(_Data):
+    integration_id: str
+    type: str
+    error: str
+    failed_at: str
+
+
+_T = "2026-01-01T00:00:00.000Z"
+_W = "whk_01example"
+
+for _name, _desc, _model, _example in (
+    ("webhook.test", "Sent by POST /webhooks/{id}/test to that webhook only.", WebhookTest,
+     {"webhookId": _W, "message": "This is a test event from Gatehouse.",
+      "requestedBy": "user:usr_01example"}),
+    ("webhook.disabling", "A webhook has been failing for a long time and will be disabled "
+     "unless a delivery succeeds.", WebhookDisabling,
+     {"webhookId": _W, "url": "https://example.com/hooks", "failingSince": _T,
+      "consecutiveFailures": 42, "disableAt": "2026-01-04T00:00:00.000Z"}),
+    ("webhook.disabled", "A webhook was disabled (kept failing, or its endpoint answered "
+     "410 Gone); re-enable it with PUT {\"active\": true}.", WebhookDisabled,
+     {"webhookId": _W, "url": "https://example.com/hooks", "reason": "failing for 5 days",
+      "disabledAt": _T, "failingSince": "2025-12-27T00:00:00.000Z",
+      "consecutiveFailures": 120}),
+    ("export.completed", "An export job finished; its file can be downloaded.",
+     ExportCompleted, {"exportId": "exp_01example", "entity": "orders", "format": "csv",
+                       "rowCount": 1250, "completedAt": _T}),
+    ("export.failed", "An export job failed.", ExportFailed,
+     {"exportId": "exp_01example", "entity": "orders", "format": "csv",
+      "error": "storage unavailable", "failedAt": _T}),
+    ("import.completed", "An import job finished (rows with errors are listed in its "
+     "status).", ImportCompleted,
+     {"importId": "imp_01example", "entity": "products", "totalRows": 100,
+      "successCount": 98, "errorCount": 2, "dryRun": False, "completedAt": _T}),
+    ("import.failed", "An import job failed as a whole.", ImportFailed,
+     {"importId": "imp_01example", "entity": "products", "error": "not a CSV file",
+      "failedAt": _T}),
+    ("integration.sync_completed", "An integration's sync finished.", SyncCompleted,
+     {"integrationId": "int_01example", "type": "salesforce", "recordsSynced": 340,
+      "completedAt": _T}),
+    ("integration.sync_failed", "An integration's sync failed.", SyncFailed,
+     {"integrationId": "int_01example", "type": "salesforce",
+      "error": "credentials rejected", "failedAt": _T}),
+):
+    if _name not in catalog.CATALOG:
+        catalog.register(_name, _desc, _model, _example, platform=True)

@@ -1,0 +1,148 @@
+"""DynamoDB items of webhooks and their subscription index. The delivery side (fan-out,
+worker) reads these items; this is their format.
+
+Webhook
+  PK = WEBHOOK#<id> (id "whk_..."), SK = WEBHOOK
+  GSI1PK = OWNER#<owner>#WEBHOOK, GSI1SK = <createdAt>#<id>     the owner's webhooks
+  GSI2PK = WEBHOOK,               GSI2SK = <createdAt>#<id>     every webhook (admin)
+  id, owner, url, events (list of types; ["*"] = every type), description,
+  active (bool; false = paused or disabled), status ("active" | "paused" | "disabled"),
+  secretEnc (keyring.encrypt of the current "whsec_<base64 of 24..64 bytes>"),
+  prevSecretEnc + prevSecretExpiresAt (epoch seconds) during a rotation's overlap,
+  secretRotatedAt, headersEnc (keyring.encrypt of the JSON object of custom headers;
+  absent = none), retrySchedule (list of seconds, or null = settings default),
+  retryCount (attempts after the first; absent = len(retrySchedule or the default);
+  when it exceeds the schedule's length the last delay repeats),
+  timeoutSeconds (1..30, default 30), payloadFields (dotted paths of `data` to keep,
+  or null = all), sandbox (bool, from the creating principal), createdAt, updatedAt,
+  disabledAt, disabledReason, failingSince (RFC 3339 of the first failure of the current
+  run of failures), consecutiveFailures (int), version (int, bumped by every management
+  change: optimistic locking; record_outcome does not bump it).
+
+Subscription index (written in the same transaction as the webhook on create, update,
+pause/resume, disable and delete)
+  PK = SUB#<live|sandbox>#<event type or *>, SK = <webhook id>
+  webhookId, owner, active (bool: false while the webhook is paused or disabled)
+  Fan-out queries SUB#<ns>#<type> and SUB#<ns>#*, keeps active ones, and reads each
+  webhook with get_webhook (service.py) before delivering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.core import clock
+from chalicelib.store import table as store
+
+SK = "WEBHOOK"
+
+
+def pk(webhook_id: str) -> str:
+    return f"WEBHOOK#{webhook_id}"
+
+
+def namespace(sandbox: bool) -> str:
+    return "sandbox" if sandbox else "live"
+
+
+def sub_pk(sandbox: bool, event_type: str) -> str:
+    return f"SUB#{namespace(sandbox)}#{event_type}"
+
+
+def get(webhook_id: str) -> dict[str, Any] | None:
+    return store.get(pk(webhook_id), SK, consistent=True)
+
+
+def sub_item(item: dict[str, Any], event_type: str, active: bool) -> dict[str, Any]:
+    return {"PK": sub_pk(bool(item.get("sandbox")), event_type), "SK": item["id"],
+            "webhookId": item["id"], "owner": item["owner"], "active": active}
+
+
+def subscriptions(webhook_id: str, sandbox: bool, event_type: str
+                  ) -> dict[str, Any] | None:
+    return store.get(sub_pk(sandbox, event_type), webhook_id, consistent=True)
+
+
+def put_op(item: dict[str, Any], condition: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"Item": item}
+    if condition:
+        body["ConditionExpression"] = condition
+    return {"Put": body}
+
+
+def delete_op(key_pk: str, key_sk: str) -> dict[str, Any]:
+    return {"Delete": {"Key": {"PK": key_pk, "SK": key_sk}}}
+
+
+def update_op(key_pk: str, key_sk: str, changes: dict[str, Any],
+              remove: tuple[str, ...] = (), condition: str | None = None,
+              values: dict[str, Any] | None = None) -> dict[str, Any]:
+    names: dict[str, str] = {}
+    vals: dict[str, Any] = dict(values or {})
+    sets = []
+    for i, (attr, value) in enumerate(changes.items()):
+        names[f"#s{i}"] = attr
+        vals[f":s{i}"] = value
+        sets.append(f"#s{i} = :s{i}")
+    expr = ("SET " + ", ".join(sets)) if sets else ""
+    if remove:
+        for i, attr in enumerate(remove):
+            names[f"#r{i}"] = attr
+        expr += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+    body: dict[str, Any] = {"Key": {"PK": key_pk, "SK": key_sk},
+                            "UpdateExpression": expr.strip()}
+    if condition:
+        body["ConditionExpression"] = condition
+    if names:
+        body["ExpressionAttributeNames"] = names
+    if vals:
+        body["ExpressionAttributeValues"] = vals
+    return {"Update": body}
+
+
+def webhook_update_op(item: dict[str, Any], changes: dict[str, Any],
+                      remove: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Changes to a webhook we read, conditional on its version (optimistic lock)."""
+    seen = int(item.get("version", 0))
+    op = update_op(pk(item["id"]), SK, {**changes, "version": seen + 1}, remove,
+                   condition="attribute_exists(PK) AND #ver = :seen", values={":seen": seen})
+    op["Update"]["ExpressionAttributeNames"]["#ver"] = "version"
+    return op
+
+
+def list_webhooks(owner: str | None, cursor: str | None, limit: int,
+                  item_filter: Callable[[dict[str, Any]], bool] | None = None
+                  ) -> tuple[list[dict[str, Any]], str | None]:
+    if owner is None:
+        return store.query_page("WEBHOOK", index="GSI2", cursor=cursor, limit=limit,
+                                item_filter=item_filter)
+    return store.query_page(f"OWNER#{owner}#WEBHOOK", index="GSI1", cursor=cursor,
+                            limit=limit, item_filter=item_filter)
+
+
+def count_failure(webhook_id: str) -> dict[str, Any] | None:
+    """consecutiveFailures + 1; failingSince set if not yet. The new item, or None."""
+    from botocore.exceptions import ClientError
+
+    try:
+        resp = store.table().update_item(
+            Key={"PK": pk(webhook_id), "SK": SK},
+            UpdateExpression="ADD consecutiveFailures :one "
+                             "SET failingSince = if_not_exists(failingSince, :now)",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":one": 1, ":now": clock.iso()},
+            ReturnValues="ALL_NEW")
+    except ClientError as exc:
+        if store.is_condition_failure(exc):
+            return None
+        raise
+    return store.plain(resp["Attributes"])
+
+
+def clear_failures(webhook_id: str) -> None:
+    """After a success: the failure run ends (one write only when there was one)."""
+    store.update(pk(webhook_id), SK, {"consecutiveFailures": 0}, remove=("failingSince",),
+                 condition="attribute_exists(PK) AND (consecutiveFailures > :zero "
+                           "OR attribute_exists(failingSince))",
+                 values={":zero": 0})
