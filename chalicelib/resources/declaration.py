@@ -1,0 +1,191 @@
+"""A business resource, declared once: its models, keys, natural key, events, filters,
+sorts and search; the machinery in `service.py` and `crud.py` derives the rest.
+
+Keys (single table; `<ns>` is `live` or `sandbox`: a sandbox key never reaches live data):
+  PK = <KIND>#<ns>#<id>, SK = <KIND>                  the item (a JSON-like record)
+  GSI2PK = <KIND>#<ns>, GSI2SK = <createdAt>#<id>     listing, sorted by createdAt
+  GSI1PK = <KIND>#<ns>#<field>, GSI1SK = <enc>#<id>   listing sorted by the one further
+                                                      declared sort field (`sort2`)
+  PK = UNIQUE#<KIND>#<ns>#<field>#<sha256(value)>     a natural key's uniqueness item,
+       SK = UNIQUE                                    written in the same transaction
+Money: decimal strings on the wire ("19.99"; JSON numbers with at most two decimals are
+accepted too), integer cents in the table, so sums and ranges are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic.alias_generators import to_camel
+
+from chalicelib.core.ids import sha256_hex
+from chalicelib.events import catalog
+from chalicelib.http.models import Body, PageQuery, Query
+
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("999999999.99"), decimal_places=2,
+                                 description="Decimal string, e.g. \"19.99\".",
+                                 examples=["19.99"])]
+INTERNAL = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "ns", "version", "ttl")
+
+
+class Out(BaseModel):
+    """Base of the representations answered and sent in events (camelCase)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class FieldsQuery(Query):
+    fields: str | None = Field(None, max_length=1000,
+                               description="Comma-separated fields to answer, e.g. id,name.")
+
+
+def cents(value: Decimal | None) -> int | None:
+    if value is None:
+        return None
+    return int((value * 100).quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+
+def money_text(value: int) -> str:
+    sign = "-" if value < 0 else ""
+    return f"{sign}{abs(value) // 100}.{abs(value) % 100:02d}"
+
+
+def sort_key(value: Any) -> str:
+    """Encodes a value so that string order is value order."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float | Decimal):
+        return f"{int(value) + 10**15:016d}"
+    return str(value or "").lower()[:100]
+
+
+@dataclass
+class Resource:
+    """One business resource. `name` is the path and scope prefix (orders), `kind` the
+    key prefix (ORDER), `singular` the event prefix (order)."""
+
+    name: str
+    kind: str
+    singular: str
+    id_prefix: str
+    model: type[BaseModel]  # the representation (docs, event schemas)
+    create: type[Body]
+    update: type[Body] | None
+    example: dict[str, Any]
+    id_field: str | None = None  # a body field that is the id (inventory: sku)
+    id_param: str = "id"
+    unique: tuple[str, ...] = ()  # natural keys, unique per namespace (case-insensitive)
+    money: tuple[str, ...] = ()  # fields held in cents, answered as decimal strings
+    enums: dict[str, tuple[str, ...]] = field(default_factory=dict)  # ?status=a,b
+    ranges: tuple[str, ...] = ()  # ?<field>Min=&<field>Max=
+    sort2: str | None = None  # a second sort field besides createdAt (GSI1)
+    search: tuple[str, ...] = ()  # ?q= matches a substring of these fields
+    events: dict[str, str] = field(default_factory=dict)  # created/updated/deleted -> type
+    flow: dict[str, tuple[str, ...]] | None = None  # status transitions (PATCH /status)
+    initial_status: str = ""
+    delete_mode: str = "hard"  # hard | custom (the module adds its own DELETE)
+    # Hooks: build(ns, record, previous) -> record, raising typed errors; the generic
+    # service calls it on create (previous None) and update.
+    build: Callable[[str, dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None
+    # Extra events on a change: (previous or None, new) -> [(type, data)].
+    more_events: Callable[[dict[str, Any] | None, dict[str, Any]],
+                          list[tuple[str, dict[str, Any]]]] | None = None
+    list_query: type[PageQuery] = PageQuery
+
+    def __post_init__(self) -> None:
+        self.list_query = self._list_query()
+
+    # keys
+    def pk(self, ns: str, item_id: str) -> str:
+        return f"{self.kind}#{ns}#{item_id}"
+
+    def unique_pk(self, ns: str, field_name: str, value: Any) -> str:
+        return f"UNIQUE#{self.kind}#{ns}#{field_name}#{sha256_hex(str(value).lower())[:40]}"
+
+    def item(self, ns: str, record: dict[str, Any], version: int) -> dict[str, Any]:
+        rid = record["id"]
+        out = {k: v for k, v in record.items() if v is not None}
+        out.update({"PK": self.pk(ns, rid), "SK": self.kind, "ns": ns, "version": version,
+                    "GSI2PK": f"{self.kind}#{ns}", "GSI2SK": f"{record['createdAt']}#{rid}"})
+        if self.sort2:
+            out["GSI1PK"] = f"{self.kind}#{ns}#{self.sort2}"
+            out["GSI1SK"] = f"{sort_key(record.get(self.sort2))}#{rid}"
+        return out
+
+    # representation
+    def present(self, item: dict[str, Any], fields: list[str] | None = None) -> dict[str, Any]:
+        record = {k: v for k, v in item.items() if k not in INTERNAL}
+        out = _money_out(record, self.money)
+        order = self.field_names()
+        out = {**{k: out[k] for k in order if k in out}, **out}
+        if fields:
+            out = {k: out.get(k) for k in fields}
+        return dict(out)
+
+    def field_names(self) -> list[str]:
+        return [f.alias or n for n, f in self.model.model_fields.items()]
+
+    def event_type(self, what: str) -> str | None:
+        return self.events.get(what)
+
+    # declaration helpers
+    def _list_query(self) -> type[PageQuery]:
+        sorts = ("createdAt", self.sort2) if self.sort2 else ("createdAt",)
+        fields: dict[str, Any] = {
+            "sort": (Literal[sorts], Field("createdAt", description="Sort field.")),
+            "order": (Literal["asc", "desc"], Field("desc", description="Sort order.")),
+            "fields": (str | None, Field(None, max_length=1000,
+                                         description="Comma-separated fields to answer.")),
+            "created_after": (AwareDatetime | None, Field(None, description="RFC 3339.")),
+            "created_before": (AwareDatetime | None, Field(None, description="RFC 3339.")),
+        }
+        if self.search:
+            fields["q"] = (str | None, Field(None, min_length=1, max_length=200,
+                                             description="Search " + ", ".join(self.search)))
+        for name, values in self.enums.items():
+            fields[f"f_{name}"] = (str | None, Field(
+                None, alias=name, max_length=1000,
+                description="Comma-separated, any of: " + ", ".join(values)
+                if values else "Comma-separated values."))
+        for name in self.ranges:
+            kind: Any = Decimal if name in self.money else int
+            for end in ("Min", "Max"):
+                fields[f"r_{name}_{end.lower()}"] = (kind | None, Field(
+                    None, alias=f"{name}{end}", description=f"{name} {end.lower()}imum."))
+        title = self.singular.title().replace("_", "") + "ListQuery"
+        return create_model(title, __base__=PageQuery, **fields)
+
+
+def _money_out(value: Any, money: tuple[str, ...]) -> Any:
+    if isinstance(value, dict):
+        return {k: (money_text(v) if k in money and isinstance(v, int)
+                    else _money_out(v, money)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_money_out(v, money) for v in value]
+    return value
+
+
+class Deleted(Out):
+    id: str
+    deleted_at: str
+
+
+def register_events(res: Resource, descriptions: dict[str, str],
+                    special: dict[str, tuple[str, type[BaseModel], dict[str, Any]]]
+                    | None = None) -> None:
+    """The resource's events in the catalog: created/updated share the representation;
+    deleted answers {id, deletedAt}; `special` adds the others (description, model, example)."""
+    for what, name in res.events.items():
+        if what == "deleted":
+            catalog.register(name, descriptions.get(what, f"A {res.singular} was deleted."),
+                             Deleted, {"id": res.example["id"],
+                                       "deletedAt": "2026-01-02T00:00:00.000Z"})
+        else:
+            catalog.register(name, descriptions.get(what, f"A {res.singular} was {what}."),
+                             res.model, res.example)
+    for name, (description, model, example) in (special or {}).items():
+        catalog.register(name, description, model, example)

@@ -1,0 +1,340 @@
+"""The generic operations every declared resource gets: list, get, create, update,
+delete and status transitions. Each write commits its change, its uniqueness items and
+its events in one transaction (the outbox), then is audited."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalicelib.auth.principal import Principal
+from chalicelib.core import clock, ids
+from chalicelib.core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
+from chalicelib.events import outbox
+from chalicelib.ops import audit
+from chalicelib.resources.declaration import Resource, cents
+from chalicelib.store import table as store
+
+Events = list[tuple[str, dict[str, Any]]]
+ATTEMPTS = 8
+
+
+def namespace(principal: Principal) -> str:
+    return "sandbox" if principal.sandbox else "live"
+
+
+def new_event(ns: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    return outbox.new_event(event_type, data, sandbox=ns == "sandbox")
+
+
+def load(res: Resource, ns: str, item_id: str) -> dict[str, Any]:
+    found = store.get(res.pk(ns, item_id), res.kind, consistent=True)
+    if found is None:
+        raise NotFound(f"No {res.singular} with id {item_id}.")
+    return found
+
+
+def _fields(res: Resource, raw: str | None) -> list[str] | None:
+    if not raw:
+        return None
+    wanted = [f.strip() for f in raw.split(",") if f.strip()]
+    known = set(res.field_names())
+    bad = [f for f in wanted if f not in known]
+    if bad:
+        raise ValidationFailed("Unknown fields requested.", details=[
+            {"field": "fields", "message": f"unknown field {f!r}"} for f in bad])
+    return wanted
+
+
+def get(res: Resource, principal: Principal, item_id: str,
+        fields: str | None = None) -> dict[str, Any]:
+    return res.present(load(res, namespace(principal), item_id), _fields(res, fields))
+
+
+def _one_of(name: str, wanted: set[str]) -> Callable[[dict[str, Any]], bool]:
+    return lambda item: str(item.get(name)) in wanted
+
+
+def _within(name: str, lo: Any, hi: Any) -> Callable[[dict[str, Any]], bool]:
+    def check(item: dict[str, Any]) -> bool:
+        value = item.get(name)
+        if value is None:
+            return False
+        return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+    return check
+
+
+def list_items(res: Resource, principal: Principal,
+               query: Any) -> tuple[list[dict[str, Any]], str | None]:
+    ns = namespace(principal)
+    fields = _fields(res, query.fields)
+    predicates: list[Callable[[dict[str, Any]], bool]] = []
+    details = []
+    for name, allowed in res.enums.items():
+        raw = getattr(query, f"f_{name}")
+        if raw:
+            wanted = {v.strip() for v in raw.split(",") if v.strip()}
+            bad = sorted(wanted - set(allowed)) if allowed else []
+            if bad:
+                details.append({"field": name, "message": f"unknown value(s): {', '.join(bad)}"})
+            predicates.append(_one_of(name, wanted))
+    for name in res.ranges:
+        lo, hi = getattr(query, f"r_{name}_min"), getattr(query, f"r_{name}_max")
+        if name in res.money:
+            lo, hi = cents(lo), cents(hi)
+        if lo is not None and hi is not None and lo > hi:
+            details.append({"field": f"{name}Min", "message": f"greater than {name}Max"})
+        if lo is not None or hi is not None:
+            predicates.append(_within(name, lo, hi))
+    after = clock.iso(query.created_after.timestamp()) if query.created_after else None
+    before = clock.iso(query.created_before.timestamp()) if query.created_before else None
+    if after and before and after > before:
+        details.append({"field": "createdAfter", "message": "later than createdBefore"})
+    if details:
+        raise ValidationFailed("Some query parameters are not valid.", details=details)
+    if after:
+        predicates.append(lambda i: i["createdAt"] >= after)
+    if before:
+        predicates.append(lambda i: i["createdAt"] < before)
+    needle = (getattr(query, "q", None) or "").lower()
+    if needle:
+        predicates.append(lambda i: any(needle in str(i.get(f) or "").lower()
+                                        for f in res.search))
+
+    def keep(item: dict[str, Any]) -> bool:
+        return all(p(item) for p in predicates)
+
+    if query.sort == "createdAt":
+        index, pk = "GSI2", f"{res.kind}#{ns}"
+        between = (after or "0", before or "9") if (after or before) else None
+    else:
+        index, pk, between = "GSI1", f"{res.kind}#{ns}#{res.sort2}", None
+    cursor = query.cursor
+    if cursor:
+        start = store.decode_cursor(cursor) or {}
+        if start.get(f"{index}PK") != pk:
+            raise ValidationFailed("The cursor belongs to another listing or sort.",
+                                   details=[{"field": "cursor", "message": "not for this sort"}])
+    items, next_cursor = store.query_page(pk, index=index, cursor=cursor, limit=query.per_page,
+                                          forward=query.order == "asc", sk_between=between,
+                                          item_filter=keep)
+    return [res.present(i, fields) for i in items], next_cursor
+
+
+def _record_from(body: Any, fields_set: set[str] | None = None) -> dict[str, Any]:
+    """The body as a camelCase record; money in cents."""
+    data = body.model_dump(by_alias=True, mode="python",
+                           include=fields_set if fields_set is not None else None)
+    return {k: _plain(v) for k, v in data.items()}
+
+
+def _plain(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return cents(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _unique_ops(res: Resource, ns: str, record: dict[str, Any],
+                previous: dict[str, Any] | None) -> list[dict[str, Any]]:
+    ops: list[dict[str, Any]] = []
+    for name in res.unique:
+        old = (previous or {}).get(name)
+        new = record.get(name)
+        if previous is not None and str(old or "").lower() == str(new or "").lower():
+            continue
+        if new:
+            ops.append({"Put": {"Item": {"PK": res.unique_pk(ns, name, new), "SK": "UNIQUE",
+                                         "target": record["id"]},
+                                "ConditionExpression": "attribute_not_exists(PK)"}})
+        if old:
+            ops.append({"Delete": {"Key": {"PK": res.unique_pk(ns, name, old),
+                                           "SK": "UNIQUE"}}})
+    return ops
+
+
+def _conflict_message(res: Resource, ops: list[dict[str, Any]], reasons: list[str]) -> str:
+    for op, reason in zip(ops, reasons, strict=False):
+        if reason != "ConditionalCheckFailed":
+            continue
+        item = op.get("Put", {}).get("Item", {})
+        if str(item.get("PK", "")).startswith("UNIQUE#"):
+            name = str(item["PK"]).split("#")[3]
+            return f"A {res.singular} with this {name} already exists."
+        if item.get("PK") and item.get("SK") == res.kind:
+            return f"A {res.singular} with this id already exists."
+        return op.get("_message", "A referenced item changed or does not exist.")
+    return "The request conflicts with the current state."
+
+
+def commit(res: Resource, ops: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    """One transaction: the change, its uniqueness items, its events."""
+    clean = [{k: v for k, v in op.items() if not k.startswith("_")} for op in ops]
+    try:
+        outbox.transact(clean, events)
+    except store.TransactionConflict as exc:
+        raise Conflict(_conflict_message(res, ops, exc.reasons)) from exc
+
+
+def create(res: Resource, principal: Principal, body: Any,
+           extra_ops: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    ns = namespace(principal)
+    record = _record_from(body)
+    now = clock.iso()
+    record["id"] = str(record[res.id_field]) if res.id_field else ids.new_id(res.id_prefix)
+    record.update(createdAt=now, updatedAt=now)
+    if res.flow is not None:
+        record["status"] = res.initial_status
+    if res.build:
+        record = res.build(ns, record, None)
+    item = res.item(ns, record, 1)
+    events = _events(res, ns, "created", None, item)
+    ops = [{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+           *_unique_ops(res, ns, record, None), *(extra_ops or [])]
+    commit(res, ops, events)
+    audit.record(principal, f"{res.singular}.create", res.singular, record["id"],
+                 {**record, "sandbox": ns == "sandbox"})
+    return res.present(item)
+
+
+def _events(res: Resource, ns: str, what: str, previous: dict[str, Any] | None,
+            item: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    name = res.event_type(what)
+    if name:
+        out.append(new_event(ns, name, res.present(item)))
+    if res.more_events:
+        out += [new_event(ns, t, d) for t, d in res.more_events(previous, item)]
+    return out
+
+
+def mutate(res: Resource, principal: Principal, item_id: str,
+           change: Callable[[dict[str, Any]], tuple[dict[str, Any], Events]],
+           action: str, extra_ops: Callable[[dict[str, Any], dict[str, Any]],
+                                            list[dict[str, Any]]] | None = None,
+           audit_changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read, change, write back if nobody else wrote in between (optimistic, on
+    `version`), with the change's events; retried a few times on a lost race."""
+    ns = namespace(principal)
+    for attempt in range(ATTEMPTS):
+        current = load(res, ns, item_id)
+        record = {k: v for k, v in current.items() if k not in ("PK", "SK", "GSI1PK",
+                                                                "GSI1SK", "GSI2PK", "GSI2SK",
+                                                                "ns", "version")}
+        new_record, events = change(dict(record))
+        new_record["updatedAt"] = clock.iso()
+        item = res.item(ns, new_record, int(current["version"]) + 1)
+        ops = [{"Put": {"Item": item, "ConditionExpression": "version = :v",
+                        "ExpressionAttributeValues": {":v": current["version"]}}},
+               *(_unique_ops(res, ns, new_record, record)),
+               *(extra_ops(record, new_record) if extra_ops else [])]
+        evs = [new_event(ns, t, d if d else res.present(item)) for t, d in events]
+        try:
+            outbox.transact([{k: v for k, v in op.items() if not k.startswith("_")}
+                             for op in ops], evs)
+        except store.TransactionConflict as exc:
+            if exc.reasons and exc.reasons[0] in ("ConditionalCheckFailed",
+                                                  "TransactionConflict"):
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311
+                continue
+            raise Conflict(_conflict_message(res, ops, exc.reasons)) from exc
+        audit.record(principal, action, res.singular, item_id,
+                     audit_changes if audit_changes is not None else new_record)
+        return res.present(item)
+    raise Conflict(f"The {res.singular} changed concurrently; try again.")
+
+
+def update(res: Resource, principal: Principal, item_id: str, body: Any) -> dict[str, Any]:
+    given = body.model_fields_set
+    if not given:
+        raise Unprocessable("Send at least one field to change.",
+                            details=[{"field": "body", "message": "no fields"}])
+    changes = _record_from(body, given)
+    required = {f.alias or n for n, f in res.create.model_fields.items() if f.is_required()}
+    nulls = [k for k, v in changes.items() if v is None and k in required]
+    if nulls:
+        raise Unprocessable("Some fields are not valid.", details=[
+            {"field": k, "message": "may not be null"} for k in nulls])
+
+    def change(record: dict[str, Any]) -> tuple[dict[str, Any], Events]:
+        previous = dict(record)
+        for k, v in changes.items():
+            if v is None:
+                record.pop(k, None)
+            else:
+                record[k] = v
+        if res.build:
+            record = res.build(namespace(principal), record, previous)
+        events: Events = []
+        if res.event_type("updated"):
+            events.append((str(res.event_type("updated")), {}))
+        if res.more_events:
+            events += res.more_events(previous, {**record, "id": item_id})
+        return record, events
+
+    return mutate(res, principal, item_id, change, f"{res.singular}.update",
+                  audit_changes=changes)
+
+
+def transition(res: Resource, principal: Principal, item_id: str, status: str,
+               extra: Callable[[str, dict[str, Any]], Events] | None = None,
+               changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A validated status change (409 when the flow does not allow it)."""
+    flow = res.flow or {}
+    if status not in flow:
+        raise Unprocessable("Unknown status.", details=[
+            {"field": "status", "message": f"one of: {', '.join(flow)}"}])
+
+    def change(record: dict[str, Any]) -> tuple[dict[str, Any], Events]:
+        old = record.get("status", "")
+        if status not in flow.get(old, ()):
+            raise Conflict(f"A {res.singular} cannot go from {old} to {status}.",
+                           details=[{"field": "status", "from": old, "to": status,
+                                     "allowed": list(flow.get(old, ()))}])
+        record["status"] = status
+        record[f"{status}At"] = clock.iso()
+        record.update(changes or {})
+        events: Events = []
+        name = res.event_type("status_changed")
+        if name:
+            data = res.present({**record, "id": item_id})
+            events.append((name, {**data, "previousStatus": old}))
+        if extra:
+            events += extra(old, record)
+        return record, events
+
+    return mutate(res, principal, item_id, change, f"{res.singular}.status",
+                  audit_changes={"status": status})
+
+
+def delete(res: Resource, principal: Principal, item_id: str) -> None:
+    ns = namespace(principal)
+    for _ in range(ATTEMPTS):
+        current = load(res, ns, item_id)
+        ops: list[dict[str, Any]] = [{"Delete": {
+            "Key": {"PK": current["PK"], "SK": current["SK"]},
+            "ConditionExpression": "version = :v",
+            "ExpressionAttributeValues": {":v": current["version"]}}}]
+        for name in res.unique:
+            if current.get(name):
+                ops.append({"Delete": {"Key": {"PK": res.unique_pk(ns, name, current[name]),
+                                               "SK": "UNIQUE"}}})
+        events = []
+        deleted = res.event_type("deleted")
+        if deleted:
+            events.append(new_event(ns, deleted, {"id": item_id, "deletedAt": clock.iso()}))
+        try:
+            outbox.transact(ops, events)
+        except store.TransactionConflict:
+            continue
+        audit.record(principal, f"{res.singular}.delete", res.singular, item_id, {})
+        return
+    raise Conflict(f"The {res.singular} changed concurrently; try again.")
