@@ -1,5 +1,127 @@
-"""Webhook deliveries API (placeholder until the module lands)."""
+"""Webhook deliveries API: list (also as delivery-logs), get one with every attempt,
+redeliver, recover a time window, stats. Scope webhooks:manage; the webhook's owner only
+(an admin sees all; another owner's webhook or delivery answers 404)."""
 
-from chalicelib.http.routes import ApiBlueprint
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, Field, field_validator, model_validator
+
+from chalicelib.core import clock
+from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.http.context import RequestContext
+from chalicelib.http.models import Body, PageQuery
+from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
+from chalicelib.webhooks import delivery
 
 api = ApiBlueprint(__name__, "Webhook deliveries")
+
+SCOPE = ("webhooks:manage",)
+
+
+class ListDeliveries(PageQuery):
+    status: str | None = Field(None, max_length=100, description=(
+        "Comma-separated: pending, delivering, delivered, failed, cancelled."))
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        bad = [s for s in value.split(",") if s.strip() not in delivery.STATUSES]
+        if bad:
+            raise ValueError(f"unknown status(es): {', '.join(bad)}")
+        return value
+
+
+class Recover(Body):
+    since: AwareDatetime = Field(description="RFC 3339: deliveries created from here...")
+    until: AwareDatetime | None = Field(None, description="...to here (default: now).")
+
+    @model_validator(mode="after")
+    def _order(self) -> Recover:
+        if self.until is not None and self.until < self.since:
+            raise ValueError("until is before since")
+        return self
+
+
+def _webhook(ctx: RequestContext, webhook_id: str) -> dict[str, Any]:
+    from chalicelib.webhooks import service
+
+    assert ctx.principal is not None  # the edge has authenticated the route
+    return dict(service.visible(ctx.principal, webhook_id))
+
+
+def _delivery(ctx: RequestContext, webhook_id: str, delivery_id: str) -> dict[str, Any]:
+    _webhook(ctx, webhook_id)
+    item = delivery.get(delivery_id) if delivery_id.startswith("dlv_") else None
+    if item is None or item.get("webhookId") != webhook_id:
+        raise NotFound("No such delivery.")
+    return item
+
+
+def _list(ctx: RequestContext, webhook_id: str, query: ListDeliveries) -> Reply:
+    _webhook(ctx, webhook_id)
+    statuses = {s.strip() for s in query.status.split(",")} if query.status else None
+    items, cursor = delivery.list_for(webhook_id, statuses, query.cursor, query.per_page)
+    return page(items, cursor, query.per_page)
+
+
+@api.route("/webhooks/{webhook_id}/deliveries", scopes=SCOPE, query=ListDeliveries,
+           summary="List a webhook's deliveries")
+def list_deliveries(ctx: RequestContext, webhook_id: str, query: ListDeliveries) -> Reply:
+    """Newest first, each with its attempts (status, duration, truncated response, error,
+    request headers with secrets redacted) and `nextAttemptAt` while a retry is due."""
+    return _list(ctx, webhook_id, query)
+
+
+@api.route("/webhooks/{webhook_id}/delivery-logs", scopes=SCOPE, query=ListDeliveries,
+           summary="List a webhook's delivery logs")
+def list_delivery_logs(ctx: RequestContext, webhook_id: str, query: ListDeliveries) -> Reply:
+    """The same list as /deliveries (the brief's name for it)."""
+    return _list(ctx, webhook_id, query)
+
+
+@api.route("/webhooks/{webhook_id}/deliveries/{delivery_id}", scopes=SCOPE,
+           summary="Get a delivery")
+def get_delivery(ctx: RequestContext, webhook_id: str, delivery_id: str) -> Reply:
+    """The delivery with every attempt and the payload as sent."""
+    return ok(delivery.public(_delivery(ctx, webhook_id, delivery_id), with_payload=True))
+
+
+@api.route("/webhooks/{webhook_id}/redeliver/{delivery_id}", "POST", scopes=SCOPE,
+           status=202, summary="Redeliver a delivery", errors=(409,))
+def redeliver(ctx: RequestContext, webhook_id: str, delivery_id: str) -> Reply:
+    """A new attempt cycle (the full retry schedule) starts now; earlier attempts stay in
+    the log. 409 while an attempt is in flight."""
+    item = _delivery(ctx, webhook_id, delivery_id)
+    if item.get("status") == "delivering":
+        raise Conflict("An attempt is in progress; try again when it ends.")
+    done = delivery.redeliver(item)
+    if done is None:
+        raise Conflict("The delivery changed meanwhile; try again.")
+    return ok(delivery.public(done), status=202)
+
+
+@api.route("/webhooks/{webhook_id}/recover", "POST", scopes=SCOPE, body=Recover, status=202,
+           summary="Redeliver every failed delivery of a time window")
+def recover(ctx: RequestContext, webhook_id: str, body: Recover) -> Reply:
+    """Every `failed` delivery created between `since` and `until` starts a new attempt
+    cycle; answers how many."""
+    _webhook(ctx, webhook_id)
+    since = clock.iso(body.since.timestamp())
+    until = clock.iso((body.until or datetime.fromtimestamp(clock.now()).astimezone())
+                      .timestamp())
+    count = delivery.recover(webhook_id, since, until)
+    return ok({"webhookId": webhook_id, "since": since, "until": until, "recovered": count},
+              status=202)
+
+
+@api.route("/webhooks/{webhook_id}/stats", scopes=SCOPE, summary="Delivery statistics")
+def stats(ctx: RequestContext, webhook_id: str) -> Reply:
+    """Over the newest 1,000 deliveries: counts by status, success rate (delivered over
+    delivered + failed), attempts, and attempt latency p50/p95/p99 in milliseconds."""
+    _webhook(ctx, webhook_id)
+    return ok(delivery.stats(webhook_id))

@@ -1,22 +1,40 @@
-"""Entry points of the queue and schedule handlers (placeholders until the module lands)."""
+"""Entry points of the queue and schedule handlers (app.py calls these)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 
+def _failures(ids: list[str]) -> dict[str, Any]:
+    return {"batchItemFailures": [{"itemIdentifier": i} for i in ids if i]}
+
+
 def fan_out_batch(event: dict[str, Any]) -> dict[str, Any]:
     """SQS (events queue) -> one delivery per subscribed webhook."""
-    raise NotImplementedError
+    from chalicelib.webhooks import fanout
+
+    return _failures(fanout.process(event.get("Records") or []))
 
 
 def deliver_batch(event: dict[str, Any]) -> dict[str, Any]:
     """SQS (webhooks queue) -> HTTP attempts; answers {"batchItemFailures": [...]}."""
-    raise NotImplementedError
+    from chalicelib.webhooks import delivery
+
+    return _failures(delivery.process(event.get("Records") or []))
 
 
 def every_minute() -> dict[str, Any]:
-    """Outbox sweep, due deliveries, endpoint health."""
+    """Outbox sweep, then due, lost and stuck deliveries (endpoint health is checked on
+    each failed attempt, see health.py). A failing step cannot stall the others."""
+    from chalicelib.core.logging import get_logger
     from chalicelib.events import outbox
+    from chalicelib.webhooks import delivery
 
-    return {"swept": outbox.sweep()}
+    out: dict[str, Any] = {}
+    for name, step in (("swept", outbox.sweep), ("deliveries", delivery.sweep_due)):
+        try:
+            out[name] = step()
+        except Exception:  # noqa: BLE001 - logged; the next minute tries again
+            get_logger().exception("every_minute step %s failed", name)
+            out[name] = "error"
+    return out

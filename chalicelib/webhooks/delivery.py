@@ -1,0 +1,721 @@
+"""Webhook deliveries: the item, its state machine, the HTTP attempt and the retry timer.
+
+A delivery is one event to one webhook:
+  DELIVERY#<id> / DELIVERY
+  GSI1 = WEBHOOK#<webhookId>#DLV / <createdAt>#<id>     the webhook's deliveries, newest first
+  GSI2 = DUE / <deadline>#<id>                           every unfinished delivery (see below)
+
+States: pending -> delivering -> delivered | pending (retry) | failed; cancelled when the
+webhook is gone or disabled. Each queue message names (deliveryId, seq); an attempt starts
+only by a conditional claim `status = pending AND attemptCount = seq`, so duplicate or
+stale messages (SQS is at-least-once, the sweeper may re-enqueue) never cause a second
+attempt for the same slot.
+
+The retry timer: a wait of at most 15 minutes is an SQS DelaySeconds on the re-sent
+message; a longer one is only `nextAttemptAt` plus the DUE index, which the minute
+schedule sweeps, enqueueing what falls due within the next sweep with the exact remaining
+delay. The DUE index also holds every other unfinished delivery at the time by which
+somebody must have acted on it (a lost message, a worker that died mid-attempt), so the
+sweeper is the watchdog too: nothing stays pending or delivering for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from chalicelib.core import aws, clock, ids
+from chalicelib.core.settings import get_settings
+from chalicelib.store import table as store
+from chalicelib.webhooks import signing
+
+DUE = "DUE"
+TERMINAL = ("delivered", "failed", "cancelled")
+STATUSES = ("pending", "delivering", "delivered", "failed", "cancelled")
+SQS_MAX_DELAY = 900
+SWEEP_AHEAD = 75  # the sweep runs every minute: enqueue what falls due before the next one
+LOST_AFTER = 300  # an SQS-timed attempt this late means its message was lost
+STUCK_AFTER = 300  # a claim older than this means the worker died mid-attempt
+PAUSE_RECHECK = 60
+PAUSE_HOLD = 86400  # deliveries wait this long for a paused webhook, then are cancelled
+MAX_RETRY_AFTER = 3600
+BACKOFF_FACTOR = 2.0  # timeouts and 429s wait twice the scheduled delay
+JITTER = 0.2
+EARLY_SLACK = 2.0
+LOG_BODY_BYTES = 4096
+KEEP_ATTEMPTS = 50
+DEFAULT_TIMEOUT = 30
+CONCURRENCY = 32  # threads for the DynamoDB side of a batch
+
+T = TypeVar("T")
+
+
+# -- the webhook management side (service.py, ssrf.py): the agreed functions only --------
+
+def get_webhook(webhook_id: str) -> dict[str, Any] | None:
+    from chalicelib.webhooks import service
+
+    return service.get_webhook(webhook_id)
+
+
+def signing_secrets(hook: dict[str, Any]) -> list[str]:
+    from chalicelib.webhooks import service
+
+    return [s for s in service.secrets_for_signing(hook) if s]
+
+
+def custom_headers(hook: dict[str, Any]) -> dict[str, str]:
+    from chalicelib.webhooks import service
+
+    return dict(service.custom_headers(hook) or {})
+
+
+def disable(webhook_id: str, reason: str) -> None:
+    """Disabled with its subscriptions, and webhook.disabled to the owner (service.py)."""
+    from chalicelib.webhooks import service
+
+    service.disable(webhook_id, reason)
+
+
+def resolve(url: str) -> list[str]:
+    """The addresses the attempt may connect to (raises when the target is not allowed)."""
+    from chalicelib.webhooks import ssrf
+
+    return [str(ip) for ip in ssrf.resolve(url)]
+
+
+def is_paused(hook: dict[str, Any]) -> bool:
+    return hook.get("status") == "paused" or hook.get("active") is False
+
+
+def is_disabled(hook: dict[str, Any]) -> bool:
+    return hook.get("status") == "disabled"
+
+
+# -- items --------------------------------------------------------------------------
+
+def delivery_id(event_id: str, webhook_id: str) -> str:
+    return "dlv_" + ids.sha256_hex(event_id + webhook_id)[:24]
+
+
+def key(did: str) -> tuple[str, str]:
+    return f"DELIVERY#{did}", "DELIVERY"
+
+
+def _due_sk(at: float, did: str) -> str:
+    return f"{clock.iso(at)}#{did}"
+
+
+def new_item(event: dict[str, Any], hook: dict[str, Any], body: str) -> dict[str, Any]:
+    now = clock.now()
+    did = delivery_id(event["id"], hook["id"])
+    pk, sk = key(did)
+    created = clock.iso(now)
+    return {
+        "PK": pk, "SK": sk, "GSI1PK": f"WEBHOOK#{hook['id']}#DLV", "GSI1SK": f"{created}#{did}",
+        # On the DUE index from birth: if the message never reaches the queue, the
+        # sweeper sends it.
+        "GSI2PK": DUE, "GSI2SK": _due_sk(now + LOST_AFTER, did),
+        "id": did, "webhookId": hook["id"], "owner": hook.get("owner", ""),
+        "event": event["event"], "eventId": event["id"], "body": body, "status": "pending",
+        "targeted": bool(event.get("webhookId")),  # webhook.test: sent even while paused
+        "attempts": [], "attemptCount": 0, "cycleAttempt": 0, "nextAttemptAt": created,
+        "createdAt": created, "updatedAt": created,
+    }
+
+
+def get(did: str) -> dict[str, Any] | None:
+    return store.get(*key(did), consistent=True)
+
+
+def public(item: dict[str, Any], with_payload: bool = False) -> dict[str, Any]:
+    out = {k: item.get(k) for k in ("id", "webhookId", "event", "eventId", "status",
+                                    "attemptCount", "nextAttemptAt", "createdAt",
+                                    "updatedAt")}
+    out["attempts"] = item.get("attempts", [])
+    if item.get("reason"):
+        out["reason"] = item["reason"]
+    if with_payload:
+        try:
+            out["payload"] = json.loads(item.get("body") or "null")
+        except ValueError:
+            out["payload"] = None
+    return out
+
+
+def _update(did: str, changes: dict[str, Any], *, remove: Iterable[str] = (),
+            condition: str = "attribute_exists(PK)",
+            values: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Conditional SET/REMOVE on one delivery; None when the condition failed. Conditions
+    may use #status (a reserved word in DynamoDB)."""
+    from botocore.exceptions import ClientError
+
+    names = {"#status": "status"}
+    vals = {f":{k}": v for k, v in (values or {}).items()}
+    sets = []
+    for i, (attr, value) in enumerate(changes.items()):
+        names[f"#a{i}"] = attr
+        vals[f":a{i}"] = store._dynamo_value(value)
+        sets.append(f"#a{i} = :a{i}")
+    expr = "SET " + ", ".join(sets)
+    removed = list(remove)
+    if removed:
+        for i, attr in enumerate(removed):
+            names[f"#r{i}"] = attr
+        expr += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
+    pk, sk = key(did)
+    try:
+        resp = store.table().update_item(
+            Key={"PK": pk, "SK": sk}, UpdateExpression=expr, ConditionExpression=condition,
+            ExpressionAttributeNames=names, ExpressionAttributeValues=vals,
+            ReturnValues="ALL_NEW")
+    except ClientError as exc:
+        if store.is_condition_failure(exc):
+            return None
+        raise
+    return dict(store.plain(resp["Attributes"]))
+
+
+def batch_get(dids: list[str]) -> dict[str, dict[str, Any]]:
+    """Consistent reads, 100 keys a call."""
+    found: dict[str, dict[str, Any]] = {}
+    name = get_settings().table_name
+    resource = aws.resource("dynamodb")
+    unique = list(dict.fromkeys(dids))
+    for start in range(0, len(unique), 100):
+        keys: list[dict[str, Any]] = [dict(zip(("PK", "SK"), key(d), strict=True))
+                                      for d in unique[start:start + 100]]
+        request: dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            resp = resource.batch_get_item(RequestItems=request)
+            for raw in resp.get("Responses", {}).get(name, []):
+                item = store.plain(raw)
+                found[item["id"]] = item
+            request = resp.get("UnprocessedKeys") or {}
+    return found
+
+
+def enqueue(entries: list[tuple[str, int, float]]) -> None:
+    """(deliveryId, seq, delay seconds) -> the webhooks queue."""
+    if not entries:
+        return
+    from chalicelib.events.outbox import queue_url
+
+    sqs = aws.client("sqs")
+    url = queue_url("webhooks")
+    for start in range(0, len(entries), 10):
+        chunk = entries[start:start + 10]
+        resp = sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "MessageBody": json.dumps({"deliveryId": d, "seq": s}),
+             "DelaySeconds": max(0, min(SQS_MAX_DELAY, math.ceil(delay)))}
+            for i, (d, s, delay) in enumerate(chunk)])
+        if resp.get("Failed"):
+            raise RuntimeError(f"SQS refused {len(resp['Failed'])} message(s)")
+
+
+def schedule_at(item: dict[str, Any], at: float) -> tuple[dict[str, Any], float | None]:
+    """The attributes that put a pending delivery's next attempt at `at`, and the SQS
+    delay to send now (None: the DUE sweep will send it)."""
+    delay = at - clock.now()
+    changes = {"status": "pending", "nextAttemptAt": clock.iso(at), "GSI2PK": DUE}
+    if delay <= SQS_MAX_DELAY:
+        changes["GSI2SK"] = _due_sk(at + LOST_AFTER, item["id"])
+        return changes, max(0.0, delay)
+    changes["GSI2SK"] = _due_sk(at, item["id"])
+    return changes, None
+
+
+# -- the retry policy -----------------------------------------------------------------
+
+def retry_schedule(hook: dict[str, Any]) -> list[int]:
+    own = hook.get("retrySchedule")
+    return [int(s) for s in own] if own else list(get_settings().webhook_retry_schedule)
+
+
+def max_attempts(hook: dict[str, Any]) -> int:
+    schedule = retry_schedule(hook)
+    retries = hook.get("retryCount")
+    return 1 + (len(schedule) if retries is None else max(0, int(retries)))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds or an HTTP-date (RFC 9110 10.2.3); None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return max(0.0, parsedate_to_datetime(text).timestamp() - clock.now())
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def next_delay(hook: dict[str, Any], retry_number: int, outcome: Outcome,
+               rng: Callable[[float, float], float] = random.uniform) -> float:
+    """The wait before retry `retry_number` (1-based): the schedule's delay (the last one
+    repeats when retryCount exceeds it) with +-20% jitter; twice that after a timeout or
+    a 429; at least Retry-After on 429/503, never beyond MAX_RETRY_AFTER."""
+    schedule = retry_schedule(hook) or [60]
+    base = float(schedule[min(retry_number - 1, len(schedule) - 1)])
+    delay = base * rng(1 - JITTER, 1 + JITTER)
+    if outcome.timed_out or outcome.status == 429:
+        delay *= BACKOFF_FACTOR
+    if outcome.status in (429, 503) and outcome.retry_after is not None:
+        delay = max(delay, min(outcome.retry_after, MAX_RETRY_AFTER))
+    return delay
+
+
+# -- one attempt over HTTP ----------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    status: int | None = None
+    duration_ms: int = 0
+    body: str = ""
+    error: str | None = None
+    retry_after: float | None = None
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass
+class Request:
+    url: str
+    headers: dict[str, str]
+    body: str
+    timeout: float
+    outcome: Outcome = field(default_factory=Outcome)
+
+
+class _Clients:
+    """One connection pool per target host: pooled connections are keyed by the pinned
+    address, and must never carry one host's TLS session to another."""
+
+    def __init__(self) -> None:
+        self._by_host: dict[str, Any] = {}
+
+    def get(self, host: str) -> Any:
+        import httpx
+
+        if host not in self._by_host:
+            self._by_host[host] = httpx.AsyncClient(
+                follow_redirects=False, trust_env=False,  # no proxies, no redirects
+                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
+        return self._by_host[host]
+
+    async def close(self) -> None:
+        for client in self._by_host.values():
+            await client.aclose()
+
+
+async def _send_one(req: Request, clients: _Clients, resolved: dict[str, Any]) -> None:
+    import httpx
+
+    out = req.outcome
+    started = time.perf_counter()
+    try:
+        # The SSRF check runs at every attempt; the connection goes to the checked address
+        # only (Host header and TLS SNI keep the name), so DNS cannot be rebound after it.
+        if req.url not in resolved:
+            resolved[req.url] = asyncio.get_running_loop().run_in_executor(
+                None, resolve, req.url)
+        addrs = await resolved[req.url]
+        url = httpx.URL(req.url)
+        host = url.host
+        pinned = url.copy_with(host=addrs[0])
+        headers = dict(req.headers)
+        default_port = {"http": 80, "https": 443}[url.scheme]
+        headers["Host"] = host if url.port in (None, default_port) else f"{host}:{url.port}"
+        client = clients.get(host)
+        request = client.build_request(
+            "POST", pinned, content=req.body.encode(), headers=headers,
+            timeout=httpx.Timeout(req.timeout),
+            extensions={"sni_hostname": host} if url.scheme == "https" else {})
+
+        async def exchange() -> None:
+            resp = await client.send(request, stream=True)
+            try:
+                out.status = resp.status_code
+                out.retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                got = b""
+                async for chunk in resp.aiter_raw():
+                    got += chunk
+                    if len(got) >= LOG_BODY_BYTES:
+                        break
+                out.body = got[:LOG_BODY_BYTES].decode("utf-8", "replace")
+            finally:
+                await resp.aclose()
+
+        # httpx's timeout is per phase; the attempt's is total (a trickling body counts).
+        await asyncio.wait_for(exchange(), req.timeout)
+        if 300 <= (out.status or 0) < 400:
+            out.error = "redirect not followed"
+    except (TimeoutError, httpx.TimeoutException):
+        out.timed_out, out.status = True, None
+        out.error = f"timed out after {req.timeout:g}s"
+    except httpx.HTTPError as exc:
+        out.status = None
+        out.error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - an SSRF refusal or a bad URL is a failed attempt
+        out.status = None
+        out.error = f"refused: {exc}"[:500]
+    out.duration_ms = int((time.perf_counter() - started) * 1000)
+
+
+async def _send_all(reqs: list[Request]) -> None:
+    clients = _Clients()
+    resolved: dict[str, Any] = {}
+    try:
+        await asyncio.gather(*(_send_one(r, clients, resolved) for r in reqs))
+    finally:
+        await clients.close()
+
+
+def send_all(reqs: list[Request]) -> None:
+    """Every request concurrently; each gets its Outcome."""
+    if reqs:
+        asyncio.run(_send_all(reqs))
+
+
+# -- a batch of queue messages ------------------------------------------------------------
+
+@dataclass
+class Job:
+    message_id: str
+    did: str
+    seq: int
+    item: dict[str, Any] | None = None
+    hook: dict[str, Any] | None = None
+    request: Request | None = None
+    resend: tuple[str, int, float] | None = None
+    failed: bool = False
+
+
+def _pool_map(fn: Callable[[Job], None], jobs: list[Job]) -> None:
+    """Runs fn on each job concurrently; a job whose step raises is reported failed (its
+    message goes back to the queue, ending in the DLQ if it keeps failing)."""
+    from chalicelib.core.logging import get_logger
+
+    def guarded(job: Job) -> None:
+        try:
+            fn(job)
+        except Exception:  # noqa: BLE001 - one poison message must not fail the batch
+            get_logger().exception("delivery step failed", extra={"deliveryId": job.did})
+            job.failed = True
+
+    todo = [j for j in jobs if not j.failed]
+    if len(todo) <= 1:
+        for job in todo:
+            guarded(job)
+        return
+    with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(todo))) as pool:
+        list(pool.map(guarded, todo))
+
+
+def process(records: list[dict[str, Any]]) -> list[str]:
+    """Handles one SQS batch of the webhooks queue; answers the message ids to retry."""
+    jobs: list[Job] = []
+    failures: list[str] = []
+    for record in records:
+        try:
+            msg = json.loads(record["body"])
+            jobs.append(Job(record["messageId"], str(msg["deliveryId"]), int(msg["seq"])))
+        except (KeyError, TypeError, ValueError):
+            failures.append(record.get("messageId", ""))  # poison: to the DLQ in the end
+    found = batch_get([j.did for j in jobs])
+    hooks: dict[str, dict[str, Any] | None] = {}
+    for job in jobs:
+        job.item = found.get(job.did)
+        if job.item is None:
+            job.failed = True
+        elif job.item["webhookId"] not in hooks:
+            hooks[job.item["webhookId"]] = get_webhook(job.item["webhookId"])
+        if job.item is not None:
+            job.hook = hooks[job.item["webhookId"]]
+    _pool_map(_prepare, jobs)
+    live = [j for j in jobs if j.request is not None and not j.failed]
+    send_all([j.request for j in live if j.request is not None])
+    _pool_map(_finish, live)
+    resend = [j.resend for j in jobs if j.resend is not None and not j.failed]
+    try:
+        enqueue(resend)
+    except Exception:  # noqa: BLE001 - the DUE sweep re-sends them
+        from chalicelib.core.logging import get_logger
+
+        get_logger().exception("re-sending deliveries failed; left for the sweeper")
+    _record_health(live)
+    return failures + [j.message_id for j in jobs if j.failed]
+
+
+def _prepare(job: Job) -> None:
+    """Decides what this message means, and claims the attempt when there is one."""
+    item, hook = job.item, job.hook
+    assert item is not None
+    if item["status"] != "pending" or int(item.get("attemptCount", 0)) != job.seq:
+        return  # stale or duplicate message: the slot is taken or over
+    if hook is None or is_disabled(hook):
+        cancel(item, "webhook deleted" if hook is None else "webhook disabled", job.seq)
+        return
+    now = clock.now()
+    if is_paused(hook) and not item.get("targeted"):
+        held = _epoch(item.get("heldSince") or clock.iso(now))
+        if now - held > PAUSE_HOLD:
+            cancel(item, "webhook paused too long", job.seq)
+            return
+        # Held, not attempted: the DUE sweep offers it again each minute until resumed.
+        _update(item["id"], {"heldSince": clock.iso(held), "updatedAt": clock.iso(now),
+                             "nextAttemptAt": clock.iso(now + PAUSE_RECHECK), "GSI2PK": DUE,
+                             "GSI2SK": _due_sk(now + PAUSE_RECHECK, item["id"])},
+                condition="#status = :p AND attemptCount = :seq",
+                values={"p": "pending", "seq": job.seq})
+        return
+    due = _epoch(item.get("nextAttemptAt") or clock.iso(now))
+    if due > now + EARLY_SLACK:
+        # Early (a duplicate message, a sweep ahead of time): wait for the slot.
+        if due - now <= SQS_MAX_DELAY:
+            job.resend = (item["id"], job.seq, due - now)
+        return
+    claimed = _update(item["id"], {
+        "status": "delivering", "attemptCount": job.seq + 1,
+        "cycleAttempt": int(item.get("cycleAttempt", 0)) + 1, "claimedAt": clock.iso(now),
+        "claim": uuid.uuid4().hex, "updatedAt": clock.iso(now), "GSI2PK": DUE,
+        "GSI2SK": _due_sk(now + STUCK_AFTER, item["id"])},
+        remove=("heldSince",), condition="#status = :p AND attemptCount = :seq",
+        values={"p": "pending", "seq": job.seq})
+    if claimed is None:
+        return  # another worker won the slot
+    job.item = claimed
+    attempt = job.seq + 1
+    ts = clock.now_int()
+    headers = signing.headers(signing_secrets(hook), item["eventId"], ts, item["body"],
+                              item["event"], attempt, custom_headers(hook))
+    timeout = float(hook.get("timeoutSeconds") or DEFAULT_TIMEOUT)
+    job.request = Request(hook["url"], headers, item["body"], timeout)
+
+
+def _finish(job: Job) -> None:
+    item, hook, req = job.item, job.hook, job.request
+    assert item is not None and hook is not None and req is not None
+    out = req.outcome
+    now = clock.now()
+    entry: dict[str, Any] = {
+        "attempt": int(item["attemptCount"]), "at": clock.iso(now - out.duration_ms / 1000),
+        "status": out.status, "durationMs": out.duration_ms,
+        "requestHeaders": signing.redact(req.headers), "responseBody": out.body,
+        "error": out.error}
+    changes: dict[str, Any] = {"updatedAt": clock.iso(now)}
+    remove: tuple[str, ...] = ()
+    if out.ok:
+        changes.update({"status": "delivered", "nextAttemptAt": None, "deliveredAt":
+                        clock.iso(now)})
+        remove = ("GSI2PK", "GSI2SK", "claim")
+    elif out.status == 410:
+        # The receiver says the endpoint is gone for good: stop at once. The delivery is
+        # failed (not cancelled): it was attempted, and stays redeliverable.
+        disable(hook["id"], "endpoint answered 410 Gone")
+        changes.update({"status": "failed", "nextAttemptAt": None,
+                        "reason": "endpoint answered 410 Gone; webhook disabled"})
+        remove = ("GSI2PK", "GSI2SK", "claim")
+    elif int(item.get("cycleAttempt", 1)) >= max_attempts(hook):
+        changes.update({"status": "failed", "nextAttemptAt": None,
+                        "reason": "no attempt succeeded"})
+        remove = ("GSI2PK", "GSI2SK", "claim")
+    else:
+        delay = next_delay(hook, int(item.get("cycleAttempt", 1)), out)
+        sched, sqs_delay = schedule_at(item, now + delay)
+        changes.update(sched)
+        entry["nextAttemptAt"] = sched["nextAttemptAt"]
+        remove = ("claim",)
+        if sqs_delay is not None:
+            job.resend = (item["id"], int(item["attemptCount"]), sqs_delay)
+    changes["attempts"] = [*item.get("attempts", []), entry][-KEEP_ATTEMPTS:]
+    done = _update(item["id"], changes, remove=remove, condition="claim = :c",
+                   values={"c": item["claim"]})
+    if done is None:
+        job.resend = None  # the watchdog took the delivery back meanwhile
+
+
+def cancel(item: dict[str, Any], reason: str, seq: int | None = None) -> bool:
+    cond = "#status IN (:p, :d)"
+    values: dict[str, Any] = {"p": "pending", "d": "delivering"}
+    if seq is not None:
+        cond, values = "#status = :p AND attemptCount = :seq", {"p": "pending", "seq": seq}
+    return _update(item["id"], {"status": "cancelled", "nextAttemptAt": None, "reason": reason,
+                                "updatedAt": clock.iso()},
+                   remove=("GSI2PK", "GSI2SK", "claim"), condition=cond,
+                   values=values) is not None
+
+
+def _record_health(jobs: list[Job]) -> None:
+    """One outcome per webhook per batch (any success counts as healthy); a failing one
+    is checked against the warn and disable thresholds."""
+    from chalicelib.core.logging import get_logger
+    from chalicelib.webhooks import health
+
+    by_hook: dict[str, bool] = {}
+    for job in jobs:
+        if job.hook is None or job.request is None:
+            continue
+        hid = job.hook["id"]
+        by_hook[hid] = by_hook.get(hid, False) or job.request.outcome.ok
+    for hid, ok in by_hook.items():
+        try:
+            health.record(hid, ok)
+        except Exception:  # noqa: BLE001 - health bookkeeping never fails a delivery
+            get_logger().exception("recording webhook health failed")
+
+
+# -- the minute sweep: due, lost and stuck deliveries ----------------------------------
+
+def sweep_due(limit: int = 1000) -> dict[str, int]:
+    now = clock.now()
+    items, cursor = store.query_page(DUE, index="GSI2", limit=min(limit, 100), forward=True,
+                                     sk_between=("0", clock.iso(now + SWEEP_AHEAD) + "~"))
+    while cursor and len(items) < limit:
+        more, cursor = store.query_page(DUE, index="GSI2", limit=100, forward=True,
+                                        cursor=cursor,
+                                        sk_between=("0", clock.iso(now + SWEEP_AHEAD) + "~"))
+        items += more
+    counts = {"due": 0, "stuck": 0, "failed": 0}
+    send: list[tuple[str, int, float]] = []
+    for item in items:
+        status, seq = item.get("status"), int(item.get("attemptCount", 0))
+        if status == "pending":
+            at = _epoch(item.get("nextAttemptAt") or clock.iso(now))
+            moved = _update(item["id"], {"GSI2SK": _due_sk(max(at, now) + LOST_AFTER,
+                                                           item["id"])},
+                            condition="#status = :p AND attemptCount = :seq",
+                            values={"p": "pending", "seq": seq})
+            if moved is not None:
+                send.append((item["id"], seq, max(0.0, at - now)))
+                counts["due"] += 1
+        elif status == "delivering":
+            if _epoch(item.get("claimedAt") or clock.iso(now)) > now - STUCK_AFTER:
+                continue
+            counts[_unstick(item, now)] += 1
+        else:  # a terminal item with a stale index entry
+            _update(item["id"], {"updatedAt": item.get("updatedAt")},
+                    remove=("GSI2PK", "GSI2SK"))
+    enqueue(send)
+    return counts
+
+
+def _unstick(item: dict[str, Any], now: float) -> str:
+    """A worker died mid-attempt: the attempt counts (logged as lost); retry or fail."""
+    hook = get_webhook(item["webhookId"]) or {}
+    entry: dict[str, Any] = {"attempt": int(item["attemptCount"]), "at": item.get("claimedAt"),
+             "status": None, "durationMs": None, "requestHeaders": {}, "responseBody": "",
+             "error": "attempt lost (worker stopped); outcome unknown"}
+    attempts = [*item.get("attempts", []), entry][-KEEP_ATTEMPTS:]
+    cond, values = "claim = :c", {"c": item.get("claim")}
+    if int(item.get("cycleAttempt", 1)) >= max_attempts(hook):
+        _update(item["id"], {"status": "failed", "nextAttemptAt": None, "attempts": attempts,
+                             "reason": "no attempt succeeded", "updatedAt": clock.iso(now)},
+                remove=("GSI2PK", "GSI2SK", "claim"), condition=cond, values=values)
+        return "failed"
+    sched, _ = schedule_at(item, now)
+    sched.update({"attempts": attempts, "updatedAt": clock.iso(now)})
+    if _update(item["id"], sched, remove=("claim",), condition=cond, values=values):
+        enqueue([(item["id"], int(item["attemptCount"]), 0)])
+    return "stuck"
+
+
+# -- the API's operations -----------------------------------------------------------------
+
+def list_for(webhook_id: str, statuses: set[str] | None, cursor: str | None,
+             per_page: int) -> tuple[list[dict[str, Any]], str | None]:
+    items, nxt = store.query_page(
+        f"WEBHOOK#{webhook_id}#DLV", index="GSI1", cursor=cursor, limit=per_page,
+        item_filter=(lambda i: i.get("status") in statuses) if statuses else None)
+    return [public(i) for i in items], nxt
+
+
+def redeliver(item: dict[str, Any]) -> dict[str, Any] | None:
+    """A new attempt cycle now (the attempt history is kept); None if an attempt is
+    running or the delivery changed meanwhile."""
+    now = clock.now()
+    seq = int(item.get("attemptCount", 0))
+    sched, _ = schedule_at(item, now)
+    sched.update({"cycleAttempt": 0, "updatedAt": clock.iso(now), "redeliveredAt":
+                  clock.iso(now)})
+    done = _update(item["id"], sched, remove=("reason", "heldSince"),
+                   condition="#status <> :d AND attemptCount = :seq",
+                   values={"d": "delivering", "seq": seq})
+    if done is not None:
+        enqueue([(item["id"], seq, 0)])
+    return done
+
+
+def recover(webhook_id: str, since: str, until: str) -> int:
+    """Every failed delivery created in [since, until] gets a new cycle."""
+    count, cursor = 0, None
+    while True:
+        page, cursor = store.query_page(
+            f"WEBHOOK#{webhook_id}#DLV", index="GSI1", cursor=cursor, limit=100,
+            sk_between=(since, until + "~"), item_filter=lambda i: i.get("status") == "failed")
+        for item in page:
+            if redeliver(item) is not None:
+                count += 1
+        if not cursor:
+            return count
+
+
+def stats(webhook_id: str, limit: int = 1000) -> dict[str, Any]:
+    """Over the newest `limit` deliveries: outcomes, attempts, latency percentiles."""
+    items, cursor = store.query_page(f"WEBHOOK#{webhook_id}#DLV", index="GSI1", limit=100)
+    while cursor and len(items) < limit:
+        more, cursor = store.query_page(f"WEBHOOK#{webhook_id}#DLV", index="GSI1",
+                                        limit=100, cursor=cursor)
+        items += more
+    by_status = {s: 0 for s in STATUSES}
+    latencies: list[int] = []
+    attempts = ok_attempts = 0
+    for item in items:
+        status_of = str(item.get("status", "pending"))
+        by_status[status_of] = by_status.get(status_of, 0) + 1
+        for att in item.get("attempts", []):
+            attempts += 1
+            status = att.get("status")
+            if isinstance(status, int) and 200 <= status < 300:
+                ok_attempts += 1
+            if isinstance(att.get("durationMs"), int):
+                latencies.append(att["durationMs"])
+    finished = by_status["delivered"] + by_status["failed"]
+    latencies.sort()
+    return {
+        "webhookId": webhook_id, "deliveries": len(items), "byStatus": by_status,
+        "successRate": round(by_status["delivered"] / finished, 4) if finished else None,
+        "attempts": attempts,
+        "attemptSuccessRate": round(ok_attempts / attempts, 4) if attempts else None,
+        "latencyMs": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+                      "p99": percentile(latencies, 99)},
+        "window": {"newest": items[0]["createdAt"] if items else None,
+                   "oldest": items[-1]["createdAt"] if items else None},
+    }
+
+
+def percentile(sorted_values: list[int], pct: float) -> int | None:
+    if not sorted_values:
+        return None
+    rank = max(0, math.ceil(pct / 100 * len(sorted_values)) - 1)
+    return sorted_values[rank]
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    return clock.parse_iso(str(value))

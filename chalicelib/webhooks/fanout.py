@@ -1,0 +1,120 @@
+"""Fan-out: one event from the events queue becomes one delivery per subscribed, active
+webhook of its namespace (live or sandbox), and one message per delivery on the webhooks
+queue. Subscriptions: SUB#<live|sandbox>#<event type or *> / <webhook id>.
+
+Delivery ids derive from (event, webhook) and are created by a conditional put, so an
+event sent twice (the outbox sweeper, an SQS redelivery) creates nothing twice."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.core.errors import Conflict
+from chalicelib.events.outbox import public_body
+from chalicelib.store import table as store
+from chalicelib.webhooks import delivery
+
+
+def process(records: list[dict[str, Any]]) -> list[str]:
+    """Handles one SQS batch of the events queue; answers the message ids to retry."""
+    from chalicelib.core.logging import get_logger
+
+    hooks: dict[str, dict[str, Any] | None] = {}
+    failures = []
+    for record in records:
+        try:
+            event = json.loads(record["body"])
+            delivery.enqueue(fan_out(event, hooks))
+        except Exception:  # noqa: BLE001 - reported per message; poison ends in the DLQ
+            get_logger().exception("fan-out failed", extra={"messageId": record.get("messageId")})
+            failures.append(record.get("messageId", ""))
+    return failures
+
+
+def targets(event: dict[str, Any]) -> list[str]:
+    """Webhook ids subscribed to the event (before the webhooks' own state is checked)."""
+    if event.get("webhookId"):
+        return [str(event["webhookId"])]  # e.g. webhook.test: that webhook only
+    namespace = "sandbox" if event.get("sandbox") else "live"
+    owner = event.get("owner") or ""
+    found: list[str] = []
+    for kind in (event["event"], "*"):
+        cursor = None
+        while True:
+            subs, cursor = store.query_page(f"SUB#{namespace}#{kind}", cursor=cursor,
+                                            limit=100, forward=True)
+            for sub in subs:
+                hid = str(sub.get("webhookId") or sub["SK"])
+                if sub.get("active") is False or hid in found:
+                    continue
+                # Platform events (they carry their owner) go to that owner's webhooks only.
+                if owner and sub.get("owner") != owner:
+                    continue
+                found.append(hid)
+            if not cursor:
+                break
+    return found
+
+
+def fan_out(event: dict[str, Any],
+            hooks: dict[str, dict[str, Any] | None]) -> list[tuple[str, int, float]]:
+    """Creates the event's deliveries; answers the queue messages to send."""
+    send: list[tuple[str, int, float]] = []
+    for hid in targets(event):
+        if hid not in hooks:
+            hooks[hid] = delivery.get_webhook(hid)
+        hook = hooks[hid]
+        if hook is None or delivery.is_disabled(hook):
+            continue
+        if delivery.is_paused(hook) and not event.get("webhookId"):
+            continue
+        if event.get("owner") and hook.get("owner") != event["owner"]:
+            continue
+        if bool(hook.get("sandbox", False)) != bool(event.get("sandbox", False)) \
+                and not event.get("webhookId"):
+            continue
+        body = public_body(event)
+        body["data"] = trim(body.get("data") or {}, hook.get("payloadFields") or [])
+        item = delivery.new_item(event, hook, json.dumps(body, separators=(",", ":")))
+        try:
+            store.put_new(item)
+        except Conflict:
+            # Created by an earlier run, whose message may never have been sent: sending
+            # again is harmless (the attempt's claim takes only one of them).
+            existing = delivery.get(item["id"])
+            if not existing or existing.get("status") != "pending" \
+                    or int(existing.get("attemptCount", 0)) != 0:
+                continue
+        send.append((item["id"], 0, 0.0))
+    return send
+
+
+def trim(data: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    """Only the listed dotted paths of `data` (`customer.email`; a list applies the rest
+    of the path to each element). No fields: everything."""
+    if not fields:
+        return data
+    out: dict[str, Any] = {}
+    for path in fields:
+        parts = [p for p in path.removeprefix("data.").split(".") if p]
+        if parts:
+            _copy(data, out, parts)
+    return out
+
+
+def _copy(src: Any, dst: dict[str, Any], parts: list[str]) -> None:
+    head, rest = parts[0], parts[1:]
+    if not isinstance(src, dict) or head not in src:
+        return
+    value = src[head]
+    if not rest:
+        dst[head] = value
+    elif isinstance(value, dict):
+        _copy(value, dst.setdefault(head, {}), rest)
+    elif isinstance(value, list):
+        prior = dst.get(head)
+        kept = prior if isinstance(prior, list) else [{} for _ in value]
+        for elem, target in zip(value, kept, strict=False):
+            _copy(elem, target, rest)
+        dst[head] = kept

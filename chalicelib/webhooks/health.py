@@ -1,0 +1,82 @@
+"""Endpoint health: a webhook whose every attempt has failed for days is warned (a
+`webhook.disabling` event and an email to its owner), then disabled (`webhook.disabled`).
+
+Checked on each failed batch of attempts, from the run of failures service.py keeps on
+the webhook (failingSince). Thresholds: $GATEHOUSE_WEBHOOK_WARN_AFTER_HOURS (default 72)
+and $GATEHOUSE_WEBHOOK_DISABLE_AFTER_HOURS (default 120). An endpoint that gets no
+deliveries is not failing anyone, so it is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from chalicelib.core import aws, clock
+from chalicelib.core.settings import get_settings
+
+
+def _hours(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) * 3600 if raw else default * 3600
+
+
+def warn_after() -> float:
+    return _hours("GATEHOUSE_WEBHOOK_WARN_AFTER_HOURS", 72)
+
+
+def disable_after() -> float:
+    return _hours("GATEHOUSE_WEBHOOK_DISABLE_AFTER_HOURS", 120)
+
+
+def record(webhook_id: str, ok: bool) -> str:
+    """Records the outcome; answers what followed: "", "warned" or "disabled"."""
+    from chalicelib.webhooks import service
+
+    item = service.record_outcome(webhook_id, ok)
+    if ok or not item or item.get("status") != "active" or not item.get("failingSince"):
+        return ""
+    since = clock.parse_iso(str(item["failingSince"]))
+    failing_for = clock.now() - since
+    if failing_for >= disable_after():
+        hours = failing_for / 3600
+        service.disable(webhook_id, f"every delivery failed for {hours:.0f} hours "
+                                    f"(since {item['failingSince']})")
+        return "disabled"
+    if failing_for >= warn_after() and not item.get("disablingWarnedAt"):
+        disable_at = since + disable_after()
+        if service.warn_disabling(webhook_id, disable_at):
+            email_owner(item, clock.iso(disable_at))
+            return "warned"
+    return ""
+
+
+def email_owner(hook: dict[str, Any], disable_at: str) -> bool:
+    """Best effort: a missing address or an SES refusal is logged, never raised."""
+    from chalicelib.core.logging import get_logger
+
+    log = get_logger()
+    try:
+        from chalicelib.auth.users import service as users
+
+        user = users.user_item(str(hook.get("owner", ""))) if hook.get("owner") else None
+        email = (user or {}).get("email")
+        if not email:
+            log.info("no email for the owner of webhook %s; warning not mailed", hook.get("id"))
+            return False
+        sender = os.environ.get("GATEHOUSE_EMAIL_FROM", "webhooks@gatehouse.local")
+        ses = aws.client("ses")
+        if not get_settings().is_deployed:
+            # The emulator (moto) sends only from a verified identity; deployed stages
+            # verify theirs once, outside the code.
+            ses.verify_email_identity(EmailAddress=sender)
+        ses.send_email(Source=sender, Destination={"ToAddresses": [email]}, Message={
+            "Subject": {"Data": "Your Gatehouse webhook is failing and will be disabled"},
+            "Body": {"Text": {"Data": (
+                f"Every delivery to {hook.get('url')} (webhook {hook.get('id')}) has failed "
+                f"since {hook.get('failingSince')}. Unless one succeeds, the webhook will be "
+                f"disabled at {disable_at}.")}}})
+        return True
+    except Exception:  # noqa: BLE001 - mail is a courtesy; the event is the record
+        log.exception("warning email for webhook %s not sent", hook.get("id"))
+        return False
