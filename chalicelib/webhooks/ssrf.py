@@ -181,6 +181,10 @@ def numeric_ipv4(host: str) -> ipaddress.IPv4Address | None:
     but is out of range is refused rather than guessed at."""
     parts = host.split(".")
     if not parts or not all(_NUMERIC_PART.match(p) for p in parts):
+        if parts and _NUMERIC_PART.match(parts[-1]):
+            # As the WHATWG URL parser: a host ending in a number is an IPv4 address or
+            # invalid, never a name.
+            raise BlockedTarget("the host ends in a number but is not an IPv4 address")
         return None
     if len(parts) > 4:
         raise BlockedTarget("the host is a malformed numeric address")
