@@ -84,6 +84,7 @@ class Resource:
     ranges: tuple[str, ...] = ()  # ?<field>Min=&<field>Max=
     sort2: str | None = None  # a second sort field besides createdAt (GSI1)
     search: tuple[str, ...] = ()  # ?q= matches a substring of these fields
+    personal: tuple[str, ...] = ()  # personal data: never copied into the audit log
     events: dict[str, str] = field(default_factory=dict)  # created/updated/deleted -> type
     flow: dict[str, tuple[str, ...]] | None = None  # status transitions (PATCH /status)
     initial_status: str = ""
@@ -94,6 +95,8 @@ class Resource:
     # Extra events on a change: (previous or None, new) -> [(type, data)].
     more_events: Callable[[dict[str, Any] | None, dict[str, Any]],
                           list[tuple[str, dict[str, Any]]]] | None = None
+    # Further writes of a create, in its transaction (e.g. an order's link to its customer).
+    create_ops: Callable[[str, dict[str, Any]], list[dict[str, Any]]] | None = None
     list_query: type[PageQuery] = PageQuery
 
     def __post_init__(self) -> None:
@@ -179,7 +182,12 @@ def register_events(res: Resource, descriptions: dict[str, str],
                     | None = None) -> None:
     """The resource's events in the catalog: created/updated share the representation;
     deleted answers {id, deletedAt}; `special` adds the others (description, model, example)."""
+    special = special or {}
+    done: set[str] = set(special)
     for what, name in res.events.items():
+        if name in done:
+            continue
+        done.add(name)
         if what == "deleted":
             catalog.register(name, descriptions.get(what, f"A {res.singular} was deleted."),
                              Deleted, {"id": res.example["id"],
@@ -187,5 +195,5 @@ def register_events(res: Resource, descriptions: dict[str, str],
         else:
             catalog.register(name, descriptions.get(what, f"A {res.singular} was {what}."),
                              res.model, res.example)
-    for name, (description, model, example) in (special or {}).items():
+    for name, (description, model, example) in special.items():
         catalog.register(name, description, model, example)

@@ -184,8 +184,7 @@ def commit(res: Resource, ops: list[dict[str, Any]], events: list[dict[str, Any]
         raise Conflict(_conflict_message(res, ops, exc.reasons)) from exc
 
 
-def create(res: Resource, principal: Principal, body: Any,
-           extra_ops: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def create(res: Resource, principal: Principal, body: Any) -> dict[str, Any]:
     ns = namespace(principal)
     record = _record_from(body)
     now = clock.iso()
@@ -198,10 +197,11 @@ def create(res: Resource, principal: Principal, body: Any,
     item = res.item(ns, record, 1)
     events = _events(res, ns, "created", None, item)
     ops = [{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
-           *_unique_ops(res, ns, record, None), *(extra_ops or [])]
+           *_unique_ops(res, ns, record, None),
+           *(res.create_ops(ns, record) if res.create_ops else [])]
     commit(res, ops, events)
     audit.record(principal, f"{res.singular}.create", res.singular, record["id"],
-                 {**record, "sandbox": ns == "sandbox"})
+                 {**_unpersonal(res, record), "sandbox": ns == "sandbox"})
     return res.present(item)
 
 
@@ -246,10 +246,14 @@ def mutate(res: Resource, principal: Principal, item_id: str,
                 time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311
                 continue
             raise Conflict(_conflict_message(res, ops, exc.reasons)) from exc
-        audit.record(principal, action, res.singular, item_id,
-                     audit_changes if audit_changes is not None else new_record)
+        audit.record(principal, action, res.singular, item_id, _unpersonal(
+            res, audit_changes if audit_changes is not None else new_record))
         return res.present(item)
     raise Conflict(f"The {res.singular} changed concurrently; try again.")
+
+
+def _unpersonal(res: Resource, changes: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if k in res.personal and v is not None else v) for k, v in changes.items()}
 
 
 def update(res: Resource, principal: Principal, item_id: str, body: Any) -> dict[str, Any]:

@@ -1,0 +1,105 @@
+"""Customers: email unique (case-insensitive, held as a hash); DELETE erases personal
+data but keeps the id, so orders still reference it (their shipping addresses are
+scrubbed first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from chalicelib.auth.principal import Principal
+from chalicelib.core import clock
+from chalicelib.core.errors import Conflict
+from chalicelib.http.models import Body
+from chalicelib.resources import service
+from chalicelib.resources.declaration import Out, Resource, register_events
+from chalicelib.store import table as store
+
+EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"
+PHONE = r"^\+?[0-9 ()\-]{5,20}$"
+ERASED = "[erased]"
+
+
+class CustomerIn(Body):
+    email: str = Field(max_length=254, pattern=EMAIL)
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(None, pattern=PHONE)
+
+
+class CustomerUpdate(Body):
+    email: str | None = Field(None, max_length=254, pattern=EMAIL)
+    name: str | None = Field(None, min_length=1, max_length=200)
+    phone: str | None = Field(None, pattern=PHONE)
+
+
+class Customer(Out):
+    id: str
+    email: str | None = Field(None, description="Absent once erased.")
+    name: str = Field(description=f"{ERASED!r} once erased.")
+    phone: str | None = None
+    status: str = Field(description="active | erased")
+    created_at: str
+    updated_at: str
+    erased_at: str | None = None
+
+
+class CustomerErased(Out):
+    id: str
+    erased_at: str
+
+
+def _build(ns: str, record: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    if previous is not None and previous.get("status") == "erased":
+        raise Conflict("This customer's personal data was erased; it cannot change.")
+    record.setdefault("status", "active")
+    return record
+
+
+CUSTOMERS = Resource(
+    name="customers", kind="CUSTOMER", singular="customer", id_prefix="cus",
+    model=Customer, create=CustomerIn, update=CustomerUpdate, id_param="customer_id",
+    example={"id": "cus_01example", "email": "ada@example.com", "name": "Ada Lovelace",
+             "status": "active", "createdAt": "2026-01-01T00:00:00.000Z",
+             "updatedAt": "2026-01-01T00:00:00.000Z"},
+    unique=("email",), enums={"status": ("active", "erased")}, sort2="name",
+    search=("name", "email"), build=_build, delete_mode="custom",
+    personal=("name", "email", "phone"),
+    events={"created": "customer.created", "updated": "customer.updated",
+            "deleted": "customer.deleted"})
+
+register_events(CUSTOMERS, {}, {"customer.deleted": (
+    "A customer's personal data was erased (no personal data in the event).",
+    CustomerErased, {"id": "cus_01example", "erasedAt": "2026-01-02T00:00:00.000Z"})})
+
+
+def erase(principal: Principal, customer_id: str) -> dict[str, Any]:
+    """Scrubs the shipping addresses of the customer's orders, then replaces name,
+    email and phone by erased markers, frees the email, and raises customer.deleted.
+    Safe to repeat: a crash midway leaves the customer for a second DELETE."""
+    from chalicelib.resources.orders import scrub_order
+
+    ns = service.namespace(principal)
+    customer = service.load(CUSTOMERS, ns, customer_id)
+    if customer.get("status") == "erased":
+        return CUSTOMERS.present(customer)
+    cursor = None
+    while True:
+        links, cursor = store.query_page(CUSTOMERS.pk(ns, customer_id), sk_prefix="ORDER#",
+                                         cursor=cursor, limit=100, forward=True)
+        for link in links:
+            scrub_order(principal, str(link["SK"]).split("#", 1)[1])
+        if not cursor:
+            break
+
+    def change(record: dict[str, Any]) -> tuple[dict[str, Any], service.Events]:
+        if record.get("status") == "erased":
+            return record, []
+        now = clock.iso()
+        record.pop("email", None)
+        record.pop("phone", None)
+        record.update(name=ERASED, status="erased", erasedAt=now)
+        return record, [("customer.deleted", {"id": customer_id, "erasedAt": now})]
+
+    return service.mutate(CUSTOMERS, principal, customer_id, change, "customer.erase",
+                          audit_changes={"erased": True})

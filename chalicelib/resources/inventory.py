@@ -1,0 +1,160 @@
+"""Inventory: the sku is the id. `available = quantity - reserved`, both never below
+zero. Reserve and release are conditional updates (no read-modify-write race, never
+oversold); inventory.low is raised exactly when a change takes `available` from above
+`lowStockThreshold` to at or below it (also when a stock record is created already low)."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from pydantic import Field
+
+from chalicelib.auth.principal import Principal
+from chalicelib.core import clock
+from chalicelib.core.errors import Conflict
+from chalicelib.events import outbox
+from chalicelib.http.models import Body
+from chalicelib.ops import audit
+from chalicelib.resources import service
+from chalicelib.resources.declaration import Out, Resource, register_events
+from chalicelib.store import table as store
+
+SKU = r"^[A-Za-z0-9._\-]+$"
+ATTEMPTS = 60
+
+
+class InventoryIn(Body):
+    sku: str = Field(min_length=1, max_length=64, pattern=SKU)
+    quantity: int = Field(ge=0, le=10**9)
+    low_stock_threshold: int | None = Field(None, ge=0, le=10**9)
+
+
+class InventoryUpdate(Body):
+    quantity: int | None = Field(None, ge=0, le=10**9)
+    low_stock_threshold: int | None = Field(None, ge=0, le=10**9)
+
+
+class Quantity(Body):
+    quantity: int = Field(ge=1, le=10**9)
+
+
+class Stock(Out):
+    id: str = Field(description="The sku.")
+    sku: str
+    quantity: int
+    reserved: int
+    available: int
+    low_stock_threshold: int | None = None
+    created_at: str
+    updated_at: str
+
+
+def is_low(state: dict[str, Any] | None) -> bool:
+    if not state or state.get("lowStockThreshold") is None:
+        return False
+    return int(state["available"]) <= int(state["lowStockThreshold"])
+
+
+def _build(ns: str, record: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    reserved = int((previous or {}).get("reserved", 0))
+    record["reserved"] = reserved
+    record["available"] = int(record["quantity"]) - reserved
+    if record["available"] < 0:
+        raise Conflict(f"{reserved} units are reserved: quantity cannot go below that.",
+                       details=[{"field": "quantity", "message": f"at least {reserved}"}])
+    return record
+
+
+def _low(previous: dict[str, Any] | None,
+         new: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    if is_low(new) and not is_low(previous):
+        return [("inventory.low", INVENTORY.present(new))]
+    return []
+
+
+INVENTORY = Resource(
+    name="inventory", kind="INVENTORY", singular="inventory", id_prefix="inv",
+    model=Stock, create=InventoryIn, update=InventoryUpdate, id_field="sku", id_param="sku",
+    example={"id": "MUG-01", "sku": "MUG-01", "quantity": 100, "reserved": 5,
+             "available": 95, "lowStockThreshold": 10,
+             "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"},
+    ranges=("quantity", "available", "reserved"), sort2="quantity", build=_build,
+    more_events=_low,
+    events={"created": "inventory.updated", "updated": "inventory.updated"})
+
+register_events(INVENTORY, {"created": "Stock was set (created or changed with PUT)."}, {
+    "inventory.low": ("Available stock fell to or below the low-stock threshold.", Stock,
+                      {**INVENTORY.example, "available": 10, "reserved": 90})})
+
+
+def reserve(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
+    """Takes `quantity` from available into reserved, or 409 if not that many are
+    available. The condition is on `available` itself, so concurrent reservations
+    never oversell and rarely retry; only a reservation that crosses the threshold
+    pins the exact version (its inventory.low event carries the exact state)."""
+    ns = service.namespace(principal)
+    for attempt in range(ATTEMPTS):
+        cur = service.load(INVENTORY, ns, sku)
+        avail, threshold = int(cur["available"]), cur.get("lowStockThreshold")
+        if avail < quantity:
+            raise Conflict(f"Only {avail} available.", details=[
+                {"field": "quantity", "message": f"at most {avail}"}])
+        values: dict[str, Any] = {":q": quantity, ":one": 1, ":now": clock.iso()}
+        events = []
+        if threshold is None:
+            cond = "#a >= :q AND attribute_not_exists(#t)"
+        elif avail <= threshold:  # already low: stays low
+            cond, values[":t"] = "#a >= :q AND #a <= :t AND #t = :t", threshold
+        elif avail - quantity > threshold:  # stays above
+            cond = "#a >= :tq AND #t = :t"
+            values.update({":t": threshold, ":tq": threshold + quantity + 1})
+        else:  # crosses: pin the state the event describes
+            cond, values[":v"] = "#v = :v", cur["version"]
+            after = {**cur, "available": avail - quantity,
+                     "reserved": int(cur["reserved"]) + quantity, "updatedAt": values[":now"]}
+            events = [service.new_event(ns, "inventory.low", INVENTORY.present(after))]
+        if _apply(ns, sku, "SET #a = #a - :q, #r = #r + :q, #v = #v + :one, #u = :now",
+                  cond, values, events):
+            break
+        time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311
+    else:
+        raise Conflict("The stock changed concurrently; try again.")
+    audit.record(principal, "inventory.reserve", "inventory", sku, {"quantity": quantity})
+    return service.get(INVENTORY, principal, sku)
+
+
+def release(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
+    """Gives reserved units back to available, or 409 if fewer are reserved."""
+    ns = service.namespace(principal)
+    for attempt in range(ATTEMPTS):
+        cur = service.load(INVENTORY, ns, sku)
+        if int(cur["reserved"]) < quantity:
+            raise Conflict(f"Only {cur['reserved']} reserved.", details=[
+                {"field": "quantity", "message": f"at most {cur['reserved']}"}])
+        if _apply(ns, sku, "SET #a = #a + :q, #r = #r - :q, #v = #v + :one, #u = :now",
+                  "#r >= :q", {":q": quantity, ":one": 1, ":now": clock.iso()}, []):
+            break
+        time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311
+    else:
+        raise Conflict("The stock changed concurrently; try again.")
+    audit.record(principal, "inventory.release", "inventory", sku, {"quantity": quantity})
+    return service.get(INVENTORY, principal, sku)
+
+
+def _apply(ns: str, sku: str, expr: str, cond: str, values: dict[str, Any],
+           events: list[dict[str, Any]]) -> bool:
+    names = {"#a": "available", "#r": "reserved", "#v": "version", "#u": "updatedAt",
+             "#t": "lowStockThreshold"}
+    used = expr + " " + cond
+    op = {"Update": {"Key": {"PK": INVENTORY.pk(ns, sku), "SK": INVENTORY.kind},
+                     "UpdateExpression": expr,
+                     "ConditionExpression": f"attribute_exists(PK) AND {cond}",
+                     "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
+                     "ExpressionAttributeValues": values}}
+    try:
+        outbox.transact([op], events)
+    except store.TransactionConflict:
+        return False
+    return True

@@ -1,0 +1,239 @@
+"""Orders: totals computed here (integer cents), status flow with validated transitions,
+DELETE cancels, payments raising payment.received / payment.failed."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from chalicelib.auth.principal import Principal
+from chalicelib.core import clock, ids
+from chalicelib.core.errors import Conflict, Unprocessable
+from chalicelib.http.models import Body
+from chalicelib.resources import service
+from chalicelib.resources.customers import CUSTOMERS
+from chalicelib.resources.declaration import Money, Out, Resource, cents, register_events
+from chalicelib.resources.products import PRODUCTS
+from chalicelib.store import table as store
+
+FLOW: dict[str, tuple[str, ...]] = {
+    "pending": ("confirmed", "cancelled"),
+    "confirmed": ("processing", "cancelled"),
+    "processing": ("shipped", "cancelled"),
+    "shipped": ("delivered", "cancelled"),
+    "delivered": (),
+    "cancelled": (),
+}
+MONEY = ("price", "lineTotal", "subtotal", "total", "amountPaid", "amount")
+
+
+class Address(Body):
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    state: str | None = Field(None, max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+
+
+class LineIn(Body):
+    product_id: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=10_000)
+    price: Money
+
+
+class OrderIn(Body):
+    customer_id: str = Field(min_length=1, max_length=64)
+    items: list[LineIn] = Field(min_length=1, max_length=50)
+    shipping_address: Address
+
+
+class OrderUpdate(Body):
+    items: list[LineIn] | None = Field(None, min_length=1, max_length=50)
+    shipping_address: Address | None = None
+
+
+class Line(Out):
+    product_id: str
+    quantity: int
+    price: str
+    line_total: str
+
+
+class Order(Out):
+    id: str
+    customer_id: str
+    items: list[Line]
+    shipping_address: dict[str, Any] | None = Field(
+        None, description="Absent once the customer's personal data is erased.")
+    status: str = Field(description=" | ".join(FLOW))
+    subtotal: str
+    total: str
+    item_count: int
+    amount_paid: str
+    payment_status: str = Field(description="unpaid | partial | paid")
+    created_at: str
+    updated_at: str
+    cancelled_at: str | None = None
+    personal_data_erased_at: str | None = None
+
+
+class StatusChanged(Order):
+    previous_status: str
+
+
+class PaymentIn(Body):
+    amount: Money = Field(gt=0)
+    method: Literal["card", "bank_transfer", "cash", "paypal", "other"]
+    status: Literal["succeeded", "failed"] = "succeeded"
+    reference: str | None = Field(None, max_length=200)
+
+
+class Payment(Out):
+    id: str
+    order_id: str
+    amount: str
+    method: str
+    status: str
+    reference: str | None = None
+    created_at: str
+
+
+def _build(ns: str, record: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+    if previous is not None and previous.get("status") != "pending":
+        raise Conflict("Only a pending order can be changed.")
+    if previous is None or record.get("customerId") != previous.get("customerId"):
+        customer = store.get(CUSTOMERS.pk(ns, record["customerId"]), CUSTOMERS.kind, True)
+        if customer is None or customer.get("status") == "erased":
+            raise Unprocessable("The customer does not exist.", details=[
+                {"field": "customerId", "message": "no such customer"}])
+    missing = []
+    subtotal = count = 0
+    for i, line in enumerate(record["items"]):
+        if store.get(PRODUCTS.pk(ns, line["productId"]), PRODUCTS.kind) is None:
+            missing.append({"field": f"items.{i}.productId", "message": "no such product"})
+        line["lineTotal"] = line["price"] * line["quantity"]
+        subtotal += line["lineTotal"]
+        count += line["quantity"]
+    if missing:
+        raise Unprocessable("Some products do not exist.", details=missing)
+    paid = (previous or {}).get("amountPaid", 0)
+    record.update(subtotal=subtotal, total=subtotal, itemCount=count, amountPaid=paid,
+                  paymentStatus=_payment_status(paid, subtotal))
+    return record
+
+
+def _payment_status(paid: int, total: int) -> str:
+    return "unpaid" if paid == 0 else ("paid" if paid >= total else "partial")
+
+
+def _links(ns: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The customer's link to the order (for erasure), and the customer must still be
+    there, unerased, when the order commits."""
+    customer_pk = CUSTOMERS.pk(ns, record["customerId"])
+    return [{"Put": {"Item": {"PK": customer_pk, "SK": f"ORDER#{record['id']}",
+                              "createdAt": record["createdAt"]}}},
+            {"ConditionCheck": {"Key": {"PK": customer_pk, "SK": CUSTOMERS.kind},
+                                "ConditionExpression": "attribute_exists(PK) AND "
+                                                       "attribute_not_exists(erasedAt)"},
+             "_message": "The customer was erased meanwhile."}]
+
+
+ORDERS = Resource(
+    name="orders", kind="ORDER", singular="order", id_prefix="ord", model=Order,
+    create=OrderIn, update=OrderUpdate, id_param="order_id",
+    example={"id": "ord_01example", "customerId": "cus_01example",
+             "items": [{"productId": "prd_01example", "quantity": 2, "price": "12.50",
+                        "lineTotal": "25.00"}],
+             "shippingAddress": {"line1": "1 Main St", "city": "Springfield",
+                                 "postalCode": "12345", "country": "US"},
+             "status": "pending", "subtotal": "25.00", "total": "25.00", "itemCount": 2,
+             "amountPaid": "0.00", "paymentStatus": "unpaid",
+             "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"},
+    money=MONEY, enums={"status": tuple(FLOW), "customerId": (),
+                        "paymentStatus": ("unpaid", "partial", "paid")},
+    ranges=("total", "itemCount"), sort2="total", flow=FLOW, initial_status="pending",
+    build=_build, create_ops=_links, delete_mode="custom", personal=("shippingAddress",),
+    events={"created": "order.created", "updated": "order.updated",
+            "status_changed": "order.status_changed"})
+
+_PAYMENT_EXAMPLE = {"id": "pay_01example", "orderId": "ord_01example", "amount": "25.00",
+                    "method": "card", "status": "succeeded", "reference": "ch_123",
+                    "createdAt": "2026-01-01T00:00:00.000Z"}
+register_events(ORDERS, {"updated": "A pending order's items or address changed."}, {
+    "order.status_changed": ("An order moved to another status.", StatusChanged,
+                             {**ORDERS.example, "status": "confirmed",
+                              "previousStatus": "pending"}),
+    "order.cancelled": ("An order was cancelled.", Order,
+                        {**ORDERS.example, "status": "cancelled",
+                         "cancelledAt": "2026-01-02T00:00:00.000Z"}),
+    "payment.received": ("A payment on an order succeeded.", Payment, _PAYMENT_EXAMPLE),
+    "payment.failed": ("A payment on an order failed.", Payment,
+                       {**_PAYMENT_EXAMPLE, "status": "failed"}),
+})
+
+
+def change_status(res: Resource, principal: Principal, order_id: str,
+                  status: str) -> dict[str, Any]:
+    def cancelled(old: str, record: dict[str, Any]) -> service.Events:
+        if record["status"] != "cancelled":
+            return []
+        return [("order.cancelled", ORDERS.present({**record, "id": order_id}))]
+
+    return service.transition(res, principal, order_id, status, cancelled)
+
+
+def cancel(principal: Principal, order_id: str) -> dict[str, Any]:
+    return change_status(ORDERS, principal, order_id, "cancelled")
+
+
+def pay(principal: Principal, order_id: str, body: PaymentIn) -> dict[str, Any]:
+    amount = cents(body.amount) or 0
+    payment = {"id": ids.new_id("pay"), "orderId": order_id, "amount": amount,
+               "method": body.method, "status": body.status, "createdAt": clock.iso()}
+    if body.reference:
+        payment["reference"] = body.reference
+
+    def change(record: dict[str, Any]) -> tuple[dict[str, Any], service.Events]:
+        if record["status"] == "cancelled":
+            raise Conflict("The order is cancelled.")
+        if body.status == "succeeded":
+            balance = record["total"] - record.get("amountPaid", 0)
+            if amount > balance:
+                raise Conflict("The amount exceeds the order's balance.",
+                               details=[{"field": "amount",
+                                         "message": f"balance is {balance / 100:.2f}"}])
+            record["amountPaid"] = record.get("amountPaid", 0) + amount
+            record["paymentStatus"] = _payment_status(record["amountPaid"], record["total"])
+            event = "payment.received"
+        else:
+            event = "payment.failed"
+        return record, [(event, ORDERS.present(payment))]
+
+    def put_payment(_old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+        pk = ORDERS.pk(service.namespace(principal), order_id)
+        return [{"Put": {"Item": {**payment, "PK": pk, "SK": f"PAYMENT#{payment['id']}"}}}]
+
+    service.mutate(ORDERS, principal, order_id, change, f"payment.{body.status}",
+                   extra_ops=put_payment, audit_changes={**payment})
+    return ORDERS.present(payment)
+
+
+def payments(principal: Principal, order_id: str) -> list[dict[str, Any]]:
+    ns = service.namespace(principal)
+    service.load(ORDERS, ns, order_id)
+    items, _ = store.query_page(ORDERS.pk(ns, order_id), sk_prefix="PAYMENT#", limit=100,
+                                forward=True)
+    return [ORDERS.present(i) for i in items]
+
+
+def scrub_order(principal: Principal, order_id: str) -> None:
+    """Removes the order's copy of personal data (the shipping address)."""
+    def change(record: dict[str, Any]) -> tuple[dict[str, Any], service.Events]:
+        if record.pop("shippingAddress", None) is not None:
+            record["personalDataErasedAt"] = clock.iso()
+        return record, []
+
+    service.mutate(ORDERS, principal, order_id, change, "order.scrub",
+                   audit_changes={"shippingAddress": "erased"})
