@@ -158,7 +158,7 @@ def _update(did: str, changes: dict[str, Any], *, remove: Iterable[str] = (),
     may use #status (a reserved word in DynamoDB)."""
     from botocore.exceptions import ClientError
 
-    names = {"#status": "status"}
+    names = {"#status": "status"} if "#status" in condition else {}
     vals = {f":{k}": v for k, v in (values or {}).items()}
     sets = []
     for i, (attr, value) in enumerate(changes.items()):
