@@ -422,8 +422,18 @@ def _pool_map(fn: Callable[[Job], None], jobs: list[Job]) -> None:
         for job in todo:
             guarded(job)
         return
-    with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(todo))) as pool:
-        list(pool.map(guarded, todo))
+    list(_executor().map(guarded, todo))
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One pool per container: starting threads on every batch costs more than the work."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="delivery")
+    return _pool
 
 
 def process(records: list[dict[str, Any]]) -> list[str]:

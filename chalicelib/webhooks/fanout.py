@@ -17,22 +17,55 @@ from chalicelib.webhooks import delivery
 
 
 def process(records: list[dict[str, Any]]) -> list[str]:
-    """Handles one SQS batch of the events queue; answers the message ids to retry."""
+    """Handles one SQS batch of the events queue; answers the message ids to retry.
+    Webhooks and subscription lists are read once per batch, messages sent together."""
     from chalicelib.core.logging import get_logger
 
-    hooks: dict[str, dict[str, Any] | None] = {}
-    failures = []
+    cache = Cache()
+    failures: list[str] = []
+    sent_by: list[tuple[str, list[tuple[str, int, float]]]] = []
     for record in records:
+        mid = record.get("messageId", "")
         try:
             event = json.loads(record["body"])
-            delivery.enqueue(fan_out(event, hooks))
+            sent_by.append((mid, fan_out(event, cache)))
         except Exception:  # noqa: BLE001 - reported per message; poison ends in the DLQ
-            get_logger().exception("fan-out failed", extra={"messageId": record.get("messageId")})
-            failures.append(record.get("messageId", ""))
+            get_logger().exception("fan-out failed", extra={"messageId": mid})
+            failures.append(mid)
+    try:
+        delivery.enqueue([m for _mid, msgs in sent_by for m in msgs])
+    except Exception:  # noqa: BLE001 - their events come again; the conflict path re-sends
+        get_logger().exception("sending deliveries failed")
+        failures += [mid for mid, msgs in sent_by if msgs]
     return failures
 
 
-def targets(event: dict[str, Any]) -> list[str]:
+class Cache:
+    """Per batch: a batch of ten events of one type reads its subscriptions once."""
+
+    def __init__(self) -> None:
+        self.hooks: dict[str, dict[str, Any] | None] = {}
+        self.subs: dict[str, list[dict[str, Any]]] = {}
+
+    def hook(self, hid: str) -> dict[str, Any] | None:
+        if hid not in self.hooks:
+            self.hooks[hid] = delivery.get_webhook(hid)
+        return self.hooks[hid]
+
+    def subscriptions(self, pk: str) -> list[dict[str, Any]]:
+        if pk not in self.subs:
+            out: list[dict[str, Any]] = []
+            cursor = None
+            while True:
+                page, cursor = store.query_page(pk, cursor=cursor, limit=100, forward=True)
+                out += page
+                if not cursor:
+                    break
+            self.subs[pk] = out
+        return self.subs[pk]
+
+
+def targets(event: dict[str, Any], cache: Cache) -> list[str]:
     """Webhook ids subscribed to the event (before the webhooks' own state is checked)."""
     if event.get("webhookId"):
         return [str(event["webhookId"])]  # e.g. webhook.test: that webhook only
@@ -40,31 +73,22 @@ def targets(event: dict[str, Any]) -> list[str]:
     owner = event.get("owner") or ""
     found: list[str] = []
     for kind in (event["event"], "*"):
-        cursor = None
-        while True:
-            subs, cursor = store.query_page(f"SUB#{namespace}#{kind}", cursor=cursor,
-                                            limit=100, forward=True)
-            for sub in subs:
-                hid = str(sub.get("webhookId") or sub["SK"])
-                if sub.get("active") is False or hid in found:
-                    continue
-                # Platform events (they carry their owner) go to that owner's webhooks only.
-                if owner and sub.get("owner") != owner:
-                    continue
-                found.append(hid)
-            if not cursor:
-                break
+        for sub in cache.subscriptions(f"SUB#{namespace}#{kind}"):
+            hid = str(sub.get("webhookId") or sub["SK"])
+            if sub.get("active") is False or hid in found:
+                continue
+            # Platform events (they carry their owner) go to that owner's webhooks only.
+            if owner and sub.get("owner") != owner:
+                continue
+            found.append(hid)
     return found
 
 
-def fan_out(event: dict[str, Any],
-            hooks: dict[str, dict[str, Any] | None]) -> list[tuple[str, int, float]]:
+def fan_out(event: dict[str, Any], cache: Cache) -> list[tuple[str, int, float]]:
     """Creates the event's deliveries; answers the queue messages to send."""
     send: list[tuple[str, int, float]] = []
-    for hid in targets(event):
-        if hid not in hooks:
-            hooks[hid] = delivery.get_webhook(hid)
-        hook = hooks[hid]
+    for hid in targets(event, cache):
+        hook = cache.hook(hid)
         if hook is None or delivery.is_disabled(hook):
             continue
         if delivery.is_paused(hook) and not event.get("webhookId"):
