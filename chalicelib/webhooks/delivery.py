@@ -440,12 +440,17 @@ def process(records: list[dict[str, Any]]) -> list[str]:
     """Handles one SQS batch of the webhooks queue; answers the message ids to retry."""
     jobs: list[Job] = []
     failures: list[str] = []
+    seen: set[tuple[str, int]] = set()
     for record in records:
         try:
             msg = json.loads(record["body"])
-            jobs.append(Job(record["messageId"], str(msg["deliveryId"]), int(msg["seq"])))
+            job = Job(record["messageId"], str(msg["deliveryId"]), int(msg["seq"]))
         except (KeyError, TypeError, ValueError):
             failures.append(record.get("messageId", ""))  # poison: to the DLQ in the end
+            continue
+        if (job.did, job.seq) not in seen:  # a duplicate in the same batch: acked
+            seen.add((job.did, job.seq))
+            jobs.append(job)
     found = batch_get([j.did for j in jobs])
     hooks: dict[str, dict[str, Any] | None] = {}
     for job in jobs:
