@@ -7,20 +7,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, limiter, overhead, roundtrips
+from bench import coldstart, limiter, overhead, roundtrips, webhooks
 
 GOALS = {
     "roundtrips": "DynamoDB round trips per authenticated GET: goal <= 2 (floor 1)",
     "coldstart": "import app vs bare Chalice+boto3 (median): goal <= 1.5x",
     "overhead": "full pipeline vs bare route, in-process against moto: ratio",
     "limiter": "N threads x M requests vs limit L over HTTP: over-admissions must be 0",
+    "webhooks": "delivery throughput vs receiver limit (goal >= 50%), write-to-attempt "
+                "latency, retry timer error",
 }
 
 
 def main() -> int:
     results: dict[str, Any] = {}
     for name, module in (("coldstart", coldstart), ("roundtrips", roundtrips),
-                         ("overhead", overhead), ("limiter", limiter)):
+                         ("overhead", overhead), ("limiter", limiter),
+                         ("webhooks", webhooks)):
         print(f"running {name} ...", flush=True)
         results[name] = module.run()
     rt = results["roundtrips"]
@@ -39,6 +42,19 @@ def main() -> int:
          f"({results['limiter']['admitted']} admitted of "
          f"{results['limiter']['threads'] * results['limiter']['perThread']}, "
          f"limit {results['limiter']['limit']})", "0"),
+    ]
+    wh = results["webhooks"]
+    tp = wh["throughput"]
+    rows += [
+        ("webhook deliveries/s, one invocation", f"{tp['perSecond']} ({tp['ofLimit']:.0%} of "
+         f"receiver {tp['receiverLimitPerSecond']}; sequential {tp['sequentialPerSecond']})",
+         ">= 50% of limit"),
+        ("  HTTP phase alone", f"{tp['httpPhasePerSecond']}/s ({tp['httpPhaseOfLimit']:.0%})",
+         "report"),
+        ("API write -> first attempt", f"p50 {wh['writeToAttempt']['p50Ms']} ms, "
+         f"p99 {wh['writeToAttempt']['p99Ms']} ms", "report"),
+        ("retry timer error", f"p50 {wh['retryTimer']['p50ErrorMs']} ms, "
+         f"p99 {wh['retryTimer']['p99ErrorMs']} ms", "report"),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\n{'benchmark'.ljust(width)}  {'measured':<40}  goal")

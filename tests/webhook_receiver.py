@@ -29,6 +29,11 @@ class Action:
     reset: bool = False
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 1024  # the listen backlog, read when the socket is bound
+    daemon_threads = True
+
+
 class Receiver:
     def __init__(self) -> None:
         self.requests: list[Received] = []
@@ -40,6 +45,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 65536  # headers and body in one segment (no delayed-ACK stall)
 
             def log_message(self, *_args: Any) -> None:
                 pass
@@ -80,9 +86,7 @@ class Receiver:
                 except OSError:
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 1024
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = int(self.server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/hooks"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)

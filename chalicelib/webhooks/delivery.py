@@ -54,6 +54,7 @@ LOG_BODY_BYTES = 4096
 KEEP_ATTEMPTS = 50
 DEFAULT_TIMEOUT = 30
 CONCURRENCY = 32  # threads for the DynamoDB side of a batch
+PER_HOST = 10  # concurrent attempts per receiver host within one invocation
 
 T = TypeVar("T")
 
@@ -204,7 +205,8 @@ def batch_get(dids: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def enqueue(entries: list[tuple[str, int, float]]) -> None:
-    """(deliveryId, seq, delay seconds) -> the webhooks queue."""
+    """(deliveryId, seq, delay seconds) -> the webhooks queue. SQS delays are whole
+    seconds: rounded, since an arrival up to EARLY_SLACK early is still attempted."""
     if not entries:
         return
     from chalicelib.events.outbox import queue_url
@@ -215,7 +217,7 @@ def enqueue(entries: list[tuple[str, int, float]]) -> None:
         chunk = entries[start:start + 10]
         resp = sqs.send_message_batch(QueueUrl=url, Entries=[
             {"Id": str(i), "MessageBody": json.dumps({"deliveryId": d, "seq": s}),
-             "DelaySeconds": max(0, min(SQS_MAX_DELAY, math.ceil(delay)))}
+             "DelaySeconds": max(0, min(SQS_MAX_DELAY, round(delay)))}
             for i, (d, s, delay) in enumerate(chunk)])
         if resp.get("Failed"):
             raise RuntimeError(f"SQS refused {len(resp['Failed'])} message(s)")
@@ -307,6 +309,7 @@ class _Clients:
 
     def __init__(self) -> None:
         self._by_host: dict[str, Any] = {}
+        self._slots: dict[str, asyncio.Semaphore] = {}
 
     def get(self, host: str) -> Any:
         import httpx
@@ -314,8 +317,16 @@ class _Clients:
         if host not in self._by_host:
             self._by_host[host] = httpx.AsyncClient(
                 follow_redirects=False, trust_env=False,  # no proxies, no redirects
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
+                limits=httpx.Limits(max_connections=PER_HOST, max_keepalive_connections=PER_HOST))
         return self._by_host[host]
+
+    def slot(self, host: str) -> asyncio.Semaphore:
+        """At most PER_HOST attempts in flight per receiver host: polite to receivers,
+        and httpx's pool slows down sharply with many connections. Waiting for a slot
+        is not part of the attempt's timeout."""
+        if host not in self._slots:
+            self._slots[host] = asyncio.Semaphore(PER_HOST)
+        return self._slots[host]
 
     async def close(self) -> None:
         for client in self._by_host.values():
@@ -360,8 +371,10 @@ async def _send_one(req: Request, clients: _Clients, resolved: dict[str, Any]) -
             finally:
                 await resp.aclose()
 
-        # httpx's timeout is per phase; the attempt's is total (a trickling body counts).
-        await asyncio.wait_for(exchange(), req.timeout)
+        async with clients.slot(host):
+            started = time.perf_counter()
+            # httpx's timeout is per phase; the attempt's is total (a trickling body counts).
+            await asyncio.wait_for(exchange(), req.timeout)
         if 300 <= (out.status or 0) < 400:
             out.error = "redirect not followed"
     except (TimeoutError, httpx.TimeoutException):
