@@ -53,9 +53,21 @@ def _query_params(model: Any) -> list[dict[str, Any]]:
     schema = model.model_json_schema(by_alias=True)
     required = set(schema.get("required", []))
     return [{"name": name, "in": "query", "required": name in required,
-             "schema": {k: v for k, v in prop.items() if k != "title"},
-             "description": prop.get("description", "")}
+             "schema": _without_null(prop), "description": prop.get("description", "")}
             for name, prop in schema.get("properties", {}).items()]
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a string, never JSON null: `str | None` documents
+    as its string branch."""
+    out = {k: v for k, v in prop.items() if k not in ("title", "default")
+           or (k == "default" and v is not None)}
+    branches = out.get("anyOf")
+    if branches:
+        kept = [b for b in branches if b.get("type") != "null"]
+        out.pop("anyOf")
+        out.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+    return out
 
 
 def _errors(spec: routes.RouteSpec) -> dict[str, Any]:

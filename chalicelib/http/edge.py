@@ -131,9 +131,9 @@ def _handle(ctx: RequestContext, event: Any, get_response: Callable[[Any], Respo
     if spec.scopes and not (ctx.principal and _allows(ctx.principal.scopes, spec.scopes)):
         raise Forbidden(f"This needs the scope(s): {', '.join(spec.scopes)}.",
                         details=[{"requiredScopes": list(spec.scopes)}])
-    key = ctx.header("idempotency-key")
-    if ctx.method == "POST" and key and spec.idempotent:
-        return idempotency.run(ctx, key, lambda: get_response(event))
+    if ctx.method == "POST" and "idempotency-key" in ctx.headers and spec.idempotent:
+        # Present but empty is a client error (400), not "no key".
+        return idempotency.run(ctx, ctx.header("idempotency-key"), lambda: get_response(event))
     return get_response(event)
 
 

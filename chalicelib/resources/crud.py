@@ -12,7 +12,7 @@ from chalicelib.http.context import RequestContext
 from chalicelib.http.models import Body
 from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
 from chalicelib.resources import service
-from chalicelib.resources.declaration import FieldsQuery, Resource
+from chalicelib.resources.declaration import Resource
 
 
 def actor(ctx: RequestContext) -> Principal:
@@ -49,10 +49,10 @@ def expose(api: ApiBlueprint, res: Resource) -> None:
         f"Paginated; filters {filters}; `sort` by {sorts}, `order` asc|desc; "
         f"`fields` selects fields.{search}"))
 
-    def get_(ctx: RequestContext, query: FieldsQuery, **params: str) -> Reply:
+    def get_(ctx: RequestContext, query: Any, **params: str) -> Reply:
         return ok(service.get(res, actor(ctx), params[res.id_param], query.fields))
 
-    api.route(one, scopes=read, query=FieldsQuery, summary=f"Get a {res.singular}")(_named(
+    api.route(one, scopes=read, query=res.get_query, summary=f"Get a {res.singular}")(_named(
         get_, f"get_{res.singular}", f"One {res.singular}; `fields` selects fields."))
 
     def create_(ctx: RequestContext, body: Any) -> Reply:

@@ -98,9 +98,19 @@ class Resource:
     # Further writes of a create, in its transaction (e.g. an order's link to its customer).
     create_ops: Callable[[str, dict[str, Any]], list[dict[str, Any]]] | None = None
     list_query: type[PageQuery] = PageQuery
+    get_query: type[Query] = FieldsQuery
 
     def __post_init__(self) -> None:
         self.list_query = self._list_query()
+        self.get_query = create_model(self.singular.title().replace("_", "") + "GetQuery",
+                                      __base__=Query, fields=self._fields_param())
+        _no_null_for(self.update, {f.alias or n for n, f in self.create.model_fields.items()
+                                   if f.is_required()})
+
+    def _fields_param(self) -> Any:
+        names = "|".join(self.field_names())
+        return (str | None, Field(None, max_length=1000, pattern=rf"^({names})(,({names}))*$",
+                                  description="Comma-separated fields to answer, e.g. id,name."))
 
     # keys
     def pk(self, ns: str, item_id: str) -> str:
@@ -141,8 +151,7 @@ class Resource:
         fields: dict[str, Any] = {
             "sort": (Literal[sorts], Field("createdAt", description="Sort field.")),
             "order": (Literal["asc", "desc"], Field("desc", description="Sort order.")),
-            "fields": (str | None, Field(None, max_length=1000,
-                                         description="Comma-separated fields to answer.")),
+            "fields": self._fields_param(),
             "created_after": (AwareDatetime | None, Field(None, description="RFC 3339.")),
             "created_before": (AwareDatetime | None, Field(None, description="RFC 3339.")),
         }
@@ -161,6 +170,21 @@ class Resource:
                     None, alias=f"{name}{end}", description=f"{name} {end.lower()}imum."))
         title = self.singular.title().replace("_", "") + "ListQuery"
         return create_model(title, __base__=PageQuery, **fields)
+
+
+def _no_null_for(model: Any, names: set[str]) -> None:
+    """An update may leave out a field the create requires, but not null it: say so in
+    the JSON Schema too (the service refuses such nulls), so clients know."""
+    def strip_null(schema: dict[str, Any]) -> None:
+        for name in names:
+            prop = schema.get("properties", {}).get(name)
+            if prop and "anyOf" in prop:
+                kept = [s for s in prop["anyOf"] if s.get("type") != "null"]
+                prop.pop("anyOf")
+                prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+                prop.pop("default", None)
+
+    model.model_config["json_schema_extra"] = strip_null
 
 
 def _money_out(value: Any, money: tuple[str, ...]) -> Any:

@@ -30,3 +30,20 @@ def test_yaml_variant_parses_as_the_same_document(api):
     resp = api.get("/api/docs/openapi.yaml")
     assert resp.status_code == 200
     assert yaml.safe_load(resp.body) == api.get("/api/docs/openapi.json").json
+
+
+def test_resource_schemas_say_what_is_valid(api):
+    doc = api.get("/api/docs/openapi.json").json
+    params = {p["name"]: p for p in doc["paths"]["/api/v2/products/{product_id}"]["get"]
+              ["parameters"]}
+    assert "name" in params["fields"]["schema"]["pattern"]
+    update = doc["components"]["schemas"]["CustomerUpdate"]["properties"]
+    assert update["email"].get("type") == "string" and "anyOf" not in update["email"]
+    assert any(s.get("type") == "null" for s in update["phone"]["anyOf"])  # optional field
+
+
+def test_empty_idempotency_key_is_400(admin):
+    resp = admin.post("/api/v1/roles", {"name": "idem-empty", "scopes": ["orders:read"]},
+                      headers={"Idempotency-Key": ""})
+    assert resp.status_code == 400 and resp.json["error"]["code"] == "VALIDATION_ERROR"
+    assert admin.get("/api/v1/roles/idem-empty").status_code == 404
