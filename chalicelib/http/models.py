@@ -8,12 +8,13 @@ from pydantic.alias_generators import to_camel
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True,
+    # defer_build: validators are built on first use, not during every cold start.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True,
                               extra="forbid", str_strip_whitespace=True)
 
 
 class Query(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True,
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True,
                               extra="ignore", str_strip_whitespace=True)
 
 

@@ -35,7 +35,7 @@ INTERNAL = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "ns", "version",
 class Out(BaseModel):
     """Base of the representations answered and sent in events (camelCase)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
 
 class FieldsQuery(Query):

@@ -14,7 +14,15 @@ from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import Body, PageQuery
 from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
-from chalicelib.webhooks import delivery
+
+
+def _engine() -> Any:
+    """The delivery engine, imported on first use: it pulls in asyncio and httpx, which
+    every other function's cold start would pay for."""
+    from chalicelib.webhooks import delivery
+
+    return delivery
+
 
 api = ApiBlueprint(__name__, "Webhook deliveries")
 
@@ -30,7 +38,7 @@ class ListDeliveries(PageQuery):
     def _status(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        bad = [s for s in value.split(",") if s.strip() not in delivery.STATUSES]
+        bad = [s for s in value.split(",") if s.strip() not in _engine().STATUSES]
         if bad:
             raise ValueError(f"unknown status(es): {', '.join(bad)}")
         return value
@@ -56,7 +64,7 @@ def _webhook(ctx: RequestContext, webhook_id: str) -> dict[str, Any]:
 
 def _delivery(ctx: RequestContext, webhook_id: str, delivery_id: str) -> dict[str, Any]:
     _webhook(ctx, webhook_id)
-    item = delivery.get(delivery_id) if delivery_id.startswith("dlv_") else None
+    item = _engine().get(delivery_id) if delivery_id.startswith("dlv_") else None
     if item is None or item.get("webhookId") != webhook_id:
         raise NotFound("No such delivery.")
     return item
@@ -65,7 +73,7 @@ def _delivery(ctx: RequestContext, webhook_id: str, delivery_id: str) -> dict[st
 def _list(ctx: RequestContext, webhook_id: str, query: ListDeliveries) -> Reply:
     _webhook(ctx, webhook_id)
     statuses = {s.strip() for s in query.status.split(",")} if query.status else None
-    items, cursor = delivery.list_for(webhook_id, statuses, query.cursor, query.per_page)
+    items, cursor = _engine().list_for(webhook_id, statuses, query.cursor, query.per_page)
     return page(items, cursor, query.per_page)
 
 
@@ -88,7 +96,7 @@ def list_delivery_logs(ctx: RequestContext, webhook_id: str, query: ListDeliveri
            summary="Get a delivery")
 def get_delivery(ctx: RequestContext, webhook_id: str, delivery_id: str) -> Reply:
     """The delivery with every attempt and the payload as sent."""
-    return ok(delivery.public(_delivery(ctx, webhook_id, delivery_id), with_payload=True))
+    return ok(_engine().public(_delivery(ctx, webhook_id, delivery_id), with_payload=True))
 
 
 @api.route("/webhooks/{webhook_id}/redeliver/{delivery_id}", "POST", scopes=SCOPE,
@@ -99,10 +107,10 @@ def redeliver(ctx: RequestContext, webhook_id: str, delivery_id: str) -> Reply:
     item = _delivery(ctx, webhook_id, delivery_id)
     if item.get("status") == "delivering":
         raise Conflict("An attempt is in progress; try again when it ends.")
-    done = delivery.redeliver(item)
+    done = _engine().redeliver(item)
     if done is None:
         raise Conflict("The delivery changed meanwhile; try again.")
-    return ok(delivery.public(done), status=202)
+    return ok(_engine().public(done), status=202)
 
 
 @api.route("/webhooks/{webhook_id}/recover", "POST", scopes=SCOPE, body=Recover, status=202,
@@ -114,7 +122,7 @@ def recover(ctx: RequestContext, webhook_id: str, body: Recover) -> Reply:
     since = clock.iso(body.since.timestamp())
     until = clock.iso((body.until or datetime.fromtimestamp(clock.now()).astimezone())
                       .timestamp())
-    count = delivery.recover(webhook_id, since, until)
+    count = _engine().recover(webhook_id, since, until)
     return ok({"webhookId": webhook_id, "since": since, "until": until, "recovered": count},
               status=202)
 
@@ -124,4 +132,4 @@ def stats(ctx: RequestContext, webhook_id: str) -> Reply:
     """Over the newest 1,000 deliveries: counts by status, success rate (delivered over
     delivered + failed), attempts, and attempt latency p50/p95/p99 in milliseconds."""
     _webhook(ctx, webhook_id)
-    return ok(delivery.stats(webhook_id))
+    return ok(_engine().stats(webhook_id))

@@ -10,7 +10,7 @@ from chalicelib.events import catalog
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True)
 
 
 class WebhookTest(_Data):
