@@ -3,46 +3,19 @@ server: N threads x M requests against a limit L; over-admissions must be 0."""
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
 import threading
 from typing import Any
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run(threads: int = 16, per_thread: int = 25, limit: int = 150) -> dict[str, Any]:
     """Run it in a process of its own: an active in-process moto mock would answer the
     calls instead of the server."""
-    from bench.harness import fake_credentials
-
-    fake_credentials()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-
-    port = _free_port()
-    from chalicelib.local.emulator import moto_server
-
-    # The local stack's emulator: moto with DynamoDB's per-item atomicity restored.
-    server = moto_server(port)
-    server.start()
-    saved = os.environ.get("AWS_ENDPOINT_URL")
-    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-    os.environ["GATEHOUSE_STAGE"] = "benchlimit"
-    from chalicelib.core import aws
-    from chalicelib.core.settings import reset_settings
     from chalicelib.http import ratelimit
-    from chalicelib.local.provision import provision
+    from chalicelib.local.emulator import provisioned
     from chalicelib.store import table as store
 
-    reset_settings()
-    aws.reset()
-    try:
-        provision("benchlimit")
+    # The local stack's emulator: moto with DynamoDB's per-item atomicity restored.
+    with provisioned("benchlimit"):
         store.put({"PK": "CLIENT#bench", "SK": "CLIENT", "active": True, "hourLimit": limit})
         admitted = [0] * threads
         refused = [0] * threads
@@ -69,10 +42,3 @@ def run(threads: int = 16, per_thread: int = 25, limit: int = 150) -> dict[str, 
                 "admitted": total, "refused": sum(refused),
                 "overAdmissions": max(0, total - limit),
                 "underAdmissions": max(0, min(limit, threads * per_thread) - total)}
-    finally:
-        server.stop()
-        if saved is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = saved
-        aws.reset()

@@ -82,15 +82,11 @@ def delete(pk: str, sk: str) -> None:
     table().delete_item(Key={"PK": pk, "SK": sk})
 
 
-def update(pk: str, sk: str, changes: dict[str, Any], *, remove: tuple[str, ...] = (),
-           condition: str = "attribute_exists(PK)",
-           values: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """SET the given attributes (and REMOVE others) if the condition holds.
-
-    Answers the new item, or None when the condition failed (missing item, lost race).
-    """
-    from botocore.exceptions import ClientError
-
+def update_request(pk: str, sk: str, changes: dict[str, Any], *,
+                   remove: tuple[str, ...] = (), condition: str | None = None,
+                   values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters of an UpdateItem that SETs `changes` and REMOVEs `remove` (also the
+    body of a transaction's Update op)."""
     names: dict[str, str] = {}
     vals: dict[str, Any] = dict(values or {})
     sets = []
@@ -103,16 +99,27 @@ def update(pk: str, sk: str, changes: dict[str, Any], *, remove: tuple[str, ...]
         for i, attr in enumerate(remove):
             names[f"#r{i}"] = attr
         expr += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
-    kwargs: dict[str, Any] = {
-        "Key": {"PK": pk, "SK": sk},
-        "UpdateExpression": expr.strip(),
-        "ConditionExpression": condition,
-        "ReturnValues": "ALL_NEW",
-    }
+    body: dict[str, Any] = {"Key": {"PK": pk, "SK": sk}, "UpdateExpression": expr.strip()}
+    if condition:
+        body["ConditionExpression"] = condition
     if names:
-        kwargs["ExpressionAttributeNames"] = names
+        body["ExpressionAttributeNames"] = names
     if vals:
-        kwargs["ExpressionAttributeValues"] = vals
+        body["ExpressionAttributeValues"] = vals
+    return body
+
+
+def update(pk: str, sk: str, changes: dict[str, Any], *, remove: tuple[str, ...] = (),
+           condition: str = "attribute_exists(PK)",
+           values: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """SET the given attributes (and REMOVE others) if the condition holds.
+
+    Answers the new item, or None when the condition failed (missing item, lost race).
+    """
+    from botocore.exceptions import ClientError
+
+    kwargs = update_request(pk, sk, changes, remove=remove, condition=condition, values=values)
+    kwargs["ReturnValues"] = "ALL_NEW"
     try:
         return plain(table().update_item(**kwargs)["Attributes"])
     except ClientError as exc:

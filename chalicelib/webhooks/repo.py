@@ -78,27 +78,8 @@ def delete_op(key_pk: str, key_sk: str) -> dict[str, Any]:
 def update_op(key_pk: str, key_sk: str, changes: dict[str, Any],
               remove: tuple[str, ...] = (), condition: str | None = None,
               values: dict[str, Any] | None = None) -> dict[str, Any]:
-    names: dict[str, str] = {}
-    vals: dict[str, Any] = dict(values or {})
-    sets = []
-    for i, (attr, value) in enumerate(changes.items()):
-        names[f"#s{i}"] = attr
-        vals[f":s{i}"] = value
-        sets.append(f"#s{i} = :s{i}")
-    expr = ("SET " + ", ".join(sets)) if sets else ""
-    if remove:
-        for i, attr in enumerate(remove):
-            names[f"#r{i}"] = attr
-        expr += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
-    body: dict[str, Any] = {"Key": {"PK": key_pk, "SK": key_sk},
-                            "UpdateExpression": expr.strip()}
-    if condition:
-        body["ConditionExpression"] = condition
-    if names:
-        body["ExpressionAttributeNames"] = names
-    if vals:
-        body["ExpressionAttributeValues"] = vals
-    return {"Update": body}
+    return {"Update": store.update_request(key_pk, key_sk, changes, remove=remove,
+                                           condition=condition, values=values)}
 
 
 def webhook_update_op(item: dict[str, Any], changes: dict[str, Any],

@@ -4,41 +4,18 @@ many threads reserving the same sku against the local stack's emulator. Prints J
 from __future__ import annotations
 
 import json
-import os
-import socket
 import sys
 import threading
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run(threads: int = 16, per_thread: int = 6, stock: int = 40, low: int = 10) -> dict:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(name, "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    from chalicelib.local.emulator import moto_server
-
-    port = _free_port()
-    server = moto_server(port)
-    server.start()
-    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-    os.environ["GATEHOUSE_STAGE"] = "invrace"
     from chalicelib.auth.principal import Principal
-    from chalicelib.core import aws
     from chalicelib.core.errors import Conflict
-    from chalicelib.core.settings import reset_settings
-    from chalicelib.local.provision import provision
+    from chalicelib.local.emulator import provisioned
     from chalicelib.resources import inventory, service
     from chalicelib.store import table as store
 
-    reset_settings()
-    aws.reset()
-    try:
-        provision("invrace")
+    with provisioned("invrace"):
         who = Principal(kind="client", id="race", owner="race", scopes=frozenset({"admin"}))
         service.create(inventory.INVENTORY, who, inventory.InventoryIn(
             sku="RACE", quantity=stock, low_stock_threshold=low))
@@ -68,8 +45,6 @@ def run(threads: int = 16, per_thread: int = 6, stock: int = 40, low: int = 10) 
                 events.append(json.loads(raw["event"])["event"])
         return {"reserved": sum(ok), "refused": sum(refused), "stored": item.get("reserved"),
                 "available": item.get("available"), "low": events.count("inventory.low")}
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":
