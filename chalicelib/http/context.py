@@ -29,6 +29,12 @@ class RequestContext:
     response_headers: dict[str, str] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def actor(self) -> Principal:
+        """The caller of a route that requires authentication (the edge made sure)."""
+        assert self.principal is not None
+        return self.principal
+
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
 

@@ -72,6 +72,16 @@ def lookup(resource: str, method: str) -> RouteSpec | None:
     return REGISTRY.get((resource, method))
 
 
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def with_secret(ctx: RequestContext, collection: str, data: dict[str, Any],
+                status: int) -> Reply:
+    """An answer that shows a secret once: never cached, with the resource's URL."""
+    location = f"/api/{ctx.version or 'v1'}/{collection}/{data['id']}"
+    return Reply({"data": data}, status, {**NO_STORE, "Location": location})
+
+
 def ok(data: Any, meta: dict[str, Any] | None = None, status: int = 200) -> Reply:
     body: dict[str, Any] = {"data": data}
     if meta:

@@ -3,11 +3,8 @@ another owner's webhook answers 404) and the event catalog."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from chalicelib.auth.principal import Principal
 from chalicelib.http.context import RequestContext
-from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
+from chalicelib.http.routes import ApiBlueprint, Reply, ok, page, with_secret
 from chalicelib.webhooks import (
     platform_events,  # noqa: F401 - registers the platform events
     service,
@@ -17,17 +14,6 @@ from chalicelib.webhooks.models import CreateWebhook, ListWebhooks, RotateSecret
 api = ApiBlueprint(__name__, "Webhooks")
 
 SCOPE = ("webhooks:manage",)
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def _actor(ctx: RequestContext) -> Principal:
-    assert ctx.principal is not None  # the edge has authenticated the route
-    return ctx.principal
-
-
-def _with_secret(ctx: RequestContext, data: dict[str, Any], status: int) -> Reply:
-    location = f"/api/{ctx.version or 'v1'}/webhooks/{data['id']}"
-    return Reply({"data": data}, status, {**NO_STORE, "Location": location})
 
 
 @api.route("/webhooks/events", summary="The event catalog")
@@ -42,7 +28,7 @@ def event_catalog(ctx: RequestContext) -> Reply:
 @api.route("/webhooks", scopes=SCOPE, query=ListWebhooks, summary="List webhooks")
 def list_webhooks(ctx: RequestContext, query: ListWebhooks) -> Reply:
     """The caller's webhooks (an admin: every webhook), newest first."""
-    items, cursor = service.list_webhooks(_actor(ctx), query)
+    items, cursor = service.list_webhooks(ctx.actor, query)
     return page(items, cursor, query.per_page)
 
 
@@ -52,13 +38,13 @@ def create_webhook(ctx: RequestContext, body: CreateWebhook) -> Reply:
     """Answers the webhook with its signing `secret` (whsec_...), shown this once. The URL
     must be a public http(s) address (https in deployed stages); custom `headers` are
     stored encrypted and shown redacted."""
-    return _with_secret(ctx, service.create(_actor(ctx), body), 201)
+    return with_secret(ctx, "webhooks", service.create(ctx.actor, body), 201)
 
 
 @api.route("/webhooks/{webhook_id}", scopes=SCOPE, summary="Get a webhook")
 def get_webhook(ctx: RequestContext, webhook_id: str) -> Reply:
     """The webhook, without its secret; custom header values are redacted."""
-    return ok(service.get(_actor(ctx), webhook_id))
+    return ok(service.get(ctx.actor, webhook_id))
 
 
 @api.route("/webhooks/{webhook_id}", "PUT", scopes=SCOPE, body=UpdateWebhook,
@@ -66,20 +52,20 @@ def get_webhook(ctx: RequestContext, webhook_id: str) -> Reply:
 def update_webhook(ctx: RequestContext, webhook_id: str, body: UpdateWebhook) -> Reply:
     """Changes the given fields. `active: false` pauses deliveries; `active: true` resumes
     a paused or disabled webhook (its failure count starts again)."""
-    return ok(service.update(_actor(ctx), webhook_id, body))
+    return ok(service.update(ctx.actor, webhook_id, body))
 
 
 @api.route("/webhooks/{webhook_id}", "DELETE", scopes=SCOPE, status=204,
            summary="Delete a webhook")
 def delete_webhook(ctx: RequestContext, webhook_id: str) -> None:
-    service.delete(_actor(ctx), webhook_id)
+    service.delete(ctx.actor, webhook_id)
 
 
 @api.route("/webhooks/{webhook_id}/test", "POST", scopes=SCOPE, status=202,
            summary="Send a test event")
 def test_webhook(ctx: RequestContext, webhook_id: str) -> Reply:
     """Queues a `webhook.test` event for this webhook only; follow it in its deliveries."""
-    return ok(service.send_test(_actor(ctx), webhook_id), status=202)
+    return ok(service.send_test(ctx.actor, webhook_id), status=202)
 
 
 @api.route("/webhooks/{webhook_id}/rotate-secret", "POST", scopes=SCOPE, body=RotateSecret,
@@ -87,4 +73,4 @@ def test_webhook(ctx: RequestContext, webhook_id: str) -> Reply:
 def rotate_secret(ctx: RequestContext, webhook_id: str, body: RotateSecret) -> Reply:
     """Answers the webhook with its new `secret`, shown this once. For `overlapHours`
     (default 24, at most 168) deliveries carry signatures with both secrets."""
-    return _with_secret(ctx, service.rotate_secret(_actor(ctx), webhook_id, body), 200)
+    return with_secret(ctx, "webhooks", service.rotate_secret(ctx.actor, webhook_id, body), 200)

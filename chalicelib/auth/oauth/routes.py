@@ -17,12 +17,11 @@ from chalicelib.auth.scopes import SCOPES
 from chalicelib.core.errors import AuthenticationFailed, OAuthError
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import PageQuery
-from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
+from chalicelib.http.routes import NO_STORE, ApiBlueprint, Reply, ok, page
 
 api = ApiBlueprint(__name__, "OAuth")
 
 FORM_OR_JSON = ("application/x-www-form-urlencoded", "application/json")
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _token_reply(body: dict[str, Any]) -> Reply:

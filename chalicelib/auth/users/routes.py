@@ -18,10 +18,9 @@ from chalicelib.auth.users.models import (
 from chalicelib.core.errors import Forbidden
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import PageQuery
-from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
+from chalicelib.http.routes import NO_STORE, ApiBlueprint, Reply, ok, page
 
 api = ApiBlueprint(__name__, "Users")
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 @api.route("/auth/login", "POST", auth="none", limited=False, body=Login, idempotent=False,
