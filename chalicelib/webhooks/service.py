@@ -120,7 +120,9 @@ def check_target(url: str) -> None:
 
 def visible(actor: Principal, webhook_id: str) -> dict[str, Any]:
     item = repo.get(webhook_id) if WEBHOOK_ID_RE.match(webhook_id) else None
-    if item is None or not actor.can_see(str(item.get("owner", ""))):
+    if (item is None or not actor.can_see(str(item.get("owner", "")))
+            or (actor.sandbox and not item.get("sandbox"))):
+        # A sandbox key sees only sandbox webhooks, as it sees only sandbox data.
         raise NotFound("No such webhook.")
     return item
 
@@ -185,6 +187,8 @@ def list_webhooks(actor: Principal, query: ListWebhooks
     event = query.event
 
     def wanted(item: dict[str, Any]) -> bool:
+        if actor.sandbox and not item.get("sandbox"):
+            return False
         if statuses is not None and item.get("status") not in statuses:
             return False
         return event is None or event in item.get("events", []) or "*" in item.get(
@@ -192,7 +196,7 @@ def list_webhooks(actor: Principal, query: ListWebhooks
 
     items, cursor = repo.list_webhooks(None if actor.is_admin else actor.owner,
                                        query.cursor, query.per_page,
-                                       wanted if (statuses or event) else None)
+                                       wanted if (statuses or event or actor.sandbox) else None)
     return [public_webhook(i) for i in items], cursor
 
 

@@ -246,6 +246,19 @@ def test_sandbox_key_makes_sandbox_webhooks(admin: Api) -> None:
     assert subs(data["id"]) == {"sandbox#*": True}
 
 
+def test_sandbox_key_sees_only_sandbox_webhooks(admin: Api) -> None:
+    live = create(admin, events=["*"])
+    key = admin.post("/api/v1/api-keys", {"name": "sbx", "scopes": ["webhooks:manage"],
+                                          "sandbox": True})
+    sandbox = admin.as_key(key.json["data"]["key"])
+    mine = create(sandbox, events=["*"])
+    assert [w["id"] for w in sandbox.get(BASE).json["data"]] == [mine["id"]]
+    assert_error(sandbox.get(f"{BASE}/{live['id']}"), 404, "NOT_FOUND")
+    assert_error(sandbox.delete(f"{BASE}/{live['id']}"), 404, "NOT_FOUND")
+    assert admin.get(f"{BASE}/{live['id']}").status_code == 200  # untouched
+    assert {w["id"] for w in admin.get(BASE).json["data"]} == {live["id"], mine["id"]}
+
+
 # -- test event, rotation ----------------------------------------------------------
 
 def test_test_endpoint_emits_an_event_for_this_webhook_only(admin: Api) -> None:
