@@ -37,7 +37,7 @@ def parse_api_key(key: str) -> tuple[str, bool] | None:
 
 
 def hash_secret(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+    return ids.sha256_hex(value)
 
 
 def same(a: str, b: str) -> bool:

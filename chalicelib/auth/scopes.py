@@ -36,10 +36,6 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
 }
 
 
-def unknown_scopes(scopes: Iterable[str]) -> list[str]:
-    return sorted(s for s in scopes if s not in SCOPES)
-
-
 def expand(scopes: Iterable[str]) -> frozenset[str]:
     """`admin` implies every scope."""
     given = frozenset(scopes)

@@ -10,7 +10,6 @@ from typing import Any
 from chalicelib.auth import keyring
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import AuthenticationFailed, TokenExpired
-from chalicelib.core.settings import get_settings
 
 AUDIENCE = "gatehouse-api"
 LEEWAY = 5  # seconds of clock skew tolerated on exp, nbf and iat
@@ -73,10 +72,6 @@ def _public_key(kid: str) -> Any:
     return None
 
 
-def looks_like_jwt(token: str) -> bool:
-    return token.count(".") == 2
-
-
 def verify(token: str, issuer: str) -> dict[str, Any]:
     """Signature, algorithm (RS256 only: no `none`, no HS256 with the public key),
     type, issuer, audience and lifetime. Revocation is checked by the caller."""
@@ -112,7 +107,3 @@ def verify(token: str, issuer: str) -> dict[str, Any]:
     if iat > now + LEEWAY or nbf > now + LEEWAY:
         raise AuthenticationFailed("The access token is not yet valid.")
     return claims
-
-
-def default_issuer() -> str:
-    return get_settings().issuer

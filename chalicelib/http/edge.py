@@ -66,34 +66,31 @@ def path_with_query(ctx: RequestContext) -> str:
 
 
 def authenticate(ctx: RequestContext, spec: routes.RouteSpec) -> guard.Caller:
-    auth = ctx.header("authorization")
-    key = ctx.header("x-api-key")
-    if auth and spec.auth == "required":
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            _charge_anonymous(ctx)
-            raise AuthenticationFailed("Use 'Authorization: Bearer <token>'.",
-                                       error="invalid_request")
-        try:
-            return guard.from_bearer(token.strip(), ctx.base_url)
-        except AuthenticationFailed:
-            _charge_anonymous(ctx)  # failed credentials count against the IP
-            raise
-    if key and spec.auth == "required":
-        raw_path = path_with_query(ctx)
-        try:
-            return guard.from_api_key(key, ctx.ip, ctx.method, raw_path, ctx.raw_body,
-                                      ctx.header("x-timestamp"), ctx.header("x-api-signature"))
-        except AuthenticationFailed:
-            _charge_anonymous(ctx)
-            raise
     if spec.auth == "required":
-        _charge_anonymous(ctx)
-        raise AuthenticationFailed("Authentication is required: send a Bearer token or an "
-                                   "X-API-Key.", error="")
+        try:
+            return _credentials(ctx)
+        except AuthenticationFailed:
+            _charge_anonymous(ctx)  # missing or failed credentials count against the IP
+            raise
     if spec.limited:
         return guard.anonymous(ctx.ip)
     return guard.Caller(None, None)
+
+
+def _credentials(ctx: RequestContext) -> guard.Caller:
+    auth = ctx.header("authorization")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationFailed("Use 'Authorization: Bearer <token>'.",
+                                       error="invalid_request")
+        return guard.from_bearer(token.strip(), ctx.base_url)
+    key = ctx.header("x-api-key")
+    if key:
+        return guard.from_api_key(key, ctx.ip, ctx.method, path_with_query(ctx), ctx.raw_body,
+                                  ctx.header("x-timestamp"), ctx.header("x-api-signature"))
+    raise AuthenticationFailed("Authentication is required: send a Bearer token or an "
+                               "X-API-Key.", error="")
 
 
 def _charge_anonymous(ctx: RequestContext) -> None:

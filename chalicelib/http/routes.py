@@ -179,7 +179,6 @@ def to_response(result: Any, status: int) -> Response:
 def _make_view(spec: RouteSpec) -> Callable[..., Response]:
     def view(**params: str) -> Response:
         ctx = context.current()
-        ctx.version = spec.version
         try:
             kwargs: dict[str, Any] = dict(params)
             if spec.method in ("POST", "PUT", "PATCH") and (spec.body is not None

@@ -8,7 +8,7 @@ conditional writes atomic, as DynamoDB's are (the local stack uses it).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -91,3 +91,26 @@ def provisioned(stage: str) -> Iterator[str]:
                 os.environ[key] = value
         reset_settings()
         aws.reset()
+
+
+def race(threads: int, per_thread: int, attempt: Callable[[], bool]) -> tuple[int, int]:
+    """Every thread starts at once and calls `attempt` `per_thread` times; answers how
+    many attempts succeeded and how many were refused."""
+    succeeded = [0] * threads
+    refused = [0] * threads
+    barrier = threading.Barrier(threads)
+
+    def worker(i: int) -> None:
+        barrier.wait()
+        for _ in range(per_thread):
+            if attempt():
+                succeeded[i] += 1
+            else:
+                refused[i] += 1
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return sum(succeeded), sum(refused)

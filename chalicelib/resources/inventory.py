@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -95,7 +96,8 @@ def reserve(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
     never oversell and rarely retry; only a reservation that crosses the threshold
     pins the exact version (its inventory.low event carries the exact state)."""
     ns = service.namespace(principal)
-    for attempt in range(ATTEMPTS):
+
+    def attempt() -> bool:
         cur = service.load(INVENTORY, ns, sku)
         avail, threshold = int(cur["available"]), cur.get("lowStockThreshold")
         if avail < quantity:
@@ -115,12 +117,10 @@ def reserve(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
             after = {**cur, "available": avail - quantity,
                      "reserved": int(cur["reserved"]) + quantity, "updatedAt": values[":now"]}
             events = [service.new_event(ns, "inventory.low", INVENTORY.present(after))]
-        if _apply(ns, sku, "SET #a = #a - :q, #r = #r + :q, #v = #v + :one, #u = :now",
-                  cond, values, events):
-            break
-        time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311
-    else:
-        raise Conflict("The stock changed concurrently; try again.")
+        return _apply(ns, sku, "SET #a = #a - :q, #r = #r + :q, #v = #v + :one, #u = :now",
+                      cond, values, events)
+
+    _retrying(attempt)
     audit.record(principal, "inventory.reserve", "inventory", sku, {"quantity": quantity})
     return service.get(INVENTORY, principal, sku)
 
@@ -128,19 +128,27 @@ def reserve(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
 def release(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
     """Gives reserved units back to available, or 409 if fewer are reserved."""
     ns = service.namespace(principal)
-    for attempt in range(ATTEMPTS):
+
+    def attempt() -> bool:
         cur = service.load(INVENTORY, ns, sku)
         if int(cur["reserved"]) < quantity:
             raise Conflict(f"Only {cur['reserved']} reserved.", details=[
                 {"field": "quantity", "message": f"at most {cur['reserved']}"}])
-        if _apply(ns, sku, "SET #a = #a + :q, #r = #r - :q, #v = #v + :one, #u = :now",
-                  "#r >= :q", {":q": quantity, ":one": 1, ":now": clock.iso()}, []):
-            break
-        time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311
-    else:
-        raise Conflict("The stock changed concurrently; try again.")
+        return _apply(ns, sku, "SET #a = #a + :q, #r = #r - :q, #v = #v + :one, #u = :now",
+                      "#r >= :q", {":q": quantity, ":one": 1, ":now": clock.iso()}, [])
+
+    _retrying(attempt)
     audit.record(principal, "inventory.release", "inventory", sku, {"quantity": quantity})
     return service.get(INVENTORY, principal, sku)
+
+
+def _retrying(attempt: Callable[[], bool]) -> None:
+    """Runs `attempt` until its conditional write lands, with a short random backoff."""
+    for n in range(ATTEMPTS):
+        if attempt():
+            return
+        time.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311
+    raise Conflict("The stock changed concurrently; try again.")
 
 
 def _apply(ns: str, sku: str, expr: str, cond: str, values: dict[str, Any],

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 
 
 def run(threads: int = 16, per_thread: int = 6, stock: int = 40, low: int = 10) -> dict:
     from chalicelib.auth.principal import Principal
     from chalicelib.core.errors import Conflict
-    from chalicelib.local.emulator import provisioned
+    from chalicelib.local.emulator import provisioned, race
     from chalicelib.resources import inventory, service
     from chalicelib.store import table as store
 
@@ -19,31 +18,21 @@ def run(threads: int = 16, per_thread: int = 6, stock: int = 40, low: int = 10) 
         who = Principal(kind="client", id="race", owner="race", scopes=frozenset({"admin"}))
         service.create(inventory.INVENTORY, who, inventory.InventoryIn(
             sku="RACE", quantity=stock, low_stock_threshold=low))
-        ok = [0] * threads
-        refused = [0] * threads
-        barrier = threading.Barrier(threads)
+        def attempt() -> bool:
+            try:
+                inventory.reserve(who, "RACE", 1)
+            except Conflict:
+                return False
+            return True
 
-        def worker(i: int) -> None:
-            barrier.wait()
-            for _ in range(per_thread):
-                try:
-                    inventory.reserve(who, "RACE", 1)
-                    ok[i] += 1
-                except Conflict:
-                    refused[i] += 1
-
-        pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
+        reserved, refused = race(threads, per_thread, attempt)
         item = store.get(inventory.INVENTORY.pk("live", "RACE"), "INVENTORY", True) or {}
         events = []
         resp = store.table().scan()
         for raw in resp.get("Items", []):
             if str(raw["PK"]).startswith("OUTBOX#"):
                 events.append(json.loads(raw["event"])["event"])
-        return {"reserved": sum(ok), "refused": sum(refused), "stored": item.get("reserved"),
+        return {"reserved": reserved, "refused": refused, "stored": item.get("reserved"),
                 "available": item.get("available"), "low": events.count("inventory.low")}
 
 

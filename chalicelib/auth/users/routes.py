@@ -42,7 +42,7 @@ def refresh(ctx: RequestContext, body: RefreshBody) -> Reply:
 @api.route("/auth/logout", "POST", auth="none", body=LogoutBody, idempotent=False,
            summary="Log out (revoke the refresh token and its access tokens)")
 def logout(ctx: RequestContext, body: LogoutBody) -> Reply:
-    service.logout(body.refresh_token, ctx.principal, ctx.base_url)
+    service.logout(body.refresh_token, ctx.base_url)
     return Reply({"data": {"loggedOut": True}}, 200, dict(NO_STORE))
 
 

@@ -320,7 +320,8 @@ def refresh(refresh_token: str, issuer: str) -> dict[str, Any]:
         raise AuthenticationFailed(exc.description, error="invalid_token") from exc
 
 
-def logout(refresh_token: str | None, principal: Principal | None, issuer: str) -> None:
+def logout(refresh_token: str | None, issuer: str) -> None:
+    """Revokes the refresh token's family and with it its access tokens."""
     if refresh_token:
         oauth.revoke(refresh_token, issuer, client=None)
 
