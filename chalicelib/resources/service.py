@@ -175,11 +175,15 @@ def _conflict_message(res: Resource, ops: list[dict[str, Any]], reasons: list[st
     return "The request conflicts with the current state."
 
 
+def _for_dynamo(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ops without our "_" annotations (kept for conflict messages)."""
+    return [{k: v for k, v in op.items() if not k.startswith("_")} for op in ops]
+
+
 def commit(res: Resource, ops: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
     """One transaction: the change, its uniqueness items, its events."""
-    clean = [{k: v for k, v in op.items() if not k.startswith("_")} for op in ops]
     try:
-        outbox.transact(clean, events)
+        outbox.transact(_for_dynamo(ops), events)
     except store.TransactionConflict as exc:
         raise Conflict(_conflict_message(res, ops, exc.reasons)) from exc
 
@@ -238,8 +242,7 @@ def mutate(res: Resource, principal: Principal, item_id: str,
                *(extra_ops(record, new_record) if extra_ops else [])]
         evs = [new_event(ns, t, d if d else res.present(item)) for t, d in events]
         try:
-            outbox.transact([{k: v for k, v in op.items() if not k.startswith("_")}
-                             for op in ops], evs)
+            outbox.transact(_for_dynamo(ops), evs)
         except store.TransactionConflict as exc:
             if exc.reasons and exc.reasons[0] in ("ConditionalCheckFailed",
                                                   "TransactionConflict"):

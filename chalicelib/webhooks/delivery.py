@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from chalicelib.core import aws, clock, ids
 from chalicelib.core.settings import get_settings
 from chalicelib.store import table as store
-from chalicelib.webhooks import signing
+from chalicelib.webhooks import service, signing
 
 DUE = "DUE"
 TERMINAL = ("delivered", "failed", "cancelled")
@@ -59,32 +59,7 @@ PER_HOST = 10  # concurrent attempts per receiver host within one invocation
 T = TypeVar("T")
 
 
-# -- the webhook management side (service.py, ssrf.py): the agreed functions only --------
-
-def get_webhook(webhook_id: str) -> dict[str, Any] | None:
-    from chalicelib.webhooks import service
-
-    return service.get_webhook(webhook_id)
-
-
-def signing_secrets(hook: dict[str, Any]) -> list[str]:
-    from chalicelib.webhooks import service
-
-    return [s for s in service.secrets_for_signing(hook) if s]
-
-
-def custom_headers(hook: dict[str, Any]) -> dict[str, str]:
-    from chalicelib.webhooks import service
-
-    return dict(service.custom_headers(hook) or {})
-
-
-def disable(webhook_id: str, reason: str) -> None:
-    """Disabled with its subscriptions, and webhook.disabled to the owner (service.py)."""
-    from chalicelib.webhooks import service
-
-    service.disable(webhook_id, reason)
-
+# -- the webhook management side: service.py owns webhooks, ssrf.py the targets --------
 
 def resolve(url: str) -> list[str]:
     """The addresses the attempt may connect to (raises when the target is not allowed)."""
@@ -471,7 +446,7 @@ def process(records: list[dict[str, Any]]) -> list[str]:
         if job.item is None:
             job.failed = True
         elif job.item["webhookId"] not in hooks:
-            hooks[job.item["webhookId"]] = get_webhook(job.item["webhookId"])
+            hooks[job.item["webhookId"]] = service.get_webhook(job.item["webhookId"])
         if job.item is not None:
             job.hook = hooks[job.item["webhookId"]]
     _pool_map(_prepare, jobs)
@@ -529,8 +504,8 @@ def _prepare(job: Job) -> None:
     job.item = claimed
     attempt = job.seq + 1
     ts = clock.now_int()
-    headers = signing.headers(signing_secrets(hook), item["eventId"], ts, item["body"],
-                              item["event"], attempt, custom_headers(hook))
+    headers = signing.headers(service.secrets_for_signing(hook), item["eventId"], ts, item["body"],
+                              item["event"], attempt, service.custom_headers(hook))
     timeout = float(hook.get("timeoutSeconds") or DEFAULT_TIMEOUT)
     job.request = Request(hook["url"], headers, item["body"], timeout)
 
@@ -554,7 +529,7 @@ def _finish(job: Job) -> None:
     elif out.status == 410:
         # The receiver says the endpoint is gone for good: stop at once. The delivery is
         # failed (not cancelled): it was attempted, and stays redeliverable.
-        disable(hook["id"], "endpoint answered 410 Gone")
+        service.disable(hook["id"], "endpoint answered 410 Gone")
         changes.update({"status": "failed", "nextAttemptAt": None,
                         "reason": "endpoint answered 410 Gone; webhook disabled"})
         remove = ("GSI2PK", "GSI2SK", "claim")
@@ -644,7 +619,7 @@ def sweep_due(limit: int = 1000) -> dict[str, int]:
 
 def _unstick(item: dict[str, Any], now: float) -> str:
     """A worker died mid-attempt: the attempt counts (logged as lost); retry or fail."""
-    hook = get_webhook(item["webhookId"]) or {}
+    hook = service.get_webhook(item["webhookId"]) or {}
     entry: dict[str, Any] = {"attempt": int(item["attemptCount"]), "at": item.get("claimedAt"),
              "status": None, "durationMs": None, "requestHeaders": {}, "responseBody": "",
              "error": "attempt lost (worker stopped); outcome unknown"}

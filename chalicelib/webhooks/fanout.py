@@ -13,7 +13,7 @@ from typing import Any
 from chalicelib.core.errors import Conflict
 from chalicelib.events.outbox import public_body
 from chalicelib.store import table as store
-from chalicelib.webhooks import delivery
+from chalicelib.webhooks import delivery, service
 
 
 def process(records: list[dict[str, Any]]) -> list[str]:
@@ -49,7 +49,7 @@ class Cache:
 
     def hook(self, hid: str) -> dict[str, Any] | None:
         if hid not in self.hooks:
-            self.hooks[hid] = delivery.get_webhook(hid)
+            self.hooks[hid] = service.get_webhook(hid)
         return self.hooks[hid]
 
     def subscriptions(self, pk: str) -> list[dict[str, Any]]:

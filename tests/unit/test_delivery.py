@@ -452,14 +452,14 @@ def outbox_kinds() -> list[str]:
 
 def test_stuck_delivery_is_taken_back(admin, env, receiver):
     from chalicelib.core import clock
-    from chalicelib.webhooks import delivery, worker
+    from chalicelib.webhooks import delivery, service, worker
 
     hook = create_hook(admin, receiver.url)
     publish()
     [msg] = drain()
     did = msg["deliveryId"]
     # A worker claims the attempt and dies before any outcome.
-    job = delivery.Job("m", did, 0, delivery.get(did), delivery.get_webhook(hook["id"]))
+    job = delivery.Job("m", did, 0, delivery.get(did), service.get_webhook(hook["id"]))
     delivery._prepare(job)
     assert delivery.get(did)["status"] == "delivering"
     clock.advance(200)
