@@ -17,10 +17,8 @@ from chalice import Response
 from chalicelib.auth import credentials, guard
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import (
-    AppError,
     AuthenticationFailed,
     Forbidden,
-    OAuthError,
     PayloadTooLarge,
 )
 from chalicelib.core.logging import get_logger
@@ -167,21 +165,11 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
     ctx = _context(event, started)
     context.set_current(ctx)
     state: dict[str, Any] = {}
-    log = get_logger()
     try:
         try:
             response = _handle(ctx, event, get_response, state)
-        except OAuthError as exc:
-            response = envelope.oauth_error_response(exc)
-        except AppError as exc:
-            spec = state.get("spec")
-            if spec is not None and spec.oauth:
-                response = envelope.oauth_error_response(routes.as_oauth_error(exc))
-            else:
-                response = envelope.error_response(exc, ctx.request_id)
-        except Exception:  # noqa: BLE001 - the edge must answer, never leak a traceback
-            log.exception("unhandled error", extra={"requestId": ctx.request_id})
-            response = envelope.error_response(AppError(), ctx.request_id)
+        except Exception as exc:  # noqa: BLE001 - the edge must answer, never leak a traceback
+            response = routes.error_answer(exc, state.get("spec"), ctx.request_id)
         response = _finish(ctx, response, state)
         latency = (clock.now() - started) * 1000
         _after(ctx, response.status_code, latency, state)

@@ -187,22 +187,27 @@ def _make_view(spec: RouteSpec) -> Callable[..., Response]:
             if spec.query is not None:
                 kwargs["query"] = parse_query(ctx, spec.query)
             return to_response(spec.handler(ctx, **kwargs), spec.status)
-        except OAuthError as exc:
-            return envelope.oauth_error_response(exc)
-        except AppError as exc:
-            if spec.oauth:
-                return envelope.oauth_error_response(as_oauth_error(exc))
-            return envelope.error_response(exc, ctx.request_id)
-        except Exception:  # noqa: BLE001 - never let Chalice answer (in debug: a traceback)
-            from chalicelib.core.logging import get_logger
-
-            get_logger().exception("unhandled error", extra={"requestId": ctx.request_id})
-            if spec.oauth:
-                return envelope.oauth_error_response(as_oauth_error(AppError()))
-            return envelope.error_response(AppError(), ctx.request_id)
+        except Exception as exc:  # noqa: BLE001 - never let Chalice answer (in debug: a traceback)
+            return error_answer(exc, spec, ctx.request_id)
 
     view.__name__ = spec.name
     return view
+
+
+def error_answer(exc: Exception, spec: RouteSpec | None, request_id: str) -> Response:
+    """The one place an exception becomes an answer: RFC 6749 form on the OAuth routes,
+    the contract's envelope everywhere else; anything unexpected is logged and answers
+    500 without a trace."""
+    if isinstance(exc, OAuthError):
+        return envelope.oauth_error_response(exc)
+    if not isinstance(exc, AppError):
+        from chalicelib.core.logging import get_logger
+
+        get_logger().exception("unhandled error", extra={"requestId": request_id})
+        exc = AppError()
+    if spec is not None and spec.oauth:
+        return envelope.oauth_error_response(as_oauth_error(exc))
+    return envelope.error_response(exc, request_id)
 
 
 def as_oauth_error(exc: AppError) -> OAuthError:
