@@ -25,27 +25,40 @@ KEEP_DAYS = 7
 
 
 def new_event(event_type: str, data: dict[str, Any], *, owner: str = "",
-              sandbox: bool = False, webhook_id: str = "") -> dict[str, Any]:
-    """The event as integrators receive it, plus routing fields (owner, sandbox, target
-    webhook) that fan-out reads and strips."""
-    return {"id": ids.new_id("evt"), "event": event_type, "timestamp": clock.iso(),
-            "data": data, "owner": owner, "sandbox": sandbox, "webhookId": webhook_id}
+              sandbox: bool = False, webhook_id: str = "", subject: str = "",
+              personal: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The event as integrators receive it, plus routing fields that fan-out reads and
+    strips: owner, sandbox, target webhook, and the person whose data it carries
+    (`subject`, with what erasing them rewrites: see privacy.py)."""
+    event = {"id": ids.new_id("evt"), "event": event_type, "timestamp": clock.iso(),
+             "data": data, "owner": owner, "sandbox": sandbox, "webhookId": webhook_id}
+    if subject:
+        event.update(subject=subject, personal=personal or {})
+    return event
 
 
 def public_body(event: dict[str, Any]) -> dict[str, Any]:
     return {k: event[k] for k in ("id", "event", "timestamp", "data")}
 
 
-def outbox_put(event: dict[str, Any]) -> dict[str, Any]:
-    return {"Put": {"Item": {
+def outbox_puts(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The event's item, and its link to the person whose data it carries."""
+    ttl = clock.now_int() + KEEP_DAYS * 86400
+    puts = [{"Put": {"Item": {
         "PK": f"OUTBOX#{event['id']}", "SK": "EVENT", "GSI2PK": PENDING,
         "GSI2SK": f"{event['timestamp']}#{event['id']}", "event": json.dumps(event),
-        "ttl": clock.now_int() + KEEP_DAYS * 86400}}}
+        "ttl": ttl}}}]
+    if event.get("subject"):
+        from chalicelib.events import privacy
+
+        puts.append({"Put": {"Item": privacy.link_item(event["subject"],
+                                                       f"EVT#{event['id']}", ttl)}})
+    return puts
 
 
 def transact(ops: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
     """Commit the change and its events together, then hand the events to the queue."""
-    store.transact([*ops, *(outbox_put(e) for e in events)])
+    store.transact([*ops, *(put for e in events for put in outbox_puts(e))])
     if events:
         publish(events)
 

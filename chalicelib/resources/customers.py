@@ -64,7 +64,7 @@ CUSTOMERS = Resource(
              "updatedAt": "2026-01-01T00:00:00.000Z"},
     unique=("email",), enums={"status": ("active", "erased")}, sort2="name",
     search=("name", "email"), build=_build, delete_mode="custom",
-    personal=("name", "email", "phone"),
+    personal=("name", "email", "phone"), subject="id", erased={"name": ERASED},
     events={"created": "customer.created", "updated": "customer.updated",
             "deleted": "customer.deleted"})
 
@@ -75,13 +75,16 @@ register_events(CUSTOMERS, {}, {"customer.deleted": (
 
 def erase(principal: Principal, customer_id: str) -> dict[str, Any]:
     """Scrubs the shipping addresses of the customer's orders, then replaces name,
-    email and phone by erased markers, frees the email, and raises customer.deleted.
+    email and phone by erased markers, frees the email, and raises customer.deleted;
+    last, rewrites the copies in past events and webhook deliveries (privacy.py).
     Safe to repeat: a crash midway leaves the customer for a second DELETE."""
+    from chalicelib.events import privacy
     from chalicelib.resources.orders import scrub_order
 
     ns = service.namespace(principal)
     customer = service.load(CUSTOMERS, ns, customer_id)
     if customer.get("status") == "erased":
+        privacy.erase(f"{ns}#{customer_id}")
         return CUSTOMERS.present(customer)
     cursor = None
     while True:
@@ -101,5 +104,7 @@ def erase(principal: Principal, customer_id: str) -> dict[str, Any]:
         record.update(name=ERASED, status="erased", erasedAt=now)
         return record, [("customer.deleted", {"id": customer_id, "erasedAt": now})]
 
-    return service.mutate(CUSTOMERS, principal, customer_id, change, "customer.erase",
-                          audit_changes={"erased": True})
+    erased = service.mutate(CUSTOMERS, principal, customer_id, change, "customer.erase",
+                            audit_changes={"erased": True})
+    privacy.erase(f"{ns}#{customer_id}")
+    return erased

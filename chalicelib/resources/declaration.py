@@ -85,6 +85,10 @@ class Resource:
     sort2: str | None = None  # a second sort field besides createdAt (GSI1)
     search: tuple[str, ...] = ()  # ?q= matches a substring of these fields
     personal: tuple[str, ...] = ()  # personal data: never copied into the audit log
+    # The field naming whose personal data an event of this resource carries (a customer
+    # id), and what erasure puts in place of a personal field (absent: removed).
+    subject: str | None = None
+    erased: dict[str, Any] = field(default_factory=dict)
     events: dict[str, str] = field(default_factory=dict)  # created/updated/deleted -> type
     flow: dict[str, tuple[str, ...]] | None = None  # status transitions (PATCH /status)
     initial_status: str = ""
@@ -141,6 +145,12 @@ class Resource:
 
     def field_names(self) -> list[str]:
         return [f.alias or n for n, f in self.model.model_fields.items()]
+
+    def data_subject(self, data: dict[str, Any]) -> str | None:
+        """The customer whose personal data this event data carries, if any."""
+        if not self.subject or not any(data.get(f) is not None for f in self.personal):
+            return None
+        return str(data.get(self.subject) or "") or None
 
     def event_type(self, what: str) -> str | None:
         return self.events.get(what)

@@ -155,6 +155,7 @@ ORDERS = Resource(
                         "paymentStatus": ("unpaid", "partial", "paid")},
     ranges=("total", "itemCount"), sort2="total", flow=FLOW, initial_status="pending",
     build=_build, create_ops=_links, delete_mode="custom", personal=("shippingAddress",),
+    subject="customerId",
     events={"created": "order.created", "updated": "order.updated",
             "status_changed": "order.status_changed"})
 

@@ -25,8 +25,14 @@ def namespace(principal: Principal) -> str:
     return "sandbox" if principal.sandbox else "live"
 
 
-def new_event(ns: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    return outbox.new_event(event_type, data, sandbox=ns == "sandbox")
+def new_event(ns: str, event_type: str, data: dict[str, Any],
+              res: Resource | None = None) -> dict[str, Any]:
+    subject = res.data_subject(data) if res else None
+    if not subject or res is None:
+        return outbox.new_event(event_type, data, sandbox=ns == "sandbox")
+    return outbox.new_event(event_type, data, sandbox=ns == "sandbox",
+                            subject=f"{ns}#{subject}",
+                            personal={f: res.erased.get(f) for f in res.personal})
 
 
 def load(res: Resource, ns: str, item_id: str) -> dict[str, Any]:
@@ -214,7 +220,7 @@ def _events(res: Resource, ns: str, what: str, previous: dict[str, Any] | None,
     out = []
     name = res.event_type(what)
     if name:
-        out.append(new_event(ns, name, res.present(item)))
+        out.append(new_event(ns, name, res.present(item), res))
     if res.more_events:
         out += [new_event(ns, t, d) for t, d in res.more_events(previous, item)]
     return out
@@ -240,7 +246,7 @@ def mutate(res: Resource, principal: Principal, item_id: str,
                         "ExpressionAttributeValues": {":v": current["version"]}}},
                *(_unique_ops(res, ns, new_record, record)),
                *(extra_ops(record, new_record) if extra_ops else [])]
-        evs = [new_event(ns, t, d if d else res.present(item)) for t, d in events]
+        evs = [new_event(ns, t, d if d else res.present(item), res) for t, d in events]
         try:
             outbox.transact(_for_dynamo(ops), evs)
         except store.TransactionConflict as exc:

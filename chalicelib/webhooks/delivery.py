@@ -52,6 +52,8 @@ JITTER = 0.2
 EARLY_SLACK = 2.0
 LOG_BODY_BYTES = 4096
 KEEP_ATTEMPTS = 50
+KEEP_DAYS = 30  # a delivery and its attempt log, from its creation (redeliverable till then)
+ATTEMPT_LOG_BYTES = 200_000  # with the payload, well under DynamoDB's 400 KB per item
 DEFAULT_TIMEOUT = 30
 CONCURRENCY = 32  # threads for the DynamoDB side of a batch
 PER_HOST = 10  # concurrent attempts per receiver host within one invocation
@@ -104,7 +106,8 @@ def new_item(event: dict[str, Any], hook: dict[str, Any], body: str) -> dict[str
         "event": event["event"], "eventId": event["id"], "body": body, "status": "pending",
         "targeted": bool(event.get("webhookId")),  # webhook.test: sent even while paused
         "attempts": [], "attemptCount": 0, "cycleAttempt": 0, "nextAttemptAt": created,
-        "createdAt": created, "updatedAt": created,
+        "createdAt": created, "updatedAt": created, "ttl": int(now) + KEEP_DAYS * 86400,
+        **({"personal": event.get("personal") or {}} if event.get("subject") else {}),
     }
 
 
@@ -129,9 +132,12 @@ def public(item: dict[str, Any], with_payload: bool = False) -> dict[str, Any]:
 
 def _update(did: str, changes: dict[str, Any], *, remove: Iterable[str] = (),
             condition: str = "attribute_exists(PK)",
-            values: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """Conditional SET/REMOVE on one delivery; None when the condition failed. Conditions
-    may use #status (a reserved word in DynamoDB)."""
+            values: dict[str, Any] | None = None, append: dict[str, list[Any]] | None = None,
+            returns: bool = True) -> dict[str, Any] | None:
+    """Conditional SET/REMOVE on one delivery (`append` adds to the end of lists); None
+    when the condition failed, else the new item, or {} when `returns` is off (the hot
+    paths know the outcome already and skip the read-back). Conditions may use #status
+    (a reserved word in DynamoDB)."""
     from botocore.exceptions import ClientError
 
     names = {"#status": "status"} if "#status" in condition else {}
@@ -141,6 +147,11 @@ def _update(did: str, changes: dict[str, Any], *, remove: Iterable[str] = (),
         names[f"#a{i}"] = attr
         vals[f":a{i}"] = store._dynamo_value(value)
         sets.append(f"#a{i} = :a{i}")
+    for i, (attr, more) in enumerate((append or {}).items()):
+        names[f"#l{i}"] = attr
+        vals[f":l{i}"] = store._dynamo_value(more)
+        vals[":empty"] = []
+        sets.append(f"#l{i} = list_append(if_not_exists(#l{i}, :empty), :l{i})")
     expr = "SET " + ", ".join(sets)
     removed = list(remove)
     if removed:
@@ -152,12 +163,12 @@ def _update(did: str, changes: dict[str, Any], *, remove: Iterable[str] = (),
         resp = store.table().update_item(
             Key={"PK": pk, "SK": sk}, UpdateExpression=expr, ConditionExpression=condition,
             ExpressionAttributeNames=names, ExpressionAttributeValues=vals,
-            ReturnValues="ALL_NEW")
+            ReturnValues="ALL_NEW" if returns else "NONE")
     except ClientError as exc:
         if store.is_condition_failure(exc):
             return None
         raise
-    return dict(store.plain(resp["Attributes"]))
+    return dict(store.plain(resp["Attributes"])) if returns else {}
 
 
 def batch_get(dids: list[str]) -> dict[str, dict[str, Any]]:
@@ -492,16 +503,16 @@ def _prepare(job: Job) -> None:
         if due - now <= SQS_MAX_DELAY:
             job.resend = (item["id"], job.seq, due - now)
         return
-    claimed = _update(item["id"], {
-        "status": "delivering", "attemptCount": job.seq + 1,
-        "cycleAttempt": int(item.get("cycleAttempt", 0)) + 1, "claimedAt": clock.iso(now),
-        "claim": uuid.uuid4().hex, "updatedAt": clock.iso(now), "GSI2PK": DUE,
-        "GSI2SK": _due_sk(now + STUCK_AFTER, item["id"])},
-        remove=("heldSince",), condition="#status = :p AND attemptCount = :seq",
-        values={"p": "pending", "seq": job.seq})
-    if claimed is None:
+    claim = {"status": "delivering", "attemptCount": job.seq + 1,
+             "cycleAttempt": int(item.get("cycleAttempt", 0)) + 1, "claimedAt": clock.iso(now),
+             "claim": uuid.uuid4().hex, "updatedAt": clock.iso(now), "GSI2PK": DUE,
+             "GSI2SK": _due_sk(now + STUCK_AFTER, item["id"])}
+    if _update(item["id"], claim, remove=("heldSince",), returns=False,
+               condition="#status = :p AND attemptCount = :seq",
+               values={"p": "pending", "seq": job.seq}) is None:
         return  # another worker won the slot
-    job.item = claimed
+    # The condition held, so the item is the one read plus the claim.
+    job.item = {k: v for k, v in {**item, **claim}.items() if k != "heldSince"}
     attempt = job.seq + 1
     ts = clock.now_int()
     headers = signing.headers(service.secrets_for_signing(hook), item["eventId"], ts, item["body"],
@@ -545,11 +556,27 @@ def _finish(job: Job) -> None:
         remove = ("claim",)
         if sqs_delay is not None:
             job.resend = (item["id"], int(item["attemptCount"]), sqs_delay)
-    changes["attempts"] = [*item.get("attempts", []), entry][-KEEP_ATTEMPTS:]
+    append: dict[str, list[Any]] | None = {"attempts": [entry]}
+    kept = keep_attempts([*item.get("attempts", []), entry])
+    if len(kept) <= len(item.get("attempts", [])):  # full: rewrite, dropping the oldest
+        changes["attempts"], append = kept, None
     done = _update(item["id"], changes, remove=remove, condition="claim = :c",
-                   values={"c": item["claim"]})
+                   values={"c": item["claim"]}, append=append, returns=False)
     if done is None:
         job.resend = None  # the watchdog took the delivery back meanwhile
+
+
+def keep_attempts(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest attempts that fit the log's count and size bounds (an item over 400 KB
+    could never be written again, and its delivery would be stuck)."""
+    kept: list[dict[str, Any]] = []
+    size = 0
+    for att in reversed(attempts[-KEEP_ATTEMPTS:]):
+        size += len(json.dumps(att, default=str))
+        if kept and size > ATTEMPT_LOG_BYTES:
+            break
+        kept.append(att)
+    return kept[::-1]
 
 
 def cancel(item: dict[str, Any], reason: str, seq: int | None = None) -> bool:
@@ -623,7 +650,7 @@ def _unstick(item: dict[str, Any], now: float) -> str:
     entry: dict[str, Any] = {"attempt": int(item["attemptCount"]), "at": item.get("claimedAt"),
              "status": None, "durationMs": None, "requestHeaders": {}, "responseBody": "",
              "error": "attempt lost (worker stopped); outcome unknown"}
-    attempts = [*item.get("attempts", []), entry][-KEEP_ATTEMPTS:]
+    attempts = keep_attempts([*item.get("attempts", []), entry])
     cond, values = "claim = :c", {"c": item.get("claim")}
     if int(item.get("cycleAttempt", 1)) >= max_attempts(hook):
         _update(item["id"], {"status": "failed", "nextAttemptAt": None, "attempts": attempts,

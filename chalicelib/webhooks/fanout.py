@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from chalicelib.core.errors import Conflict
+from chalicelib.events import privacy
 from chalicelib.events.outbox import public_body
 from chalicelib.store import table as store
 from chalicelib.webhooks import delivery, service
@@ -87,6 +88,8 @@ def targets(event: dict[str, Any], cache: Cache) -> list[str]:
 def fan_out(event: dict[str, Any], cache: Cache) -> list[tuple[str, int, float]]:
     """Creates the event's deliveries; answers the queue messages to send."""
     send: list[tuple[str, int, float]] = []
+    if event.get("subject"):
+        event = privacy.current(event)  # erased meanwhile: the rewritten copy
     for hid in targets(event, cache):
         hook = cache.hook(hid)
         if hook is None or delivery.is_disabled(hook):
@@ -101,6 +104,8 @@ def fan_out(event: dict[str, Any], cache: Cache) -> list[tuple[str, int, float]]
         body = public_body(event)
         body["data"] = trim(body.get("data") or {}, hook.get("payloadFields") or [])
         item = delivery.new_item(event, hook, json.dumps(body, separators=(",", ":")))
+        if event.get("subject"):  # before the delivery: erasure must find every copy
+            store.put(privacy.link_item(event["subject"], f"DLV#{item['id']}", item["ttl"]))
         try:
             store.put_new(item)
         except Conflict:

@@ -4,7 +4,9 @@
 Checked on each failed batch of attempts, from the run of failures service.py keeps on
 the webhook (failingSince). Thresholds: $GATEHOUSE_WEBHOOK_WARN_AFTER_HOURS (default 72)
 and $GATEHOUSE_WEBHOOK_DISABLE_AFTER_HOURS (default 120). An endpoint that gets no
-deliveries is not failing anyone, so it is left alone.
+deliveries is not failing anyone, so it is not warned; but once warned, the disable time
+the warning announced holds even if no delivery comes by then: the warning leaves a
+marker (WATCH#DISABLE / <disableAt>#<id>) that the minute sweep reads.
 """
 
 from __future__ import annotations
@@ -38,10 +40,7 @@ def record(webhook_id: str, ok: bool) -> str:
         return ""
     since = clock.parse_iso(str(item["failingSince"]))
     failing_for = clock.now() - since
-    if failing_for >= disable_after():
-        hours = failing_for / 3600
-        service.disable(webhook_id, f"every delivery failed for {hours:.0f} hours "
-                                    f"(since {item['failingSince']})")
+    if _disable_if_due(item):
         return "disabled"
     if failing_for >= warn_after() and not item.get("disablingWarnedAt"):
         disable_at = since + disable_after()
@@ -49,6 +48,36 @@ def record(webhook_id: str, ok: bool) -> str:
             email_owner(item, clock.iso(disable_at))
             return "warned"
     return ""
+
+
+def _disable_if_due(item: dict[str, Any]) -> bool:
+    from chalicelib.webhooks import service
+
+    if item.get("status") != "active" or not item.get("failingSince"):
+        return False
+    failing_for = clock.now() - clock.parse_iso(str(item["failingSince"]))
+    if failing_for < disable_after():
+        return False
+    return service.disable(str(item["id"]), f"every delivery failed for "
+                                            f"{failing_for / 3600:.0f} hours (since "
+                                            f"{item['failingSince']})")
+
+
+def sweep_warned() -> int:
+    """Disables the warned webhooks whose announced time has come and which have not
+    succeeded since; markers that are due are removed either way. Answers how many."""
+    from chalicelib.store import table as store
+    from chalicelib.webhooks import service
+
+    due, _ = store.query_page(service.health_watch_pk(), limit=100, forward=True,
+                              sk_between=("0", clock.iso() + "~"))
+    disabled = 0
+    for marker in due:
+        hook = service.get_webhook(str(marker["webhookId"]))
+        if hook and _disable_if_due(hook):
+            disabled += 1
+        store.delete(str(marker["PK"]), str(marker["SK"]))
+    return disabled
 
 
 def email_owner(hook: dict[str, Any], disable_at: str) -> bool:

@@ -344,6 +344,10 @@ def record_outcome(webhook_id: str, ok: bool) -> dict[str, Any] | None:
     return repo.count_failure(webhook_id)
 
 
+def health_watch_pk() -> str:
+    return "WATCH#DISABLE"
+
+
 def warn_disabling(webhook_id: str, disable_at: float) -> bool:
     """Emit webhook.disabling to the owner once per run of failures. True if sent now."""
     for _ in range(_ATTEMPTS):
@@ -361,7 +365,11 @@ def warn_disabling(webhook_id: str, disable_at: float) -> bool:
                                       "disablingWarnedAt) AND #st = :active",
                             values={":active": "active"})
         op["Update"]["ExpressionAttributeNames"]["#st"] = "status"
-        if _transact([op], [event]):
+        # The promised disable time is kept even if no delivery comes by then: the
+        # sweep in health.py reads this marker.
+        watch = repo.put_op({"PK": health_watch_pk(), "SK": f"{clock.iso(disable_at)}#{webhook_id}",
+                             "webhookId": webhook_id})
+        if _transact([op, watch], [event]):
             audit.record(None, "webhook.disabling", "webhook", webhook_id,
                          {"disableAt": clock.iso(disable_at)}, owner=str(item["owner"]))
             return True

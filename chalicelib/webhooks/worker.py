@@ -24,14 +24,15 @@ def deliver_batch(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def every_minute() -> dict[str, Any]:
-    """Outbox sweep, then due, lost and stuck deliveries (endpoint health is checked on
-    each failed attempt, see health.py). A failing step cannot stall the others."""
+    """Outbox sweep, due, lost and stuck deliveries, then warned endpoints whose disable
+    time has come (health.py). A failing step cannot stall the others."""
     from chalicelib.core.logging import get_logger
     from chalicelib.events import outbox
-    from chalicelib.webhooks import delivery
+    from chalicelib.webhooks import delivery, health
 
     out: dict[str, Any] = {}
-    for name, step in (("swept", outbox.sweep), ("deliveries", delivery.sweep_due)):
+    for name, step in (("swept", outbox.sweep), ("deliveries", delivery.sweep_due),
+                       ("disabled", health.sweep_warned)):
         try:
             out[name] = step()
         except Exception:  # noqa: BLE001 - logged; the next minute tries again

@@ -610,3 +610,37 @@ def test_failing_endpoint_warned_then_disabled(admin, env, receiver, monkeypatch
     run_due(did)
     assert get_webhook(hook["id"])["status"] == "disabled"
     assert outbox_kinds().count("webhook.disabled") == 1
+
+
+def test_warned_endpoint_disabled_on_time_without_new_deliveries(admin, env, receiver):
+    """The warning announces a disable time; the minute sweep keeps it even when no
+    delivery comes after the warning. A webhook that recovered is left alone."""
+    from chalicelib.core import clock
+    from chalicelib.webhooks import health, worker
+    from chalicelib.webhooks.service import get_webhook
+
+    failing = create_hook(admin, receiver.url, retryCount=1, retrySchedule=[10])
+    healed = create_hook(admin, receiver.url, retryCount=1, retrySchedule=[10],
+                         events=["product.updated"])
+    receiver.default = Action(500)
+    publish()
+    publish("product.updated")
+    deliver_queued()
+    clock.advance(73 * 3600)
+    for hook in (failing, healed):
+        run_due(only_delivery(hook["id"])["id"])  # the last attempt: warned
+        assert get_webhook(hook["id"])["disablingWarnedAt"]
+    receiver.default = Action(200)
+    publish("product.updated", {"id": "prd_2"})  # the second one succeeds again
+    deliver_queued()
+    assert get_webhook(healed["id"]).get("failingSince") is None
+
+    clock.advance(46 * 3600)  # before the announced time: nothing yet
+    assert worker.every_minute()["disabled"] == 0
+    assert get_webhook(failing["id"])["status"] == "active"
+    clock.advance(2 * 3600)  # past it: no delivery came, the sweep disables
+    assert worker.every_minute()["disabled"] == 1
+    assert get_webhook(failing["id"])["status"] == "disabled"
+    assert get_webhook(healed["id"])["status"] == "active"
+    assert outbox_kinds().count("webhook.disabled") == 1
+    assert health.sweep_warned() == 0  # the markers are gone

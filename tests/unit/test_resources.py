@@ -340,9 +340,8 @@ def test_customer_erasure_keeps_orders_consistent(admin):
     erased = resp.json["data"]
     assert erased["id"] == c["id"] and erased["status"] == "erased" and erased["erasedAt"]
     assert erased["name"] == "[erased]" and "email" not in erased and "phone" not in erased
-    # Business items (the outbox keeps sent events 7 days; see the report/README)
-    stored = json.dumps([v for (pk, _), v in snapshot().items()
-                         if not pk.startswith("OUTBOX#")], default=str).lower()
+    # Business items and the events raised before (rewritten too)
+    stored = json.dumps(list(snapshot().values()), default=str).lower()
     assert "grace@example.com" not in stored and "555 0100" not in stored
     assert "1 main st" not in stored  # the order's address copy is scrubbed
     kept = admin.get(f"{V}/orders/{o['id']}").json["data"]
@@ -361,6 +360,66 @@ def test_customer_erasure_keeps_orders_consistent(admin):
         "items": [{"productId": p["id"], "quantity": 1, "price": "1"}]}), 422,
         "VALIDATION_ERROR")
     assert_error(admin.delete(f"{V}/customers/cus_nope"), 404, "NOT_FOUND")
+
+
+def test_customer_erasure_reaches_past_events_and_deliveries(admin, monkeypatch):
+    """The outbox events and the webhook deliveries made before the erasure hold copies
+    of the personal data (the deliveries API shows payloads): erasure rewrites them."""
+    from chalicelib.webhooks import worker
+    from tests.unit.helpers import set_env
+    from tests.webhook_receiver import Receiver
+
+    set_env(monkeypatch, GATEHOUSE_WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
+    with Receiver() as rcv:
+        hook = admin.post(f"{V}/webhooks", {"url": rcv.url, "events": [
+            "customer.created", "customer.updated", "order.created", "product.created"]})
+        assert hook.status_code == 201, hook.body
+        hook_id = hook.json["data"]["id"]
+        p = product(admin)
+        c = customer(admin, "Hedy@Example.com", phone="+1 555 0199")
+        other = customer(admin, "keep@example.com")
+        admin.put(f"{V}/customers/{c['id']}", {"name": "Hedy L."})
+        order(admin, c, [{"productId": p["id"], "quantity": 1, "price": "1"}])
+        fanned = [{"messageId": e["id"], "body": json.dumps(e)} for e in outbox_events()]
+        assert worker.fan_out_batch({"Records": fanned}) == {"batchItemFailures": []}
+        queued = drain_queue("webhooks")
+        assert worker.deliver_batch({"Records": queued}) == {"batchItemFailures": []}
+        assert len(rcv.wait_for(5)) == 5
+    before = json.dumps(list(snapshot().values()), default=str).lower()
+    assert "hedy@example.com" in before and "1 main st" in before  # the copies exist
+
+    assert admin.delete(f"{V}/customers/{c['id']}").status_code == 200
+    after = json.dumps(list(snapshot().values()), default=str).lower()
+    for secret in ("hedy@example.com", "555 0199", "hedy l", "1 main st"):
+        assert secret not in after, secret
+    assert "keep@example.com" in after  # another customer's data is untouched
+    dels = admin.get(f"{V}/webhooks/{hook_id}/deliveries?perPage=10").json["data"]
+    assert {d["status"] for d in dels} == {"delivered"} and len(dels) == 5
+    mine = [admin.get(f"{V}/webhooks/{hook_id}/deliveries/{d['id']}").json["data"]
+            for d in dels if d["event"] in ("customer.created", "customer.updated")]
+    erased = [d["payload"]["data"] for d in mine if d["payload"]["data"]["id"] == c["id"]]
+    assert len(erased) == 2 and all(d["name"] == "[erased]" and "email" not in d
+                                    and "phone" not in d for d in erased), erased
+    assert [d["payload"]["data"]["email"] for d in mine
+            if d["payload"]["data"]["id"] == other["id"]] == ["keep@example.com"]
+    created = outbox_events("order.created")[0]
+    assert created["data"]["customerId"] == c["id"] and "shippingAddress" not in created["data"]
+    assert admin.delete(f"{V}/customers/{c['id']}").status_code == 200  # repeatable
+
+
+def drain_queue(name):
+    import boto3
+
+    from chalicelib.events.outbox import queue_url
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    out = []
+    while True:
+        got = sqs.receive_message(QueueUrl=queue_url(name), MaxNumberOfMessages=10).get(
+            "Messages", [])
+        if not got:
+            return out
+        out += [{"messageId": m["MessageId"], "body": m["Body"]} for m in got]
 
 
 def test_customer_search_and_validation(admin):
