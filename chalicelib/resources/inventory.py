@@ -97,14 +97,15 @@ def reserve(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
     pins the exact version (its inventory.low event carries the exact state)."""
     ns = service.namespace(principal)
 
-    def attempt() -> bool:
+    def attempt() -> dict[str, Any] | None:
         cur = service.load(INVENTORY, ns, sku)
         avail, threshold = int(cur["available"]), cur.get("lowStockThreshold")
         if avail < quantity:
             raise Conflict(f"Only {avail} available.", details=[
                 {"field": "quantity", "message": f"at most {avail}"}])
         values: dict[str, Any] = {":q": quantity, ":one": 1, ":now": clock.iso()}
-        events = []
+        events: list[dict[str, Any]] = []
+        after = None
         if threshold is None:
             cond = "#a >= :q AND attribute_not_exists(#t)"
         elif avail <= threshold:  # already low: stays low
@@ -116,20 +117,21 @@ def reserve(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
             cond, values[":v"] = "#v = :v", cur["version"]
             after = {**cur, "available": avail - quantity,
                      "reserved": int(cur["reserved"]) + quantity, "updatedAt": values[":now"]}
+            after["version"] = int(cur["version"]) + 1
             events = [service.new_event(ns, "inventory.low", INVENTORY.present(after))]
         return _apply(ns, sku, "SET #a = #a - :q, #r = #r + :q, #v = #v + :one, #u = :now",
-                      cond, values, events)
+                      cond, values, events, after)
 
-    _retrying(attempt)
+    done = _retrying(attempt)
     audit.record(principal, "inventory.reserve", "inventory", sku, {"quantity": quantity})
-    return service.get(INVENTORY, principal, sku)
+    return INVENTORY.present(done)
 
 
 def release(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
     """Gives reserved units back to available, or 409 if fewer are reserved."""
     ns = service.namespace(principal)
 
-    def attempt() -> bool:
+    def attempt() -> dict[str, Any] | None:
         cur = service.load(INVENTORY, ns, sku)
         if int(cur["reserved"]) < quantity:
             raise Conflict(f"Only {cur['reserved']} reserved.", details=[
@@ -137,32 +139,50 @@ def release(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
         return _apply(ns, sku, "SET #a = #a + :q, #r = #r - :q, #v = #v + :one, #u = :now",
                       "#r >= :q", {":q": quantity, ":one": 1, ":now": clock.iso()}, [])
 
-    _retrying(attempt)
+    done = _retrying(attempt)
     audit.record(principal, "inventory.release", "inventory", sku, {"quantity": quantity})
-    return service.get(INVENTORY, principal, sku)
+    return INVENTORY.present(done)
 
 
-def _retrying(attempt: Callable[[], bool]) -> None:
-    """Runs `attempt` until its conditional write lands, with a short random backoff."""
+def _retrying(attempt: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    """Runs `attempt` until its conditional write lands, with a short random backoff;
+    answers the item as written."""
     for n in range(ATTEMPTS):
-        if attempt():
-            return
+        done = attempt()
+        if done is not None:
+            return done
         time.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311
     raise Conflict("The stock changed concurrently; try again.")
 
 
 def _apply(ns: str, sku: str, expr: str, cond: str, values: dict[str, Any],
-           events: list[dict[str, Any]]) -> bool:
+           events: list[dict[str, Any]],
+           after: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The conditional write; None if its condition failed. With events, a transaction
+    whose condition pins the version, so `after` is exactly what it wrote; without, one
+    UpdateItem that answers the item as written (no second read)."""
+    from botocore.exceptions import ClientError
+
     names = {"#a": "available", "#r": "reserved", "#v": "version", "#u": "updatedAt",
              "#t": "lowStockThreshold"}
     used = expr + " " + cond
-    op = {"Update": {"Key": {"PK": INVENTORY.pk(ns, sku), "SK": INVENTORY.kind},
-                     "UpdateExpression": expr,
-                     "ConditionExpression": f"attribute_exists(PK) AND {cond}",
-                     "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
-                     "ExpressionAttributeValues": values}}
+    update = {"Key": {"PK": INVENTORY.pk(ns, sku), "SK": INVENTORY.kind},
+              "UpdateExpression": expr, "ConditionExpression": f"attribute_exists(PK) AND {cond}",
+              "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
+              "ExpressionAttributeValues": values}
+    if events:
+        assert after is not None
+        try:
+            outbox.transact([{"Update": update}], events)
+        except store.TransactionConflict:
+            return None
+        return after
     try:
-        outbox.transact([op], events)
-    except store.TransactionConflict:
-        return False
-    return True
+        return dict(store.plain(store.table().update_item(**update, ReturnValues="ALL_NEW")
+                                ["Attributes"]))
+    except ClientError as exc:
+        # A concurrent transaction on the item (an inventory.low write) also means: retry.
+        if store.is_condition_failure(exc) or \
+                exc.response.get("Error", {}).get("Code") == "TransactionConflictException":
+            return None
+        raise
