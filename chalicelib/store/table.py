@@ -20,6 +20,8 @@ from chalicelib.core.errors import Conflict, ValidationFailed
 from chalicelib.core.settings import get_settings
 
 KEY_ATTRS = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK")
+FILTER_READ_STEP = 100
+FILTER_READ_BUDGET = 1000  # items one filtered page may read
 
 
 _table: tuple[Any, str, Any] | None = None
@@ -169,7 +171,10 @@ def query_page(pk: str, *, index: str | None = None, cursor: str | None = None,
     """One page of a partition, newest first by default, with an opaque cursor.
 
     `item_filter` (a Python predicate) is applied after reading, and pages are refilled
-    until `limit` items pass or the partition ends, so filters never shrink a page.
+    until `limit` items pass or the partition ends; but one call reads at most
+    FILTER_READ_BUDGET items, so a selective filter over a long partition answers a
+    short (even empty) page with a cursor where the reading stopped, as DynamoDB's own
+    filtered queries do, instead of reading the whole partition in one request.
     """
     from boto3.dynamodb.conditions import Key
 
@@ -181,9 +186,12 @@ def query_page(pk: str, *, index: str | None = None, cursor: str | None = None,
         cond = cond & Key(sk_name).between(*sk_between)
     start = decode_cursor(cursor)
     out: list[dict[str, Any]] = []
+    read = 0
     while True:
+        # Filtered: read in larger steps (fewer round trips for items that won't pass).
+        step = max(limit - len(out), 1) + 1 if item_filter is None else FILTER_READ_STEP
         kwargs: dict[str, Any] = {"KeyConditionExpression": cond, "ScanIndexForward": forward,
-                                  "Limit": max(limit - len(out), 1) + 1}
+                                  "Limit": step}
         if index:
             kwargs["IndexName"] = index
         if start:
@@ -203,6 +211,9 @@ def query_page(pk: str, *, index: str | None = None, cursor: str | None = None,
             return out, None
         if len(out) == limit:
             return out, encode_cursor(_key_of(out[-1], index))
+        read += len(items)
+        if read >= FILTER_READ_BUDGET:
+            return out, encode_cursor(plain(start))
 
 
 def _key_of(item: dict[str, Any], index: str | None) -> dict[str, Any]:

@@ -164,6 +164,41 @@ def test_bad_list_queries(admin, query):
     assert_error(admin.get(f"{V}/products?{query}"), 400, "VALIDATION_ERROR")
 
 
+def test_selective_filter_reads_a_bounded_amount_per_page(admin, monkeypatch):
+    """A filter matching few of many items answers short pages with a cursor where the
+    reading stopped (each request reads at most the budget); following the cursors
+    finds every match once, in order."""
+    from chalicelib.store import table as store
+
+    for i in range(14):
+        product(admin, sku=f"F-{i:02d}", category="rare" if i in (1, 12) else "common")
+    calls = []
+    real_query = store.table().query
+
+    def counting(**kw):
+        resp = real_query(**kw)
+        calls.append(len(resp.get("Items", [])))
+        return resp
+
+    monkeypatch.setattr(store, "FILTER_READ_STEP", 3)
+    monkeypatch.setattr(store, "FILTER_READ_BUDGET", 6)
+    monkeypatch.setattr(store.table(), "query", counting)
+    found, pages, cursor = [], 0, None
+    while True:
+        url = f"{V}/products?category=rare&order=asc&perPage=5" + (
+            f"&cursor={cursor}" if cursor else "")
+        page = admin.get(url).json
+        pages += 1
+        found += [p["sku"] for p in page["data"]]
+        cursor = page["pagination"]["nextCursor"]
+        assert page["pagination"]["hasMore"] == bool(cursor)
+        if not cursor:
+            break
+    assert found == ["F-01", "F-12"]
+    assert pages >= 3  # 14 items at 6 a request
+    assert max(calls) <= 3 and sum(calls) <= 14 + 3  # never the whole listing at once
+
+
 def test_unknown_filter_values_refused(admin):
     assert_error(admin.get(f"{V}/orders?status=pending,lost"), 400, "VALIDATION_ERROR")
 
