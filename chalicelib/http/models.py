@@ -20,4 +20,9 @@ class Query(BaseModel):
 
 class PageQuery(Query):
     per_page: int = Field(20, ge=1, le=100, description="Items per page (max 100).")
-    cursor: str | None = Field(None, max_length=2048, description="Opaque cursor.")
+    cursor: str | None = Field(
+        None, max_length=2048,
+        description="Opaque cursor: the previous page's pagination.nextCursor. A filtered "
+                    "listing reads at most 1,000 items per request, so a page may hold "
+                    "fewer items than perPage (even none) while hasMore is true: follow "
+                    "nextCursor until it is null.")
