@@ -49,7 +49,7 @@ def main() -> int:
         ("webhook deliveries/s, one invocation", f"{tp['perSecond']} ({tp['ofLimit']:.0%} of "
          f"receiver {tp['receiverLimitPerSecond']}; sequential {tp['sequentialPerSecond']})",
          ">= 50% of limit"),
-        ("  HTTP phase alone", f"{tp['httpPhasePerSecond']}/s ({tp['httpPhaseOfLimit']:.0%})",
+        ("  HTTP side alone", f"{tp['httpPhasePerSecond']}/s ({tp['httpPhaseOfLimit']:.0%})",
          "report"),
         ("API write -> first attempt", f"p50 {wh['writeToAttempt']['p50Ms']} ms, "
          f"p99 {wh['writeToAttempt']['p99Ms']} ms", "report"),

@@ -113,22 +113,21 @@ def throughput(n: int = 1000) -> dict[str, Any]:
                     {"messageId": e["id"], "body": json.dumps(e)} for e in events]})
                 from chalicelib.webhooks import delivery
 
-                records += [{"messageId": f"m{i}", "body": json.dumps(
+                records += [{"messageId": f"m{start + i}", "body": json.dumps(
                     {"deliveryId": delivery.delivery_id(e["id"], h), "seq": 0})}
                     for i, e in enumerate(events)
                     for h in [service.repo.list_webhooks(None, None, 1)[0][0]["id"]]]
             limit = _capacity(url, n)
             sequential = _sequential(url, 200)
-            # The HTTP phase alone (the rest is DynamoDB, here moto in this process).
-            http_seconds: list[float] = []
-            real_send = delivery.send_all
-
-            def timed_send(reqs: Any) -> None:
-                t0 = time.perf_counter()
-                real_send(reqs)
-                http_seconds.append(time.perf_counter() - t0)
-
-            delivery.send_all = timed_send  # type: ignore[assignment]
+            # The HTTP side alone: the same number of signed requests through the same
+            # pools, with no DynamoDB work (here moto, in this process).
+            sample = delivery.batch_get([json.loads(records[0]["body"])["deliveryId"]])
+            body = next(iter(sample.values()))["body"]
+            reqs = [delivery.Request(url, {"content-type": "application/json"}, body, 30)
+                    for _ in records]
+            t0 = time.perf_counter()
+            delivery.send_all(reqs)
+            http_seconds = time.perf_counter() - t0
             started = time.perf_counter()
             result = worker.deliver_batch({"Records": records})
             took = time.perf_counter() - started
@@ -148,9 +147,9 @@ def throughput(n: int = 1000) -> dict[str, Any]:
             "perSecond": round(rate, 1), "receiverLimitPerSecond": round(limit, 1),
             "sequentialPerSecond": round(sequential, 1),
             "ofLimit": round(rate / limit, 3), "vsSequential": round(rate / sequential, 1),
-            "httpPhaseSeconds": round(sum(http_seconds), 2),
-            "httpPhasePerSecond": round(delivered / sum(http_seconds), 1),
-            "httpPhaseOfLimit": round(delivered / sum(http_seconds) / limit, 3),
+            "httpPhaseSeconds": round(http_seconds, 2),
+            "httpPhasePerSecond": round(n / http_seconds, 1),
+            "httpPhaseOfLimit": round(n / http_seconds / limit, 3),
             "errors": errors}
 
 

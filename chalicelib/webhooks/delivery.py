@@ -385,7 +385,8 @@ async def _send_all(reqs: list[Request]) -> None:
 
 
 def send_all(reqs: list[Request]) -> None:
-    """Every request concurrently; each gets its Outcome."""
+    """Every request concurrently; each gets its Outcome. (The HTTP side alone, as the
+    benchmark measures it; a batch runs each attempt within its message's coroutine.)"""
     if reqs:
         asyncio.run(_send_all(reqs))
 
@@ -404,26 +405,6 @@ class Job:
     failed: bool = False
 
 
-def _pool_map(fn: Callable[[Job], None], jobs: list[Job]) -> None:
-    """Runs fn on each job concurrently; a job whose step raises is reported failed (its
-    message goes back to the queue, ending in the DLQ if it keeps failing)."""
-    from chalicelib.core.logging import get_logger
-
-    def guarded(job: Job) -> None:
-        try:
-            fn(job)
-        except Exception:  # noqa: BLE001 - one poison message must not fail the batch
-            get_logger().exception("delivery step failed", extra={"deliveryId": job.did})
-            job.failed = True
-
-    todo = [j for j in jobs if not j.failed]
-    if len(todo) <= 1:
-        for job in todo:
-            guarded(job)
-        return
-    list(_executor().map(guarded, todo))
-
-
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -435,44 +416,122 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def process(records: list[dict[str, Any]]) -> list[str]:
-    """Handles one SQS batch of the webhooks queue; answers the message ids to retry."""
-    jobs: list[Job] = []
-    failures: list[str] = []
-    seen: set[tuple[str, int]] = set()
-    for record in records:
-        try:
-            msg = json.loads(record["body"])
-            job = Job(record["messageId"], str(msg["deliveryId"]), int(msg["seq"]))
-        except (KeyError, TypeError, ValueError):
-            failures.append(record.get("messageId", ""))  # poison: to the DLQ in the end
-            continue
-        if (job.did, job.seq) not in seen:  # a duplicate in the same batch: acked
-            seen.add((job.did, job.seq))
-            jobs.append(job)
-    found = batch_get([j.did for j in jobs])
-    hooks: dict[str, dict[str, Any] | None] = {}
-    for job in jobs:
-        job.item = found.get(job.did)
-        if job.item is None:
-            job.failed = True
-        elif job.item["webhookId"] not in hooks:
-            hooks[job.item["webhookId"]] = service.get_webhook(job.item["webhookId"])
-        if job.item is not None:
-            job.hook = hooks[job.item["webhookId"]]
-    _pool_map(_prepare, jobs)
-    live = [j for j in jobs if j.request is not None and not j.failed]
-    send_all([j.request for j in live if j.request is not None])
-    _pool_map(_finish, live)
-    resend = [j.resend for j in jobs if j.resend is not None and not j.failed]
+def process_event(event: dict[str, Any]) -> dict[str, Any]:
+    """One SQS batch of the webhooks queue, through Powertools' AsyncBatchProcessor: each
+    message runs claim -> HTTP attempt -> outcome as its own coroutine (the DynamoDB steps
+    on a thread pool, the attempts on shared connection pools), and the processor answers
+    the failed messages as `batchItemFailures` (raising when all failed, so that the whole
+    batch is retried). A message fails when it is not a delivery message (poison: to the
+    DLQ in the end) or when a step raised."""
+    from aws_lambda_powertools.utilities.batch import (
+        AsyncBatchProcessor,
+        EventType,
+        async_process_partial_response,
+    )
+
+    batch = _Batch(event.get("Records") or [])
     try:
-        enqueue(resend)
-    except Exception:  # noqa: BLE001 - the DUE sweep re-sends them
+        return dict(async_process_partial_response(event, batch.handle,
+                                                   AsyncBatchProcessor(EventType.SQS)))
+    finally:
+        batch.after()
+
+
+_DUPLICATE = "duplicate"
+
+
+class _Batch:
+    """What the messages of one batch share: one read of their deliveries (BatchGetItem)
+    and webhooks, the connection pools, the re-sends (sent together at the end) and one
+    health outcome per webhook."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        # Keyed by the record itself (Powertools hands the same dicts back): message ids
+        # are unique in SQS, but nothing here should depend on it.
+        self.by_record: dict[int, Job | str | None] = {}
+        self.jobs: list[Job] = []
+        seen: set[tuple[str, int]] = set()
+        for record in records:
+            mid = str(record.get("messageId", ""))
+            try:
+                msg = json.loads(record["body"])
+                job = Job(mid, str(msg["deliveryId"]), int(msg["seq"]))
+            except (KeyError, TypeError, ValueError):
+                self.by_record[id(record)] = None  # poison
+                continue
+            if (job.did, job.seq) in seen:
+                self.by_record[id(record)] = _DUPLICATE  # the same slot twice: acked
+                continue
+            seen.add((job.did, job.seq))
+            self.by_record[id(record)] = job
+            self.jobs.append(job)
+        found = batch_get([j.did for j in self.jobs])
+        hooks: dict[str, dict[str, Any] | None] = {}
+        for job in self.jobs:
+            job.item = found.get(job.did)
+            if job.item is None:
+                job.failed = True  # no such delivery: retried, then the DLQ
+                continue
+            hid = job.item["webhookId"]
+            if hid not in hooks:
+                hooks[hid] = service.get_webhook(hid)
+            job.hook = hooks[hid]
+        self.running = len(records)
+        self.clients: _Clients | None = None
+        self.resolved: dict[str, Any] = {}
+
+    async def handle(self, record: Any) -> None:
+        """Powertools' record handler (record: its SQSRecord); raising fails the message."""
+        try:
+            job = self.by_record.get(id(record.raw_event))
+            if job is None:
+                raise ValueError("not a delivery message")
+            if isinstance(job, str):
+                return
+            await self._run(job)
+            if job.failed:
+                raise RuntimeError(f"delivery {job.did}: a step failed; the message is retried")
+        finally:
+            self.running -= 1
+            if self.running == 0 and self.clients is not None:
+                # The last message done closes the pools, inside the loop that owns them.
+                await self.clients.close()
+                self.clients = None
+
+    async def _run(self, job: Job) -> None:
+        loop = asyncio.get_running_loop()
+        if job.failed or not await loop.run_in_executor(_executor(), _step, _prepare, job):
+            return
+        if job.request is None:
+            return
+        if self.clients is None:
+            self.clients = _Clients()
+        await _send_one(job.request, self.clients, self.resolved)
+        await loop.run_in_executor(_executor(), _step, _finish, job)
+
+    def after(self) -> None:
+        resend = [j.resend for j in self.jobs if j.resend is not None and not j.failed]
+        try:
+            enqueue(resend)
+        except Exception:  # noqa: BLE001 - the DUE sweep re-sends them
+            from chalicelib.core.logging import get_logger
+
+            get_logger().exception("re-sending deliveries failed; left for the sweeper")
+        _record_health([j for j in self.jobs if j.request is not None and not j.failed])
+
+
+def _step(fn: Callable[[Job], None], job: Job) -> bool:
+    """Runs one DynamoDB-side step; a step that raises fails the job (its message goes
+    back to the queue, ending in the DLQ if it keeps failing)."""
+    try:
+        fn(job)
+        return True
+    except Exception:  # noqa: BLE001 - one bad message must not fail the batch
         from chalicelib.core.logging import get_logger
 
-        get_logger().exception("re-sending deliveries failed; left for the sweeper")
-    _record_health(live)
-    return failures + [j.message_id for j in jobs if j.failed]
+        get_logger().exception("delivery step failed", extra={"deliveryId": job.did})
+        job.failed = True
+        return False
 
 
 def _prepare(job: Job) -> None:

@@ -17,28 +17,33 @@ from chalicelib.store import table as store
 from chalicelib.webhooks import delivery, service
 
 
-def process(records: list[dict[str, Any]]) -> list[str]:
-    """Handles one SQS batch of the events queue; answers the message ids to retry.
-    Webhooks and subscription lists are read once per batch, messages sent together."""
-    from chalicelib.core.logging import get_logger
+def process_event(event: dict[str, Any]) -> dict[str, Any]:
+    """One SQS batch of the events queue, through Powertools' BatchProcessor: each event
+    creates its deliveries and sends their messages; a message that fails (not an event,
+    a write or send that raised) is answered in `batchItemFailures` and comes again,
+    which is harmless (see above). Webhooks and subscription lists are read once per
+    batch."""
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
 
     cache = Cache()
-    failures: list[str] = []
-    sent_by: list[tuple[str, list[tuple[str, int, float]]]] = []
-    for record in records:
-        mid = record.get("messageId", "")
+
+    def handle(record: Any) -> None:
         try:
-            event = json.loads(record["body"])
-            sent_by.append((mid, fan_out(event, cache)))
-        except Exception:  # noqa: BLE001 - reported per message; poison ends in the DLQ
-            get_logger().exception("fan-out failed", extra={"messageId": mid})
-            failures.append(mid)
-    try:
-        delivery.enqueue([m for _mid, msgs in sent_by for m in msgs])
-    except Exception:  # noqa: BLE001 - their events come again; the conflict path re-sends
-        get_logger().exception("sending deliveries failed")
-        failures += [mid for mid, msgs in sent_by if msgs]
-    return failures
+            body = json.loads(record.body)
+            if not isinstance(body, dict) or "id" not in body or "event" not in body:
+                raise ValueError("not an event")
+            delivery.enqueue(fan_out(body, cache))
+        except Exception:
+            from chalicelib.core.logging import get_logger
+
+            get_logger().exception("fan-out failed", extra={"messageId": record.message_id})
+            raise
+
+    return dict(process_partial_response(event, handle, BatchProcessor(EventType.SQS)))
 
 
 class Cache:

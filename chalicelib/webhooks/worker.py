@@ -5,22 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 
-def _failures(ids: list[str]) -> dict[str, Any]:
-    return {"batchItemFailures": [{"itemIdentifier": i} for i in ids if i]}
-
-
 def fan_out_batch(event: dict[str, Any]) -> dict[str, Any]:
-    """SQS (events queue) -> one delivery per subscribed webhook."""
+    """SQS (events queue) -> one delivery per subscribed webhook; answers
+    {"batchItemFailures": [...]} (Powertools' batch processor)."""
     from chalicelib.webhooks import fanout
 
-    return _failures(fanout.process(event.get("Records") or []))
+    return fanout.process_event(event)
 
 
 def deliver_batch(event: dict[str, Any]) -> dict[str, Any]:
     """SQS (webhooks queue) -> HTTP attempts; answers {"batchItemFailures": [...]}."""
     from chalicelib.webhooks import delivery
 
-    return _failures(delivery.process(event.get("Records") or []))
+    return delivery.process_event(event)
 
 
 def every_minute() -> dict[str, Any]:

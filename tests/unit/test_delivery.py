@@ -406,8 +406,18 @@ def test_poison_messages_are_batch_failures(admin, env, receiver):
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(
         [bad1["messageId"], bad2["messageId"], "m3"])
     assert only_delivery(hook["id"])["status"] == "delivered"
-    assert worker.fan_out_batch({"Records": [bad3]}) == {
+    from chalicelib.events import outbox
+
+    ok = record(outbox.new_event("product.created", {"id": "prd_9"}))
+    assert worker.fan_out_batch({"Records": [bad3, ok]}) == {
         "batchItemFailures": [{"itemIdentifier": "m3"}]}
+    # Every message failed: the invocation fails (Powertools), so SQS retries the batch.
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    with pytest.raises(BatchProcessingError):
+        worker.fan_out_batch({"Records": [bad3]})
+    with pytest.raises(BatchProcessingError):
+        worker.deliver_batch({"Records": [bad1, bad2]})
 
 
 def test_long_wait_goes_through_the_due_index(admin, env, receiver):
@@ -644,3 +654,18 @@ def test_warned_endpoint_disabled_on_time_without_new_deliveries(admin, env, rec
     assert get_webhook(healed["id"])["status"] == "active"
     assert outbox_kinds().count("webhook.disabled") == 1
     assert health.sweep_warned() == 0  # the markers are gone
+
+
+def test_lambda_mode_reuses_one_event_loop_across_batches(admin, env, receiver, monkeypatch):
+    """In Lambda (LAMBDA_TASK_ROOT set) Powertools keeps one event loop across
+    invocations: connection pools must not outlive the batch that opened them."""
+    hook = create_hook(admin, receiver.url)
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    for i in range(3):
+        publish(data={"id": f"prd_{i}"})
+        assert deliver_queued() == {"batchItemFailures": []}
+    assert len(receiver.requests) == 3
+    from chalicelib.store import table as store
+
+    items, _ = store.query_page(f"WEBHOOK#{hook['id']}#DLV", index="GSI1", limit=10)
+    assert {i["status"] for i in items} == {"delivered"} and len(items) == 3
