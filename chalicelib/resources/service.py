@@ -222,7 +222,7 @@ def _events(res: Resource, ns: str, what: str, previous: dict[str, Any] | None,
     if name:
         out.append(new_event(ns, name, res.present(item), res))
     if res.more_events:
-        out += [new_event(ns, t, d) for t, d in res.more_events(previous, item)]
+        out += [new_event(ns, t, d, res) for t, d in res.more_events(previous, item)]
     return out
 
 

@@ -414,7 +414,8 @@ def test_customer_erasure_reaches_past_events_and_deliveries(admin, monkeypatch)
         c = customer(admin, "Hedy@Example.com", phone="+1 555 0199")
         other = customer(admin, "keep@example.com")
         admin.put(f"{V}/customers/{c['id']}", {"name": "Hedy L."})
-        order(admin, c, [{"productId": p["id"], "quantity": 1, "price": "1"}])
+        o = order(admin, c, [{"productId": p["id"], "quantity": 1, "price": "1"}])
+        admin.patch(f"{V}/orders/{o['id']}/status", {"status": "cancelled"})
         fanned = [{"messageId": e["id"], "body": json.dumps(e)} for e in outbox_events()]
         assert worker.fan_out_batch({"Records": fanned}) == {"batchItemFailures": []}
         queued = drain_queue("webhooks")
