@@ -669,3 +669,47 @@ def test_lambda_mode_reuses_one_event_loop_across_batches(admin, env, receiver, 
 
     items, _ = store.query_page(f"WEBHOOK#{hook['id']}#DLV", index="GSI1", limit=10)
     assert {i["status"] for i in items} == {"delivered"} and len(items) == 3
+
+
+def test_attempts_per_receiver_host_are_bounded(env):
+    """At most PER_HOST attempts in flight to one host (spread over small pools), however
+    many a batch holds."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from chalicelib.webhooks import delivery
+
+    state = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    class Slow(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_a):
+            pass
+
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                state["now"] += 1
+                state["max"] = max(state["max"], state["now"])
+            time.sleep(0.05)
+            with lock:
+                state["now"] -= 1
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+        reqs = [delivery.Request(url, {}, "{}", 5) for _ in range(3 * delivery.PER_HOST)]
+        delivery.send_all(reqs)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert all(r.outcome.status == 204 for r in reqs)
+    assert delivery.PER_HOST // 2 < state["max"] <= delivery.PER_HOST
