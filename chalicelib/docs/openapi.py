@@ -81,7 +81,7 @@ def _errors(spec: routes.RouteSpec) -> dict[str, Any]:
     if spec.body is not None:
         statuses += [413, 415, 422]
     if spec.method == "POST" and spec.idempotent:
-        statuses.append(409)
+        statuses += [409, 422]  # Idempotency-Key: still running / used with another body
     ref = "#/components/schemas/OAuthError" if spec.oauth else "#/components/schemas/Error"
     return {str(s): {"description": ERROR_CODES[s],
                      "content": {"application/json": {"schema": {"$ref": ref}}}}
@@ -109,7 +109,8 @@ def _operation(spec: routes.RouteSpec, components: dict[str, Any]) -> dict[str, 
         op["parameters"] = params
     if spec.body is not None:
         ref = _schema(spec.body, components)
-        required = bool(spec.body.model_json_schema(by_alias=True).get("required"))
+        body_schema = spec.body.model_json_schema(by_alias=True)
+        required = bool(body_schema.get("required") or body_schema.get("minProperties"))
         op["requestBody"] = {"required": required,
                              "content": {media: {"schema": ref} for media in spec.media}}
     if spec.auth == "required":

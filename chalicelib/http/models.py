@@ -13,6 +13,13 @@ class Body(BaseModel):
                               extra="forbid", str_strip_whitespace=True)
 
 
+class ChangeBody(Body):
+    """A partial update: every field optional, but at least one (an empty body is refused,
+    and the schema says so)."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+
 class Query(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, defer_build=True,
                               extra="ignore", str_strip_whitespace=True)

@@ -11,7 +11,7 @@ from pydantic import Field
 from chalicelib.auth.principal import Principal
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict
-from chalicelib.http.models import Body
+from chalicelib.http.models import Body, ChangeBody
 from chalicelib.resources import service
 from chalicelib.resources.declaration import Out, Resource, register_events
 from chalicelib.store import table as store
@@ -27,7 +27,7 @@ class CustomerIn(Body):
     phone: str | None = Field(None, pattern=PHONE)
 
 
-class CustomerUpdate(Body):
+class CustomerUpdate(ChangeBody):
     email: str | None = Field(None, max_length=254, pattern=EMAIL)
     name: str | None = Field(None, min_length=1, max_length=200)
     phone: str | None = Field(None, pattern=PHONE)

@@ -185,7 +185,11 @@ class Resource:
 def _no_null_for(model: Any, names: set[str]) -> None:
     """An update may leave out a field the create requires, but not null it: say so in
     the JSON Schema too (the service refuses such nulls), so clients know."""
+    before = model.model_config.get("json_schema_extra")
+
     def strip_null(schema: dict[str, Any]) -> None:
+        if isinstance(before, dict):  # e.g. ChangeBody's minProperties
+            schema.update(before)
         for name in names:
             prop = schema.get("properties", {}).get(name)
             if prop and "anyOf" in prop:

@@ -16,7 +16,7 @@ from chalicelib.auth.principal import Principal
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict
 from chalicelib.events import outbox
-from chalicelib.http.models import Body
+from chalicelib.http.models import Body, ChangeBody
 from chalicelib.ops import audit
 from chalicelib.resources import service
 from chalicelib.resources.declaration import Out, Resource, register_events
@@ -32,7 +32,7 @@ class InventoryIn(Body):
     low_stock_threshold: int | None = Field(None, ge=0, le=10**9)
 
 
-class InventoryUpdate(Body):
+class InventoryUpdate(ChangeBody):
     quantity: int | None = Field(None, ge=0, le=10**9)
     low_stock_threshold: int | None = Field(None, ge=0, le=10**9)
 

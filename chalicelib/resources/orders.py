@@ -10,7 +10,7 @@ from pydantic import Field
 from chalicelib.auth.principal import Principal
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, Unprocessable
-from chalicelib.http.models import Body
+from chalicelib.http.models import Body, ChangeBody
 from chalicelib.resources import service
 from chalicelib.resources.customers import CUSTOMERS
 from chalicelib.resources.declaration import Money, Out, Resource, cents, register_events
@@ -49,7 +49,7 @@ class OrderIn(Body):
     shipping_address: Address
 
 
-class OrderUpdate(Body):
+class OrderUpdate(ChangeBody):
     items: list[LineIn] | None = Field(None, min_length=1, max_length=50)
     shipping_address: Address | None = None
 

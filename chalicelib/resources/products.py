@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from chalicelib.http.models import Body
+from chalicelib.http.models import Body, ChangeBody
 from chalicelib.resources.declaration import Money, Out, Resource, register_events
 
 
@@ -16,7 +16,7 @@ class ProductIn(Body):
     description: str | None = Field(None, max_length=5000)
 
 
-class ProductUpdate(Body):
+class ProductUpdate(ChangeBody):
     sku: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._\-]+$")
     name: str | None = Field(None, min_length=1, max_length=200)
     price: Money | None = None

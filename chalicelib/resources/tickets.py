@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from chalicelib.http.models import Body
+from chalicelib.http.models import Body, ChangeBody
 from chalicelib.resources.declaration import Out, Resource, register_events
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -23,7 +23,7 @@ class TicketIn(Body):
     customer_id: str | None = Field(None, max_length=64)
 
 
-class TicketUpdate(Body):
+class TicketUpdate(ChangeBody):
     subject: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=10_000)
     priority: Priority | None = None

@@ -40,6 +40,17 @@ def test_resource_schemas_say_what_is_valid(api):
     update = doc["components"]["schemas"]["CustomerUpdate"]["properties"]
     assert update["email"].get("type") == "string" and "anyOf" not in update["email"]
     assert any(s.get("type") == "null" for s in update["phone"]["anyOf"])  # optional field
+    # A partial update needs at least one field (the API refuses {} with 400): said too.
+    for name in ("CustomerUpdate", "ProductUpdate", "InventoryUpdate", "OrderUpdate"):
+        assert doc["components"]["schemas"][name]["minProperties"] == 1, name
+    assert doc["paths"]["/api/v1/customers/{customer_id}"]["put"]["requestBody"]["required"]
+
+
+def test_idempotency_answers_documented_on_posts_without_body(api, admin):
+    """Idempotency-Key works on every POST, so its 409 and 422 are documented on each."""
+    doc = api.get("/api/docs/openapi.json").json
+    responses = doc["paths"]["/api/v1/webhooks/{webhook_id}/test"]["post"]["responses"]
+    assert {"409", "422"} <= set(responses)
 
 
 def test_empty_idempotency_key_is_400(admin):
