@@ -6,6 +6,7 @@ requests), GSI2 = ALOG / <iso time>#<id> (admin view); kept 30 days (TTL).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chalicelib.core import clock
@@ -39,7 +40,10 @@ def record(ctx: RequestContext, status: int, latency_ms: float) -> dict[str, Any
         "PK": f"ALOG#{ctx.request_id}", "SK": "ALOG",
         "GSI2PK": "ALOG", "GSI2SK": f"{stamp}#{ctx.request_id}",
         "id": ctx.request_id, "timestamp": stamp, "method": ctx.method, "path": ctx.path,
-        "route": ctx.resource, "query": masked_query(ctx.query), "status": status,
+        # The query as JSON text, not a map: its keys are the caller's, and a map keyed by
+        # arbitrary text (DynamoDB type names, lone surrogates) is what moto's emulator
+        # mangles; text stores anything.
+        "route": ctx.resource, "query": json.dumps(masked_query(ctx.query)), "status": status,
         "latencyMs": int(round(latency_ms)), "ip": masked_ip(ctx.ip),
         "userAgent": ctx.user_agent[:256], "principal": principal.describe() if principal else "",
         "owner": owner, "version": ctx.version,

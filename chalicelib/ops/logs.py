@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -83,7 +84,17 @@ def access_logs(ctx: RequestContext, query: AccessLogQuery) -> Reply:
                 and (not query.principal or item.get("principal") == query.principal))
 
     items, cursor = _listing(ctx, "ALOG", query, keep)
-    return page([{k: i.get(k) for k in PUBLIC_ACCESS} for i in items], cursor, query.per_page)
+    return page([_access_entry(i) for i in items], cursor, query.per_page)
+
+
+def _access_entry(item: dict[str, Any]) -> dict[str, Any]:
+    out = {k: item.get(k) for k in PUBLIC_ACCESS}
+    if isinstance(out["query"], str):  # stored as JSON text (see accesslog.py)
+        try:
+            out["query"] = json.loads(out["query"])
+        except ValueError:
+            out["query"] = {}
+    return out
 
 
 @api.route("/audit-logs", scopes=("logs:read",), query=AuditLogQuery,

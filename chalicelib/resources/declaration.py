@@ -174,10 +174,14 @@ class Resource:
                 description="Comma-separated, any of: " + ", ".join(values)
                 if values else "Comma-separated values."))
         for name in self.ranges:
+            # Bounded like the values themselves (an unbounded decimal would overflow
+            # the conversion to cents).
             kind: Any = Decimal if name in self.money else int
+            top: Any = Decimal("999999999.99") if name in self.money else 10**12
             for end in ("Min", "Max"):
                 fields[f"r_{name}_{end.lower()}"] = (kind | None, Field(
-                    None, alias=f"{name}{end}", description=f"{name} {end.lower()}imum."))
+                    None, alias=f"{name}{end}", ge=0, le=top,
+                    description=f"{name} {end.lower()}imum."))
         title = self.singular.title().replace("_", "") + "ListQuery"
         return create_model(title, __base__=PageQuery, **fields)
 
