@@ -82,6 +82,8 @@ def _errors(spec: routes.RouteSpec) -> dict[str, Any]:
         statuses += [413, 415, 422]
     if spec.method == "POST" and spec.idempotent:
         statuses += [409, 422]  # Idempotency-Key: still running / used with another body
+    if spec.method in ("PUT", "PATCH", "DELETE") and not spec.oauth:
+        statuses.append(409)  # writes are conditional: a concurrent change, a state refused
     ref = "#/components/schemas/OAuthError" if spec.oauth else "#/components/schemas/Error"
     return {str(s): {"description": ERROR_CODES[s],
                      "content": {"application/json": {"schema": {"$ref": ref}}}}

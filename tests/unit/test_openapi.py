@@ -51,6 +51,11 @@ def test_idempotency_answers_documented_on_posts_without_body(api):
     doc = api.get("/api/docs/openapi.json").json
     responses = doc["paths"]["/api/v1/webhooks/{webhook_id}/test"]["post"]["responses"]
     assert {"409", "422"} <= set(responses)
+    # Writes are conditional: every PUT, PATCH and DELETE may answer 409.
+    for path, ops in doc["paths"].items():
+        for method in ("put", "patch", "delete"):
+            if method in ops:
+                assert "409" in ops[method]["responses"], (method, path)
 
 
 def test_empty_idempotency_key_is_400(admin):
