@@ -105,8 +105,10 @@ def _operation(spec: routes.RouteSpec, components: dict[str, Any]) -> dict[str, 
     if spec.method == "POST" and spec.idempotent:
         params.append({"name": "Idempotency-Key", "in": "header", "required": False,
                        "description": "Replays the first answer for 24 h (a UUID is best; "
-                                      "any 1-255 printable characters work).",
-                       "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+                                      "any 1-255 printable ASCII characters work).",
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                                  # printable ASCII, no edge spaces (HTTP strips them)
+                                  "pattern": "^[!-~]([ -~]*[!-~])?$"}})
     if params:
         op["parameters"] = params
     if spec.body is not None:
