@@ -61,15 +61,9 @@ def _status_matches(spec: str, status: int) -> bool:
 def _listing(ctx: RequestContext, kind: str, query: Any, keep: Any) -> Any:
     principal = ctx.principal
     assert principal is not None
-    if principal.is_admin:
-        pk, index = kind, "GSI2"
-    else:
-        pk, index = f"OWNER#{principal.owner}#{kind}", "GSI1"
-    items, cursor = store.query_page(pk, index=index, cursor=query.cursor, limit=query.per_page,
-                                     sk_between=_time_range(query.created_after,
-                                                            query.created_before),
-                                     item_filter=keep)
-    return items, cursor
+    return store.owned_page(kind, None if principal.is_admin else principal.owner,
+                            cursor=query.cursor, limit=query.per_page, item_filter=keep,
+                            sk_between=_time_range(query.created_after, query.created_before))
 
 
 @api.route("/api-access-logs", scopes=("logs:read",), query=AccessLogQuery,

@@ -69,6 +69,27 @@ def get(pk: str, sk: str, consistent: bool = False) -> dict[str, Any] | None:
     return plain(found)
 
 
+def batch_get(keys: list[tuple[str, str]], consistent: bool = False
+              ) -> dict[tuple[str, str], dict[str, Any]]:
+    """Many items by (PK, SK), 100 keys a BatchGetItem call; absent and expired ones
+    are left out."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    name = get_settings().table_name
+    resource = aws.resource("dynamodb")
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 100):
+        request: dict[str, Any] = {name: {
+            "Keys": [{"PK": pk, "SK": sk} for pk, sk in unique[start:start + 100]],
+            "ConsistentRead": consistent}}
+        while request:
+            resp = resource.batch_get_item(RequestItems=request)
+            for raw in resp.get("Responses", {}).get(name, []):
+                if not expired(raw):
+                    found[(str(raw["PK"]), str(raw["SK"]))] = plain(raw)
+            request = resp.get("UnprocessedKeys") or {}
+    return found
+
+
 def is_condition_failure(exc: Exception) -> bool:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
@@ -96,48 +117,61 @@ def delete(pk: str, sk: str) -> None:
 
 def update_request(pk: str, sk: str, changes: dict[str, Any], *,
                    remove: tuple[str, ...] = (), condition: str | None = None,
-                   values: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The parameters of an UpdateItem that SETs `changes` and REMOVEs `remove` (also the
-    body of a transaction's Update op)."""
-    names: dict[str, str] = {}
+                   values: dict[str, Any] | None = None,
+                   names: dict[str, str] | None = None,
+                   append: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """The parameters of an UpdateItem that SETs `changes`, appends to the lists in
+    `append`, and REMOVEs `remove` (also the body of a transaction's Update op). The
+    condition's own placeholders come in `values` (":v") and `names` ("#v")."""
+    attr_names: dict[str, str] = dict(names or {})
     vals: dict[str, Any] = dict(values or {})
     sets = []
     for i, (attr, value) in enumerate(changes.items()):
-        names[f"#s{i}"] = attr
-        vals[f":s{i}"] = value
+        attr_names[f"#s{i}"] = attr
+        vals[f":s{i}"] = _dynamo_value(value)
         sets.append(f"#s{i} = :s{i}")
+    for i, (attr, more) in enumerate((append or {}).items()):
+        attr_names[f"#l{i}"] = attr
+        vals[f":l{i}"] = _dynamo_value(more)
+        vals[":empty"] = []
+        sets.append(f"#l{i} = list_append(if_not_exists(#l{i}, :empty), :l{i})")
     expr = ("SET " + ", ".join(sets)) if sets else ""
     if remove:
         for i, attr in enumerate(remove):
-            names[f"#r{i}"] = attr
+            attr_names[f"#r{i}"] = attr
         expr += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
     body: dict[str, Any] = {"Key": {"PK": pk, "SK": sk}, "UpdateExpression": expr.strip()}
     if condition:
         body["ConditionExpression"] = condition
-    if names:
-        body["ExpressionAttributeNames"] = names
+    if attr_names:
+        body["ExpressionAttributeNames"] = attr_names
     if vals:
         body["ExpressionAttributeValues"] = vals
     return body
 
 
 def update(pk: str, sk: str, changes: dict[str, Any], *, remove: tuple[str, ...] = (),
-           condition: str = "attribute_exists(PK)",
-           values: dict[str, Any] | None = None) -> dict[str, Any] | None:
+           condition: str = "attribute_exists(PK)", values: dict[str, Any] | None = None,
+           names: dict[str, str] | None = None, append: dict[str, list[Any]] | None = None,
+           returns: bool = True) -> dict[str, Any] | None:
     """SET the given attributes (and REMOVE others) if the condition holds.
 
-    Answers the new item, or None when the condition failed (missing item, lost race).
+    Answers the new item, or None when the condition failed (missing item, lost race);
+    with `returns` off, {} on success (for callers that know the new state: no
+    read-back).
     """
     from botocore.exceptions import ClientError
 
-    kwargs = update_request(pk, sk, changes, remove=remove, condition=condition, values=values)
-    kwargs["ReturnValues"] = "ALL_NEW"
+    kwargs = update_request(pk, sk, changes, remove=remove, condition=condition,
+                            values=values, names=names, append=append)
+    kwargs["ReturnValues"] = "ALL_NEW" if returns else "NONE"
     try:
-        return plain(table().update_item(**kwargs)["Attributes"])
+        resp = table().update_item(**kwargs)
     except ClientError as exc:
         if is_condition_failure(exc):
             return None
         raise
+    return dict(plain(resp["Attributes"])) if returns else {}
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
@@ -185,6 +219,10 @@ def query_page(pk: str, *, index: str | None = None, cursor: str | None = None,
     elif sk_between:
         cond = cond & Key(sk_name).between(*sk_between)
     start = decode_cursor(cursor)
+    if start is not None and start.get(pk_name) != pk:
+        # A cursor of another listing (another owner's, another sort) would read there.
+        raise ValidationFailed("The cursor belongs to another listing or sort.",
+                               details=[{"field": "cursor", "message": "not for this listing"}])
     out: list[dict[str, Any]] = []
     read = 0
     while True:
@@ -214,6 +252,16 @@ def query_page(pk: str, *, index: str | None = None, cursor: str | None = None,
         read += len(items)
         if read >= FILTER_READ_BUDGET:
             return out, encode_cursor(plain(start))
+
+
+def owned_page(kind: str, owner: str | None, **page: Any) -> tuple[list[dict[str, Any]],
+                                                                   str | None]:
+    """A listing of one item type (query_page's arguments): everyone's when owner is None
+    (GSI2 = <kind>), else one owner's (GSI1 = OWNER#<owner>#<kind>), as the items write
+    their index keys."""
+    if owner is None:
+        return query_page(kind, index="GSI2", **page)
+    return query_page(f"OWNER#{owner}#{kind}", index="GSI1", **page)
 
 
 def _key_of(item: dict[str, Any], index: str | None) -> dict[str, Any]:

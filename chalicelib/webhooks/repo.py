@@ -59,11 +59,6 @@ def sub_item(item: dict[str, Any], event_type: str, active: bool) -> dict[str, A
             "webhookId": item["id"], "owner": item["owner"], "active": active}
 
 
-def subscriptions(webhook_id: str, sandbox: bool, event_type: str
-                  ) -> dict[str, Any] | None:
-    return store.get(sub_pk(sandbox, event_type), webhook_id, consistent=True)
-
-
 def put_op(item: dict[str, Any], condition: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"Item": item}
     if condition:
@@ -77,29 +72,26 @@ def delete_op(key_pk: str, key_sk: str) -> dict[str, Any]:
 
 def update_op(key_pk: str, key_sk: str, changes: dict[str, Any],
               remove: tuple[str, ...] = (), condition: str | None = None,
-              values: dict[str, Any] | None = None) -> dict[str, Any]:
+              values: dict[str, Any] | None = None,
+              names: dict[str, str] | None = None) -> dict[str, Any]:
     return {"Update": store.update_request(key_pk, key_sk, changes, remove=remove,
-                                           condition=condition, values=values)}
+                                           condition=condition, values=values, names=names)}
 
 
 def webhook_update_op(item: dict[str, Any], changes: dict[str, Any],
                       remove: tuple[str, ...] = ()) -> dict[str, Any]:
     """Changes to a webhook we read, conditional on its version (optimistic lock)."""
     seen = int(item.get("version", 0))
-    op = update_op(pk(item["id"]), SK, {**changes, "version": seen + 1}, remove,
-                   condition="attribute_exists(PK) AND #ver = :seen", values={":seen": seen})
-    op["Update"]["ExpressionAttributeNames"]["#ver"] = "version"
-    return op
+    return update_op(pk(item["id"]), SK, {**changes, "version": seen + 1}, remove,
+                     condition="attribute_exists(PK) AND #ver = :seen", values={":seen": seen},
+                     names={"#ver": "version"})
 
 
 def list_webhooks(owner: str | None, cursor: str | None, limit: int,
                   item_filter: Callable[[dict[str, Any]], bool] | None = None
                   ) -> tuple[list[dict[str, Any]], str | None]:
-    if owner is None:
-        return store.query_page("WEBHOOK", index="GSI2", cursor=cursor, limit=limit,
-                                item_filter=item_filter)
-    return store.query_page(f"OWNER#{owner}#WEBHOOK", index="GSI1", cursor=cursor,
-                            limit=limit, item_filter=item_filter)
+    return store.owned_page("WEBHOOK", owner, cursor=cursor, limit=limit,
+                            item_filter=item_filter)
 
 
 def count_failure(webhook_id: str) -> dict[str, Any] | None:

@@ -45,8 +45,5 @@ def update_key(key_id: str, changes: dict[str, Any], *, remove: tuple[str, ...] 
 def list_keys(owner: str | None, cursor: str | None, limit: int,
               item_filter: Callable[[dict[str, Any]], bool] | None = None
               ) -> tuple[list[dict[str, Any]], str | None]:
-    if owner is None:
-        return store.query_page("APIKEY", index="GSI2", cursor=cursor, limit=limit,
-                                item_filter=item_filter)
-    return store.query_page(f"OWNER#{owner}#APIKEY", index="GSI1", cursor=cursor, limit=limit,
+    return store.owned_page("APIKEY", owner, cursor=cursor, limit=limit,
                             item_filter=item_filter)

@@ -32,9 +32,7 @@ def delete_client(client_id: str) -> None:
 
 def list_clients(owner: str | None, cursor: str | None,
                  limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    if owner is None:
-        return store.query_page("CLIENT", index="GSI2", cursor=cursor, limit=limit)
-    return store.query_page(f"OWNER#{owner}#CLIENT", index="GSI1", cursor=cursor, limit=limit)
+    return store.owned_page("CLIENT", owner, cursor=cursor, limit=limit)
 
 
 def put_refresh(token_hash: str, item: dict[str, Any]) -> None:
