@@ -27,10 +27,6 @@ def register(name: str, description: str, model: Any, example: dict[str, Any],
     return CATALOG[name]
 
 
-def known(name: str) -> bool:
-    return name in CATALOG or name == "*"
-
-
 def describe() -> list[dict[str, Any]]:
     out = []
     for event in sorted(CATALOG.values(), key=lambda e: e.name):

@@ -7,17 +7,11 @@ from typing import Any
 
 from pydantic import Field
 
-from chalicelib.auth.principal import Principal
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import Body
 from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
 from chalicelib.resources import service
 from chalicelib.resources.declaration import Resource
-
-
-def actor(ctx: RequestContext) -> Principal:
-    assert ctx.principal is not None  # the edge has authenticated the route
-    return ctx.principal
 
 
 def scopes(res: Resource, write: bool = False) -> tuple[str, ...]:
@@ -41,7 +35,7 @@ def expose(api: ApiBlueprint, res: Resource) -> None:
     search = f" `q` searches {', '.join(res.search)}." if res.search else ""
 
     def list_(ctx: RequestContext, query: Any) -> Reply:
-        items, cursor = service.list_items(res, actor(ctx), query)
+        items, cursor = service.list_items(res, ctx.actor, query)
         return page(items, cursor, query.per_page)
 
     api.route(base, scopes=read, query=res.list_query, summary=f"List {res.name}")(_named(
@@ -50,13 +44,13 @@ def expose(api: ApiBlueprint, res: Resource) -> None:
         f"`fields` selects fields.{search}"))
 
     def get_(ctx: RequestContext, query: Any, **params: str) -> Reply:
-        return ok(service.get(res, actor(ctx), params[res.id_param], query.fields))
+        return ok(service.get(res, ctx.actor, params[res.id_param], query.fields))
 
     api.route(one, scopes=read, query=res.get_query, summary=f"Get a {res.singular}")(_named(
         get_, f"get_{res.singular}", f"One {res.singular}; `fields` selects fields."))
 
     def create_(ctx: RequestContext, body: Any) -> Reply:
-        data = service.create(res, actor(ctx), body)
+        data = service.create(res, ctx.actor, body)
         location = f"/api/{ctx.version or 'v1'}{base}/{data['id']}"
         return Reply({"data": data}, 201, {"Location": location})
 
@@ -68,7 +62,7 @@ def expose(api: ApiBlueprint, res: Resource) -> None:
 
     if res.update is not None:
         def update_(ctx: RequestContext, body: Any, **params: str) -> Reply:
-            return ok(service.update(res, actor(ctx), params[res.id_param], body))
+            return ok(service.update(res, ctx.actor, params[res.id_param], body))
 
         api.route(one, "PUT", scopes=write, body=res.update, errors=(409,),
                   summary=f"Update a {res.singular}")(_named(
@@ -78,7 +72,7 @@ def expose(api: ApiBlueprint, res: Resource) -> None:
 
     if res.delete_mode == "hard":
         def delete_(ctx: RequestContext, **params: str) -> None:
-            service.delete(res, actor(ctx), params[res.id_param])
+            service.delete(res, ctx.actor, params[res.id_param])
 
         api.route(one, "DELETE", scopes=write, status=204,
                   summary=f"Delete a {res.singular}")(_named(
@@ -100,7 +94,7 @@ def expose(api: ApiBlueprint, res: Resource) -> None:
 
         def status_(ctx: RequestContext, body: Any, **params: str) -> Reply:
             return ok(transition_hooks.get(res.name, service.transition)(
-                res, actor(ctx), params[res.id_param], body.status))
+                res, ctx.actor, params[res.id_param], body.status))
 
         api.route(f"{one}/status", "PATCH", scopes=write, body=status_body, errors=(409,),
                   summary=f"Change a {res.singular}'s status")(_named(

@@ -103,15 +103,17 @@ class Payment(Out):
 def _build(ns: str, record: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
     if previous is not None and previous.get("status") != "pending":
         raise Conflict("Only a pending order can be changed.")
-    if previous is None or record.get("customerId") != previous.get("customerId"):
+    if previous is None:  # (an update cannot change the customer)
         customer = store.get(CUSTOMERS.pk(ns, record["customerId"]), CUSTOMERS.kind, True)
         if customer is None or customer.get("status") == "erased":
             raise Unprocessable("The customer does not exist.", details=[
                 {"field": "customerId", "message": "no such customer"}])
     missing = []
     subtotal = count = 0
+    products = store.batch_get([(PRODUCTS.pk(ns, line["productId"]), PRODUCTS.kind)
+                                for line in record["items"]])
     for i, line in enumerate(record["items"]):
-        if store.get(PRODUCTS.pk(ns, line["productId"]), PRODUCTS.kind) is None:
+        if (PRODUCTS.pk(ns, line["productId"]), PRODUCTS.kind) not in products:
             missing.append({"field": f"items.{i}.productId", "message": "no such product"})
         line["lineTotal"] = line["price"] * line["quantity"]
         subtotal += line["lineTotal"]

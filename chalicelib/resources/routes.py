@@ -7,7 +7,7 @@ from __future__ import annotations
 from chalicelib.http.context import RequestContext
 from chalicelib.http.routes import ApiBlueprint, Reply, ok
 from chalicelib.resources import crud, customers, inventory, orders
-from chalicelib.resources.crud import actor, scopes
+from chalicelib.resources.crud import scopes
 from chalicelib.resources.customers import CUSTOMERS
 from chalicelib.resources.inventory import INVENTORY, Quantity
 from chalicelib.resources.orders import ORDERS, PaymentIn
@@ -26,7 +26,7 @@ for _resource in (ORDERS, PRODUCTS, CUSTOMERS, INVENTORY, TICKETS):
 def cancel_order(ctx: RequestContext, order_id: str) -> Reply:
     """A soft cancel: the order stays, with status `cancelled`; raises
     order.status_changed and order.cancelled. A delivered or cancelled order answers 409."""
-    return ok(orders.cancel(actor(ctx), order_id))
+    return ok(orders.cancel(ctx.actor, order_id))
 
 
 @api.route("/orders/{order_id}/payments", "POST", scopes=scopes(ORDERS, True),
@@ -35,14 +35,14 @@ def pay_order(ctx: RequestContext, order_id: str, body: PaymentIn) -> Reply:
     """`status` succeeded (default) adds to `amountPaid` and raises payment.received;
     failed is recorded and raises payment.failed. More than the balance, or a cancelled
     order, answers 409."""
-    return Reply({"data": orders.pay(actor(ctx), order_id, body)}, 201)
+    return Reply({"data": orders.pay(ctx.actor, order_id, body)}, 201)
 
 
 @api.route("/orders/{order_id}/payments", scopes=scopes(ORDERS),
            summary="List an order's payments")
 def list_payments(ctx: RequestContext, order_id: str) -> Reply:
     """Oldest first (at most 100)."""
-    return ok(orders.payments(actor(ctx), order_id))
+    return ok(orders.payments(ctx.actor, order_id))
 
 
 @api.route("/customers/{customer_id}", "DELETE", scopes=scopes(CUSTOMERS, True),
@@ -51,7 +51,7 @@ def erase_customer(ctx: RequestContext, customer_id: str) -> Reply:
     """Name, email and phone are replaced by erased markers, the email is freed, and
     the customer's orders lose their shipping address; the id stays, so order history
     stays consistent. Raises customer.deleted (no personal data). Repeatable."""
-    return ok(customers.erase(actor(ctx), customer_id))
+    return ok(customers.erase(ctx.actor, customer_id))
 
 
 @api.route("/inventory/{sku}/reserve", "PATCH", scopes=scopes(INVENTORY, True),
@@ -59,11 +59,11 @@ def erase_customer(ctx: RequestContext, customer_id: str) -> Reply:
 def reserve_stock(ctx: RequestContext, sku: str, body: Quantity) -> Reply:
     """Moves `quantity` from available to reserved; 409 if fewer are available.
     May raise inventory.low."""
-    return ok(inventory.reserve(actor(ctx), sku, body.quantity))
+    return ok(inventory.reserve(ctx.actor, sku, body.quantity))
 
 
 @api.route("/inventory/{sku}/release", "PATCH", scopes=scopes(INVENTORY, True),
            body=Quantity, errors=(409,), summary="Release reserved stock")
 def release_stock(ctx: RequestContext, sku: str, body: Quantity) -> Reply:
     """Moves `quantity` from reserved back to available; 409 if fewer are reserved."""
-    return ok(inventory.release(actor(ctx), sku, body.quantity))
+    return ok(inventory.release(ctx.actor, sku, body.quantity))

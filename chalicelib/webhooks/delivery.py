@@ -31,15 +31,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from chalicelib.core import aws, clock, ids
-from chalicelib.core.settings import get_settings
 from chalicelib.store import table as store
-from chalicelib.webhooks import service, signing
+from chalicelib.webhooks import repo, service, signing
+from chalicelib.webhooks.models import DEFAULT_TIMEOUT
 
 DUE = "DUE"
-TERMINAL = ("delivered", "failed", "cancelled")
 STATUSES = ("pending", "delivering", "delivered", "failed", "cancelled")
 SQS_MAX_DELAY = 900
 SWEEP_AHEAD = 75  # the sweep runs every minute: enqueue what falls due before the next one
@@ -55,12 +54,10 @@ LOG_BODY_BYTES = 4096
 KEEP_ATTEMPTS = 50
 KEEP_DAYS = 30  # a delivery and its attempt log, from its creation (redeliverable till then)
 ATTEMPT_LOG_BYTES = 200_000  # with the payload, well under DynamoDB's 400 KB per item
-DEFAULT_TIMEOUT = 30
 CONCURRENCY = 32  # threads for the DynamoDB side of a batch
 PER_HOST = 20  # concurrent attempts per receiver host within one invocation
 POOL_SIZE = 5  # connections per httpx pool; a host gets PER_HOST / POOL_SIZE pools
 
-T = TypeVar("T")
 
 
 # -- the webhook management side: service.py owns webhooks, ssrf.py the targets --------
@@ -135,61 +132,20 @@ def public(item: dict[str, Any], with_payload: bool = False) -> dict[str, Any]:
 def _update(did: str, changes: dict[str, Any], *, remove: Iterable[str] = (),
             condition: str = "attribute_exists(PK)",
             values: dict[str, Any] | None = None, append: dict[str, list[Any]] | None = None,
-            returns: bool = True) -> dict[str, Any] | None:
-    """Conditional SET/REMOVE on one delivery (`append` adds to the end of lists); None
-    when the condition failed, else the new item, or {} when `returns` is off (the hot
-    paths know the outcome already and skip the read-back). Conditions may use #status
-    (a reserved word in DynamoDB)."""
-    from botocore.exceptions import ClientError
-
-    names = {"#status": "status"} if "#status" in condition else {}
-    vals = {f":{k}": v for k, v in (values or {}).items()}
-    sets = []
-    for i, (attr, value) in enumerate(changes.items()):
-        names[f"#a{i}"] = attr
-        vals[f":a{i}"] = store._dynamo_value(value)
-        sets.append(f"#a{i} = :a{i}")
-    for i, (attr, more) in enumerate((append or {}).items()):
-        names[f"#l{i}"] = attr
-        vals[f":l{i}"] = store._dynamo_value(more)
-        vals[":empty"] = []
-        sets.append(f"#l{i} = list_append(if_not_exists(#l{i}, :empty), :l{i})")
-    expr = "SET " + ", ".join(sets)
-    removed = list(remove)
-    if removed:
-        for i, attr in enumerate(removed):
-            names[f"#r{i}"] = attr
-        expr += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
-    pk, sk = key(did)
-    try:
-        resp = store.table().update_item(
-            Key={"PK": pk, "SK": sk}, UpdateExpression=expr, ConditionExpression=condition,
-            ExpressionAttributeNames=names, ExpressionAttributeValues=vals,
-            ReturnValues="ALL_NEW" if returns else "NONE")
-    except ClientError as exc:
-        if store.is_condition_failure(exc):
-            return None
-        raise
-    return dict(store.plain(resp["Attributes"])) if returns else {}
+            returns: bool = False) -> dict[str, Any] | None:
+    """store.update on one delivery: None when the condition failed, else {} (or the new
+    item with `returns`: most callers know the new state, and an item can hold 200 KB of
+    attempt log). Conditions may use #status (a reserved word) and name their values
+    without the colon."""
+    return store.update(*key(did), changes, remove=tuple(remove), condition=condition,
+                        values={f":{k}": v for k, v in (values or {}).items()},
+                        names={"#status": "status"} if "#status" in condition else None,
+                        append=append, returns=returns)
 
 
 def batch_get(dids: list[str]) -> dict[str, dict[str, Any]]:
-    """Consistent reads, 100 keys a call."""
-    found: dict[str, dict[str, Any]] = {}
-    name = get_settings().table_name
-    resource = aws.resource("dynamodb")
-    unique = list(dict.fromkeys(dids))
-    for start in range(0, len(unique), 100):
-        keys: list[dict[str, Any]] = [dict(zip(("PK", "SK"), key(d), strict=True))
-                                      for d in unique[start:start + 100]]
-        request: dict[str, Any] = {name: {"Keys": keys, "ConsistentRead": True}}
-        while request:
-            resp = resource.batch_get_item(RequestItems=request)
-            for raw in resp.get("Responses", {}).get(name, []):
-                item = store.plain(raw)
-                found[item["id"]] = item
-            request = resp.get("UnprocessedKeys") or {}
-    return found
+    """Deliveries by id, consistent, in BatchGetItem calls."""
+    return {i["id"]: i for i in store.batch_get([key(d) for d in dids], True).values()}
 
 
 def enqueue(entries: list[tuple[str, int, float]]) -> None:
@@ -225,15 +181,8 @@ def schedule_at(item: dict[str, Any], at: float) -> tuple[dict[str, Any], float 
 
 # -- the retry policy -----------------------------------------------------------------
 
-def retry_schedule(hook: dict[str, Any]) -> list[int]:
-    own = hook.get("retrySchedule")
-    return [int(s) for s in own] if own else list(get_settings().webhook_retry_schedule)
-
-
 def max_attempts(hook: dict[str, Any]) -> int:
-    schedule = retry_schedule(hook)
-    retries = hook.get("retryCount")
-    return 1 + (len(schedule) if retries is None else max(0, int(retries)))
+    return 1 + max(0, service.effective_retry_count(hook))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -256,7 +205,7 @@ def next_delay(hook: dict[str, Any], retry_number: int, outcome: Outcome,
     """The wait before retry `retry_number` (1-based): the schedule's delay (the last one
     repeats when retryCount exceeds it) with +-20% jitter; twice that after a timeout or
     a 429; at least Retry-After on 429/503, never beyond MAX_RETRY_AFTER."""
-    schedule = retry_schedule(hook) or [60]
+    schedule = service.effective_retry_schedule(hook) or [60]
     base = float(schedule[min(retry_number - 1, len(schedule) - 1)])
     delay = base * rng(1 - JITTER, 1 + JITTER)
     if outcome.timed_out or outcome.status == 429:
@@ -481,16 +430,14 @@ class _Batch:
             self.by_record[id(record)] = job
             self.jobs.append(job)
         found = batch_get([j.did for j in self.jobs])
-        hooks: dict[str, dict[str, Any] | None] = {}
+        hook_keys = {i["webhookId"]: (repo.pk(i["webhookId"]), repo.SK) for i in found.values()}
+        hooks = store.batch_get(list(hook_keys.values()), True)
         for job in self.jobs:
             job.item = found.get(job.did)
             if job.item is None:
                 job.failed = True  # no such delivery: retried, then the DLQ
                 continue
-            hid = job.item["webhookId"]
-            if hid not in hooks:
-                hooks[hid] = service.get_webhook(hid)
-            job.hook = hooks[hid]
+            job.hook = hooks.get(hook_keys[job.item["webhookId"]])
         self.running = len(records)
         self.clients: _Clients | None = None
         self.resolved: dict[str, Any] = {}
@@ -581,7 +528,7 @@ def _prepare(job: Job) -> None:
              "cycleAttempt": int(item.get("cycleAttempt", 0)) + 1, "claimedAt": clock.iso(now),
              "claim": uuid.uuid4().hex, "updatedAt": clock.iso(now), "GSI2PK": DUE,
              "GSI2SK": _due_sk(now + STUCK_AFTER, item["id"])}
-    if _update(item["id"], claim, remove=("heldSince",), returns=False,
+    if _update(item["id"], claim, remove=("heldSince",),
                condition="#status = :p AND attemptCount = :seq",
                values={"p": "pending", "seq": job.seq}) is None:
         return  # another worker won the slot
@@ -591,7 +538,7 @@ def _prepare(job: Job) -> None:
     ts = clock.now_int()
     headers = signing.headers(service.secrets_for_signing(hook), item["eventId"], ts, item["body"],
                               item["event"], attempt, service.custom_headers(hook))
-    timeout = float(hook.get("timeoutSeconds") or DEFAULT_TIMEOUT)
+    timeout = float(hook.get("timeoutSeconds") or DEFAULT_TIMEOUT)  # (older items: none)
     job.request = Request(hook["url"], headers, item["body"], timeout)
 
 
@@ -635,7 +582,7 @@ def _finish(job: Job) -> None:
     if len(kept) <= len(item.get("attempts", [])):  # full: rewrite, dropping the oldest
         changes["attempts"], append = kept, None
     done = _update(item["id"], changes, remove=remove, condition="claim = :c",
-                   values={"c": item["claim"]}, append=append, returns=False)
+                   values={"c": item["claim"]}, append=append)
     if done is None:
         job.resend = None  # the watchdog took the delivery back meanwhile
 
@@ -712,8 +659,7 @@ def sweep_due(limit: int = 1000) -> dict[str, int]:
                 continue
             counts[_unstick(item, now)] += 1
         else:  # a terminal item with a stale index entry
-            _update(item["id"], {"updatedAt": item.get("updatedAt")},
-                    remove=("GSI2PK", "GSI2SK"))
+            _update(item["id"], {}, remove=("GSI2PK", "GSI2SK"))
     enqueue(send)
     return counts
 
@@ -733,7 +679,8 @@ def _unstick(item: dict[str, Any], now: float) -> str:
         return "failed"
     sched, _ = schedule_at(item, now)
     sched.update({"attempts": attempts, "updatedAt": clock.iso(now)})
-    if _update(item["id"], sched, remove=("claim",), condition=cond, values=values):
+    if _update(item["id"], sched, remove=("claim",), condition=cond,
+               values=values) is not None:
         enqueue([(item["id"], int(item["attemptCount"]), 0)])
     return "stuck"
 
@@ -756,7 +703,7 @@ def redeliver(item: dict[str, Any]) -> dict[str, Any] | None:
     sched, _ = schedule_at(item, now)
     sched.update({"cycleAttempt": 0, "updatedAt": clock.iso(now), "redeliveredAt":
                   clock.iso(now)})
-    done = _update(item["id"], sched, remove=("reason", "heldSince"),
+    done = _update(item["id"], sched, remove=("reason", "heldSince"), returns=True,
                    condition="#status <> :d AND attemptCount = :seq",
                    values={"d": "delivering", "seq": seq})
     if done is not None:

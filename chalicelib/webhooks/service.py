@@ -363,8 +363,7 @@ def warn_disabling(webhook_id: str, disable_at: float) -> bool:
         op = repo.update_op(repo.pk(webhook_id), repo.SK, {"disablingWarnedAt": clock.iso()},
                             condition="attribute_exists(PK) AND attribute_not_exists("
                                       "disablingWarnedAt) AND #st = :active",
-                            values={":active": "active"})
-        op["Update"]["ExpressionAttributeNames"]["#st"] = "status"
+                            values={":active": "active"}, names={"#st": "status"})
         # The promised disable time is kept even if no delivery comes by then: the
         # sweep in health.py reads this marker.
         watch = repo.put_op({"PK": health_watch_pk(), "SK": f"{clock.iso(disable_at)}#{webhook_id}",

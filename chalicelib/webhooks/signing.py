@@ -8,8 +8,9 @@ import base64
 import hashlib
 import hmac
 
+from chalicelib.webhooks.models import SECRET_PREFIX
+
 USER_AGENT = "Gatehouse-Webhooks/1.0"
-PREFIX = "whsec_"
 # Shown as-is in delivery logs; every other signing or auth header is redacted.
 _SAFE = {"content-type", "user-agent", "webhook-id", "webhook-timestamp", "x-webhook-timestamp",
          "x-webhook-event", "x-webhook-attempt", "host"}
@@ -17,7 +18,7 @@ REDACTED = "[redacted]"
 
 
 def key_bytes(secret: str) -> bytes:
-    raw = secret[len(PREFIX):] if secret.startswith(PREFIX) else secret
+    raw = secret.removeprefix(SECRET_PREFIX)
     return base64.b64decode(raw + "=" * (-len(raw) % 4))
 
 
