@@ -39,3 +39,6 @@ def test_bootstrap_refuses_a_secret_without_password(api):
         bootstrap({}, None)
     assert api.post("/api/v1/auth/login", {"username": "x", "password": "whatever-123"}
                     ).status_code == 401
+    from tests.unit.helpers import raw_item
+
+    assert raw_item("USERNAME#x", "USERNAME") is None  # no user was made from it

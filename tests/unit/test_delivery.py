@@ -285,7 +285,6 @@ def test_connects_only_to_the_checked_address(admin, env, receiver, monkeypatch)
     never used: the connection goes to the address that was checked."""
     import socket
 
-    from chalicelib.webhooks import ssrf
 
     hook = create_hook(admin, f"http://localhost:{receiver.port}/hooks")
     publish()
@@ -303,7 +302,6 @@ def test_connects_only_to_the_checked_address(admin, env, receiver, monkeypatch)
     assert only_delivery(hook["id"])["status"] == "delivered"
     [req] = receiver.requests
     assert req.headers["host"] == f"localhost:{receiver.port}"
-    assert ssrf is not None
 
 
 def test_rotation_sends_both_signatures(admin, env, receiver):
@@ -510,7 +508,7 @@ def test_stale_and_duplicate_messages_attempt_once(admin, env, receiver):
 def test_concurrent_batch(admin, env, receiver):
     import time
 
-    hook = create_hook(admin, receiver.url)
+    create_hook(admin, receiver.url)
     receiver.default = Action(200, delay=0.3)
     for i in range(10):
         publish(data={"id": f"prd_{i}"})
@@ -518,7 +516,6 @@ def test_concurrent_batch(admin, env, receiver):
     assert deliver_queued() == {"batchItemFailures": []}
     assert time.monotonic() - started < 2.5  # not 10 x 0.3 s one after another
     assert len(receiver.requests) == 10
-    assert hook
 
 
 def test_next_delay_policy():
@@ -576,7 +573,6 @@ def test_deliveries_api(admin, env, receiver):
 
 def test_recover_window(admin, env, receiver):
     from chalicelib.core import clock
-    from chalicelib.webhooks import delivery
 
     hook = create_hook(admin, receiver.url, retryCount=0)
     receiver.default = Action(500)
@@ -593,7 +589,6 @@ def test_recover_window(admin, env, receiver):
     assert resp.status_code == 202 and resp.json["data"]["recovered"] == 2
     deliver_queued()
     assert len(admin.get(f"{base}/deliveries?status=delivered").json["data"]) == 2
-    assert delivery.STATUSES
 
 
 def test_failing_endpoint_warned_then_disabled(admin, env, receiver, monkeypatch):

@@ -70,6 +70,13 @@ def _drain(worker: Worker, binding: Any) -> int:
     return worker.poll_once(binding, wait_seconds=0)
 
 
+def _bound(sqs: Any, names: Any, seen: list[dict[str, Any]], handler: str) -> Any:
+    """A worker over the throwaway app, and its binding of one SQS handler."""
+    worker = Worker(throwaway_app(names, seen, []), sqs=sqs, region="us-east-1")
+    worker.resolve()
+    return worker, next(b for b in worker.queues if b.name == handler)
+
+
 def _bodies(sqs: Any, url: str) -> list[str]:
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
     return sorted(m["Body"] for m in got.get("Messages", []))
@@ -78,9 +85,7 @@ def _bodies(sqs: Any, url: str) -> list[str]:
 def test_partial_batch_failure_keeps_only_the_failed_records(sqs, queues):
     names, urls = queues
     seen: list[dict[str, Any]] = []
-    worker = Worker(throwaway_app(names, seen, []), sqs=sqs, region="us-east-1")
-    worker.resolve()
-    jobs = next(b for b in worker.queues if b.name == "consume")
+    worker, jobs = _bound(sqs, names, seen, "consume")
     for body in ("good-1", "bad-1", "good-2"):
         sqs.send_message(QueueUrl=urls["jobs"], MessageBody=body, MessageAttributes={
             "kind": {"DataType": "String", "StringValue": "test"},
@@ -110,10 +115,7 @@ def test_partial_batch_failure_keeps_only_the_failed_records(sqs, queues):
 
 def test_a_raising_handler_leaves_the_whole_batch(sqs, queues):
     names, urls = queues
-    seen: list[dict[str, Any]] = []
-    worker = Worker(throwaway_app(names, seen, []), sqs=sqs)
-    worker.resolve()
-    boom = next(b for b in worker.queues if b.name == "explode")
+    worker, boom = _bound(sqs, names, [], "explode")
     sqs.send_message_batch(QueueUrl=urls["boom"], Entries=[
         {"Id": "a", "MessageBody": "one"}, {"Id": "b", "MessageBody": "two"}])
     assert _drain(worker, boom) + _drain(worker, boom) == 2
@@ -124,9 +126,7 @@ def test_a_raising_handler_leaves_the_whole_batch(sqs, queues):
 def test_delayed_messages_wait_for_their_delay(sqs, queues):
     names, urls = queues
     seen: list[dict[str, Any]] = []
-    worker = Worker(throwaway_app(names, seen, []), sqs=sqs)
-    worker.resolve()
-    jobs = next(b for b in worker.queues if b.name == "consume")
+    worker, jobs = _bound(sqs, names, seen, "consume")
     sqs.send_message(QueueUrl=urls["jobs"], MessageBody="later", DelaySeconds=1)
     assert _drain(worker, jobs) == 0
     time.sleep(1.2)

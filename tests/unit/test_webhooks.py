@@ -354,6 +354,11 @@ def test_a_paused_webhook_stays_paused_when_disabled_then_paused_again(admin: Ap
     service.disable(wid, "failing")
     resp = admin.put(f"{BASE}/{wid}", {"active": False})
     assert resp.json["data"]["status"] == "disabled"
+
+
+def test_malformed_webhook_id_reads_as_none():
+    from chalicelib.webhooks import service
+
     assert service.get_webhook("nonsense") is None
 
 
