@@ -93,14 +93,10 @@ def expose(api: ApiBlueprint, res: Resource) -> None:
                               for k, v in res.flow.items())
 
         def status_(ctx: RequestContext, body: Any, **params: str) -> Reply:
-            return ok(transition_hooks.get(res.name, service.transition)(
-                res, ctx.actor, params[res.id_param], body.status))
+            return ok(service.transition(res, ctx.actor, params[res.id_param], body.status))
 
         api.route(f"{one}/status", "PATCH", scopes=write, body=status_body, errors=(409,),
                   summary=f"Change a {res.singular}'s status")(_named(
                       status_, f"status_{res.singular}",
                       f"Transitions: {flow_text}. Others answer 409 CONFLICT."))
 
-
-# A module may give its own status change (orders raise order.cancelled as well).
-transition_hooks: dict[str, Any] = {}

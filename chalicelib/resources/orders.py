@@ -130,6 +130,14 @@ def _payment_status(paid: int, total: int) -> str:
     return "unpaid" if paid == 0 else ("paid" if paid >= total else "partial")
 
 
+def _cancelled(previous: dict[str, Any] | None,
+               new: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """order.cancelled, besides order.status_changed, when an order becomes cancelled."""
+    if new.get("status") != "cancelled" or (previous or {}).get("status") == "cancelled":
+        return []
+    return [("order.cancelled", ORDERS.present(new))]
+
+
 def _links(ns: str, record: dict[str, Any]) -> list[dict[str, Any]]:
     """The customer's link to the order (for erasure), and the customer must still be
     there, unerased, when the order commits."""
@@ -156,7 +164,8 @@ ORDERS = Resource(
     money=MONEY, enums={"status": tuple(FLOW), "customerId": (),
                         "paymentStatus": ("unpaid", "partial", "paid")},
     ranges=("total", "itemCount"), sort2="total", flow=FLOW, initial_status="pending",
-    build=_build, create_ops=_links, delete_mode="custom", personal=("shippingAddress",),
+    build=_build, create_ops=_links, more_events=_cancelled, delete_mode="custom",
+    personal=("shippingAddress",),
     subject="customerId",
     events={"created": "order.created", "updated": "order.updated",
             "status_changed": "order.status_changed"})
@@ -177,18 +186,8 @@ register_events(ORDERS, {"updated": "A pending order's items or address changed.
 })
 
 
-def change_status(res: Resource, principal: Principal, order_id: str,
-                  status: str) -> dict[str, Any]:
-    def cancelled(old: str, record: dict[str, Any]) -> service.Events:
-        if record["status"] != "cancelled":
-            return []
-        return [("order.cancelled", ORDERS.present({**record, "id": order_id}))]
-
-    return service.transition(res, principal, order_id, status, cancelled)
-
-
 def cancel(principal: Principal, order_id: str) -> dict[str, Any]:
-    return change_status(ORDERS, principal, order_id, "cancelled")
+    return service.transition(ORDERS, principal, order_id, "cancelled")
 
 
 def pay(principal: Principal, order_id: str, body: PaymentIn) -> dict[str, Any]:

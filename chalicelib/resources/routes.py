@@ -16,7 +16,6 @@ from chalicelib.resources.tickets import TICKETS
 
 api = ApiBlueprint(__name__, "Business resources")
 
-crud.transition_hooks["orders"] = orders.change_status
 for _resource in (ORDERS, PRODUCTS, CUSTOMERS, INVENTORY, TICKETS):
     crud.expose(api, _resource)
 

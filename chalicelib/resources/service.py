@@ -292,9 +292,8 @@ def update(res: Resource, principal: Principal, item_id: str, body: Any) -> dict
                   audit_changes=changes)
 
 
-def transition(res: Resource, principal: Principal, item_id: str, status: str,
-               extra: Callable[[str, dict[str, Any]], Events] | None = None,
-               changes: dict[str, Any] | None = None) -> dict[str, Any]:
+def transition(res: Resource, principal: Principal, item_id: str,
+               status: str) -> dict[str, Any]:
     """A validated status change (409 when the flow does not allow it)."""
     flow = res.flow or {}
     if status not in flow:
@@ -303,20 +302,20 @@ def transition(res: Resource, principal: Principal, item_id: str, status: str,
 
     def change(record: dict[str, Any]) -> tuple[dict[str, Any], Events]:
         old = record.get("status", "")
+        previous = dict(record)
         if status not in flow.get(old, ()):
             raise Conflict(f"A {res.singular} cannot go from {old} to {status}.",
                            details=[{"field": "status", "from": old, "to": status,
                                      "allowed": list(flow.get(old, ()))}])
         record["status"] = status
         record[f"{status}At"] = clock.iso()
-        record.update(changes or {})
         events: Events = []
         name = res.event_type("status_changed")
         if name:
             data = res.present({**record, "id": item_id})
             events.append((name, {**data, "previousStatus": old}))
-        if extra:
-            events += extra(old, record)
+        if res.more_events:  # the resource's own, as on any other change
+            events += res.more_events(previous, {**record, "id": item_id})
         return record, events
 
     return mutate(res, principal, item_id, change, f"{res.singular}.status",
