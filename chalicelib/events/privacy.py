@@ -56,17 +56,11 @@ def erase(subject: str) -> int:
     erasure catches it); the others are removed once their copy is clean."""
     count = 0
     for prefix, rewrite in (("EVT#", _erase_event), ("DLV#", _erase_delivery)):
-        cursor = None
-        while True:
-            links, cursor = store.query_page(subject_pk(subject), sk_prefix=prefix,
-                                             cursor=cursor, limit=100, forward=True)
-            for link in links:
-                done = rewrite(str(link["SK"]).removeprefix(prefix))
-                count += done
-                if done or prefix == "EVT#":
-                    store.delete(str(link["PK"]), str(link["SK"]))
-            if not cursor:
-                break
+        for link in store.query_all(subject_pk(subject), sk_prefix=prefix, forward=True):
+            done = rewrite(str(link["SK"]).removeprefix(prefix))
+            count += done
+            if done or prefix == "EVT#":
+                store.delete(str(link["PK"]), str(link["SK"]))
     return count
 
 

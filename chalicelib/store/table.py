@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -252,6 +253,22 @@ def query_page(pk: str, *, index: str | None = None, cursor: str | None = None,
         read += len(items)
         if read >= FILTER_READ_BUDGET:
             return out, encode_cursor(plain(start))
+
+
+def query_all(pk: str, *, max_items: int | None = None,
+              **page: Any) -> Iterator[dict[str, Any]]:
+    """Every item of a partition (query_page's arguments), read 100 at a time, up to
+    `max_items`. Safe to change the items met on the way (the cursor is a key)."""
+    cursor, count = None, 0
+    while True:
+        items, cursor = query_page(pk, cursor=cursor, limit=100, **page)
+        for item in items:
+            if max_items is not None and count >= max_items:
+                return
+            count += 1
+            yield item
+        if not cursor:
+            return
 
 
 def owned_page(kind: str, owner: str | None, **page: Any) -> tuple[list[dict[str, Any]],

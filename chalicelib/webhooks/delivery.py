@@ -634,13 +634,8 @@ def _record_health(jobs: list[Job]) -> None:
 
 def sweep_due(limit: int = 1000) -> dict[str, int]:
     now = clock.now()
-    items, cursor = store.query_page(DUE, index="GSI2", limit=min(limit, 100), forward=True,
-                                     sk_between=("0", clock.iso(now + SWEEP_AHEAD) + "~"))
-    while cursor and len(items) < limit:
-        more, cursor = store.query_page(DUE, index="GSI2", limit=100, forward=True,
-                                        cursor=cursor,
-                                        sk_between=("0", clock.iso(now + SWEEP_AHEAD) + "~"))
-        items += more
+    items = list(store.query_all(DUE, index="GSI2", forward=True, max_items=limit,
+                                 sk_between=("0", clock.iso(now + SWEEP_AHEAD) + "~")))
     counts = {"due": 0, "stuck": 0, "failed": 0}
     send: list[tuple[str, int, float]] = []
     for item in items:
@@ -713,25 +708,15 @@ def redeliver(item: dict[str, Any]) -> dict[str, Any] | None:
 
 def recover(webhook_id: str, since: str, until: str) -> int:
     """Every failed delivery created in [since, until] gets a new cycle."""
-    count, cursor = 0, None
-    while True:
-        page, cursor = store.query_page(
-            f"WEBHOOK#{webhook_id}#DLV", index="GSI1", cursor=cursor, limit=100,
-            sk_between=(since, until + "~"), item_filter=lambda i: i.get("status") == "failed")
-        for item in page:
-            if redeliver(item) is not None:
-                count += 1
-        if not cursor:
-            return count
+    failed = store.query_all(f"WEBHOOK#{webhook_id}#DLV", index="GSI1",
+                             sk_between=(since, until + "~"),
+                             item_filter=lambda i: i.get("status") == "failed")
+    return sum(1 for item in failed if redeliver(item) is not None)
 
 
 def stats(webhook_id: str, limit: int = 1000) -> dict[str, Any]:
     """Over the newest `limit` deliveries: outcomes, attempts, latency percentiles."""
-    items, cursor = store.query_page(f"WEBHOOK#{webhook_id}#DLV", index="GSI1", limit=100)
-    while cursor and len(items) < limit:
-        more, cursor = store.query_page(f"WEBHOOK#{webhook_id}#DLV", index="GSI1",
-                                        limit=100, cursor=cursor)
-        items += more
+    items = list(store.query_all(f"WEBHOOK#{webhook_id}#DLV", index="GSI1", max_items=limit))
     by_status = {s: 0 for s in STATUSES}
     latencies: list[int] = []
     attempts = ok_attempts = 0

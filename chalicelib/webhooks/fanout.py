@@ -60,14 +60,7 @@ class Cache:
 
     def subscriptions(self, pk: str) -> list[dict[str, Any]]:
         if pk not in self.subs:
-            out: list[dict[str, Any]] = []
-            cursor = None
-            while True:
-                page, cursor = store.query_page(pk, cursor=cursor, limit=100, forward=True)
-                out += page
-                if not cursor:
-                    break
-            self.subs[pk] = out
+            self.subs[pk] = list(store.query_all(pk, forward=True))
         return self.subs[pk]
 
 
