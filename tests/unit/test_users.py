@@ -283,3 +283,27 @@ def test_user_manager_cannot_escalate(admin, api):
     resp = mgr.post("/api/v1/users", {"username": "newbie2", "email": "n@ex.com",
                                       "password": "password-1", "roles": ["viewer"]})
     assert_error(resp, 403, "AUTHORIZATION_ERROR")
+
+
+def test_ending_sessions_never_overwrites_a_concurrent_bump(admin, api, monkeypatch):
+    """Two changes that each end the sessions, from the same read: the second must not
+    write back the epoch the first already wrote (a token minted in between would live
+    on). It answers 409 and the epoch stays where the first put it."""
+    from chalicelib.auth.guard import SESSION_EPOCH
+    from chalicelib.auth.users import service
+    from chalicelib.store import table as store
+
+    _, me = make_user(admin, "eve", ["viewer", "integrator"])
+    stale = raw_item(f"USER#{me['id']}", "USER")
+    seen = int(stale.get(SESSION_EPOCH, 0))
+    store.update(f"USER#{me['id']}", "USER", {SESSION_EPOCH: seen + 1})  # the first bump
+    tok = _login(api, "eve", "pw-eve-long").json["access_token"]  # minted in between
+    monkeypatch.setattr(service, "user_item", lambda _uid: dict(stale))  # the stale read
+    assert_error(admin.delete(f"/api/v1/user-roles/{me['id']}/integrator"), 409, "CONFLICT")
+    monkeypatch.undo()
+    assert int(raw_item(f"USER#{me['id']}", "USER")[SESSION_EPOCH]) == seen + 1
+    assert sorted(raw_item(f"USER#{me['id']}", "USER")["roles"]) == ["integrator", "viewer"]
+    # Retried with a fresh read, the change lands and ends the token minted in between.
+    assert admin.delete(f"/api/v1/user-roles/{me['id']}/integrator").status_code == 204
+    assert_error(api.as_bearer(tok).get(f"/api/v1/users/{me['id']}"), 401,
+                 "AUTHENTICATION_ERROR")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.auth import credentials
-from chalicelib.auth.guard import SESSION_EPOCH
+from chalicelib.auth.guard import SESSION_EPOCH, epoch_condition
 from chalicelib.auth.oauth import service as oauth
 from chalicelib.auth.principal import Principal
 from chalicelib.auth.scopes import BUILTIN_ROLES, expand
@@ -213,6 +213,7 @@ def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, A
     manager = actor.is_admin or "users:manage" in actor.scopes
     _check_target(actor, item)
     changes: dict[str, Any] = {}
+    end_sessions = False
     if body.email is not None:
         changes["email"] = body.email
     if body.password is not None:
@@ -225,8 +226,7 @@ def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, A
                             "(currentPassword).",
                             details=[{"field": "currentPassword", "message": "wrong or missing"}])
         changes["passwordHash"] = credentials.hash_password(body.password)
-        # A new password ends every session: tokens issued before it are refused.
-        changes[SESSION_EPOCH] = int(item.get(SESSION_EPOCH, 0)) + 1
+        end_sessions = True  # a new password: tokens issued before it are refused
     if body.roles is not None or body.active is not None or body.tier is not None:
         if not manager:
             raise Forbidden("Only a user manager can change roles, status or tier.")
@@ -234,21 +234,39 @@ def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, A
             old_roles = list(item.get("roles", []))
             changes["roles"] = _check_roles(actor, body.roles, held=old_roles)
             if set(old_roles) - set(changes["roles"]):
-                # A role taken away ends the sessions that carried its scopes.
-                changes[SESSION_EPOCH] = int(item.get(SESSION_EPOCH, 0)) + 1
+                end_sessions = True  # a role taken away: the sessions carrying its scopes
         if body.active is not None:
             changes["active"] = body.active
         if body.tier is not None:
             changes["tier"] = body.tier
             changes["hourLimit"] = get_settings().tiers[body.tier]
-    updated = store.update(f"USER#{user_id}", "USER", {**changes, "updatedAt": clock.iso()})
-    if updated is None:
-        raise NotFound("No such user.")
+    updated = _write_user(item, changes, end_sessions)
     audit.record(actor, "user.update", "user", user_id,
-                 {k: v for k, v in changes.items() if k not in ("passwordHash", SESSION_EPOCH)} |
+                 {k: v for k, v in changes.items() if k != "passwordHash"} |
                  ({"password": "changed"} if "passwordHash" in changes else {}),
                  owner=item["userId"])
     return public_user(updated)
+
+
+def _write_user(item: dict[str, Any], changes: dict[str, Any],
+                end_sessions: bool = False) -> dict[str, Any]:
+    """Writes the changes; ending the sessions bumps the epoch from the value read, on
+    condition that it is still that value: a concurrent bump is never overwritten (a
+    token minted in between would otherwise live on). 409 when it moved meanwhile."""
+    key = (f"USER#{item['userId']}", "USER")
+    cond, names, values = "attribute_exists(PK)", None, None
+    if end_sessions:
+        seen = int(item.get(SESSION_EPOCH, 0))
+        changes = {**changes, SESSION_EPOCH: seen + 1}
+        cond += " AND " + epoch_condition(seen)
+        names, values = {"#ep": SESSION_EPOCH}, {":ep": seen}
+    updated = store.update(*key, {**changes, "updatedAt": clock.iso()}, condition=cond,
+                           names=names, values=values)
+    if updated is None:
+        if store.get(*key, consistent=True) is None:
+            raise NotFound("No such user.")
+        raise Conflict("The user changed meanwhile; try again.")
+    return updated
 
 
 def delete_user(actor: Principal, user_id: str) -> None:
@@ -285,10 +303,8 @@ def unassign_role(actor: Principal, user_id: str, role: str) -> None:
     if item is None or role not in item.get("roles", []):
         raise NotFound("No such role assignment.")
     _check_target(actor, item)
-    roles = [r for r in item["roles"] if r != role]
     # A role taken away ends the sessions that carried its scopes.
-    store.update(f"USER#{user_id}", "USER", {"roles": roles, "updatedAt": clock.iso(),
-                                             SESSION_EPOCH: int(item.get(SESSION_EPOCH, 0)) + 1})
+    _write_user(item, {"roles": [r for r in item["roles"] if r != role]}, end_sessions=True)
     audit.record(actor, "user_role.remove", "user", user_id, {"role": role}, owner=user_id)
 
 
