@@ -72,8 +72,12 @@ def rotate_refresh(old_hash: str, new_hash: str, new_item: dict[str, Any]) -> bo
     return True
 
 
+def family_key(family: str) -> tuple[str, str]:
+    return f"RTF#{family}", "RTF"
+
+
 def family_revoked(family: str) -> bool:
-    return store.get(f"RTF#{family}", "RTF", consistent=True) is not None
+    return store.get(*family_key(family), consistent=True) is not None
 
 
 def revoke_family(family: str, subject_pk: str, subject_sk: str, access_ttl: int) -> None:

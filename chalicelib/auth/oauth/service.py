@@ -249,13 +249,16 @@ def refresh_grant(refresh: str, issuer: str, *, client: dict[str, Any] | None,
         repo.revoke_family(item["family"], subject_pk, subject_sk, _access_ttl(item["kind"]))
         raise OAuthError("invalid_grant", "The refresh token was already used; its whole "
                          "family is now revoked.")
-    if repo.family_revoked(item["family"]):
-        raise invalid
-    # The subject must still exist, be active and be in the same session epoch (a
-    # password change ends refresh tokens too); it keeps only the scopes it has now.
+    # Not in a revoked family; and the subject must still exist, be active and be in the
+    # same session epoch (a password change ends refresh tokens too); it keeps only the
+    # scopes it has now. Both read in one BatchGetItem.
     from chalicelib.store import table as store
 
-    subject = store.get(subject_pk, subject_sk, consistent=True)
+    family = repo.family_key(item["family"])
+    found = store.batch_get([family, (subject_pk, subject_sk)], consistent=True)
+    if family in found:
+        raise invalid
+    subject = found.get((subject_pk, subject_sk))
     epoch = int(item.get("epoch", 0))
     if (subject is None or not subject.get("active", True)
             or int(subject.get(SESSION_EPOCH, 0)) != epoch):
