@@ -20,6 +20,8 @@ SCOPES: dict[str, str] = {
     "users:manage": "Manage users, roles and role assignments.",
     "logs:read": "Read own access logs and audit logs.",
     "monitoring:read": "Read monitoring and health details.",
+    "tokens:introspect": "Introspect any token (RFC 7662); without it a caller learns only "
+                         "about its own client's tokens.",
 }
 
 _READS = {f"{r}:read" for r in RESOURCE_NAMES}

@@ -45,8 +45,10 @@ def masked(changes: Any, field: str = "") -> Any:
     return changes
 
 
-def record(actor: Principal | None, action: str, target_type: str, target_id: str,
-           changes: dict[str, Any], owner: str | None = None) -> None:
+def entry(actor: Principal | None, action: str, target_type: str, target_id: str,
+          changes: dict[str, Any], owner: str | None = None) -> dict[str, Any]:
+    """The audit item of a change, to be written in the change's own transaction
+    (`put_op`), so a crash between the two cannot lose it."""
     from chalicelib.http import context
 
     try:
@@ -71,4 +73,16 @@ def record(actor: Principal | None, action: str, target_type: str, target_id: st
     if owner_id:
         item["GSI1PK"] = f"OWNER#{owner_id}#AUDIT"
         item["GSI1SK"] = f"{stamp}#{audit_id}"
-    store.put(item)
+    return item
+
+
+def put_op(item: dict[str, Any]) -> dict[str, Any]:
+    """The audit item as an operation of `store.transact`."""
+    return {"Put": {"Item": item}}
+
+
+def record(actor: Principal | None, action: str, target_type: str, target_id: str,
+           changes: dict[str, Any], owner: str | None = None) -> None:
+    """For actions that change nothing else in DynamoDB (a key rotation of the keyring,
+    a test event): writes the entry on its own. Changes use `entry` in their transaction."""
+    store.put(entry(actor, action, target_type, target_id, changes, owner))
