@@ -46,8 +46,7 @@ def bootstrap(env: dict[str, str] | None = None) -> dict[str, str]:
             owner=user_id, client_id=client_id, secret=secret)
     elif secret and not credentials.same(str(existing.get("secretHash", "")),
                                          credentials.hash_secret(secret)):
-        oauth_repo.update_client(client_id, {"secretHash": credentials.hash_secret(secret),
-                                             "active": True})
+        oauth_repo.set_client_secret(client_id, credentials.hash_secret(secret))
     return generated
 
 

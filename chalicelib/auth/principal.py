@@ -16,6 +16,9 @@ class Principal:
     hour_limit: int = 100
     sandbox: bool = False
     claims: dict[str, Any] = field(default_factory=dict)
+    # What a key the principal is restricts it to (requireSignature, ipAllowlist,
+    # expiresAtEpoch): whatever it creates or changes may be no looser.
+    restrictions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_admin(self) -> bool:

@@ -38,15 +38,46 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+# A scope that implies others (managing users includes reading them).
+IMPLIES: dict[str, frozenset[str]] = {"users:manage": frozenset({"users:read"})}
+
+# Never held by a sandbox principal, whatever its scopes say: a sandbox reaches no live
+# data and no one's account.
+SANDBOX_WITHHELD = frozenset({"admin", "users:manage", "tokens:introspect"})
+
+
 def expand(scopes: Iterable[str]) -> frozenset[str]:
-    """`admin` implies every scope."""
+    """`admin` implies every scope; `IMPLIES` adds what a scope includes."""
     given = frozenset(scopes)
-    return frozenset(SCOPES) if "admin" in given else given
+    if "admin" in given:
+        return frozenset(SCOPES)
+    implied = [IMPLIES[s] for s in given if s in IMPLIES]
+    return given.union(*implied) if implied else given
+
+
+def sandboxed(scopes: Iterable[str]) -> frozenset[str]:
+    """The scopes a sandbox principal holds of these."""
+    return expand(scopes) - SANDBOX_WITHHELD
 
 
 def allows(granted: Iterable[str], required: Iterable[str]) -> bool:
     have = expand(granted)
     return all(s in have for s in required)
+
+
+def within(granted: Iterable[str], limit: Iterable[str]) -> frozenset[str]:
+    """What `granted` amounts to under `limit` (a credential under its owner's or its
+    client's current scopes): `admin` survives only where both hold it."""
+    given, bound = frozenset(granted), frozenset(limit)
+    if "admin" in bound:
+        return given
+    return expand(given) & expand(bound)
+
+
+def covers(holder: Iterable[str], target: Iterable[str]) -> bool:
+    """The holder has every scope the target has (`admin` only under `admin`)."""
+    have = expand(holder)
+    return all(s in have for s in expand(target))
 
 
 def narrow(requested: Iterable[str], allowed: Iterable[str]) -> frozenset[str]:

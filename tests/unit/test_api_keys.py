@@ -197,8 +197,11 @@ def test_signed_requests(admin: Api) -> None:
     path = f"{BASE}?perPage=5&status=active"
     ok = signed(as_key, secret, "GET", path)
     assert ok.status_code == 200, ok.body
+    # A key that must sign makes only keys that must sign too (no looser than itself).
     body = {"name": "made signed", "scopes": ["orders:read"]}
-    made = signed(as_key, secret, "POST", BASE, body)
+    looser = signed(as_key, secret, "POST", BASE, body)
+    assert looser.status_code == 403, looser.body
+    made = signed(as_key, secret, "POST", BASE, {**body, "requireSignature": True})
     assert made.status_code == 201, made.body
 
     assert_401(signed(as_key, "gks_wrong", "GET", VALIDATE))

@@ -18,6 +18,7 @@ from typing import Any
 
 from chalicelib.auth.guard import principal_key
 from chalicelib.core import clock
+from chalicelib.core.errors import Conflict
 from chalicelib.store import table as store
 
 
@@ -30,16 +31,36 @@ def key_item(key_id: str) -> dict[str, Any] | None:
     return store.get(pk, sk, consistent=True)
 
 
-def put_key(item: dict[str, Any]) -> None:
-    store.put_new(item, "An API key with this id already exists; try again.")
+def create_key(item: dict[str, Any], owner_check: dict[str, Any] | None,
+               audit: dict[str, Any]) -> None:
+    """The key, its audit entry and (when the owner is a user) the check that the owner's
+    rights are still those copied onto the key, in one transaction."""
+    ops: list[dict[str, Any]] = [
+        {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+           {"Put": {"Item": audit}}]
+    if owner_check is not None:
+        ops.append(owner_check)
+    try:
+        store.transact(ops)
+    except store.TransactionConflict as exc:
+        if exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
+            raise Conflict("An API key with this id already exists; try again.") from exc
+        raise Conflict("The owner's rights changed meanwhile; try again.") from exc
 
 
-def update_key(key_id: str, changes: dict[str, Any], *, remove: tuple[str, ...] = (),
-               condition: str = "attribute_exists(PK)",
+def update_key(item: dict[str, Any], changes: dict[str, Any], *, audit: dict[str, Any],
+               remove: tuple[str, ...] = (), condition: str = "attribute_exists(PK)",
                values: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    pk, sk = _key(key_id)
+    """Changes the key and writes its audit entry in one transaction; answers the key as
+    written, or None when the condition failed (removed or changed meanwhile)."""
     changes = {**changes, "updatedAt": clock.iso()}
-    return store.update(pk, sk, changes, remove=remove, condition=condition, values=values)
+    update = store.update_request(str(item["PK"]), str(item["SK"]), changes, remove=remove,
+                                  condition=condition, values=values)
+    try:
+        store.transact([{"Update": update}, {"Put": {"Item": audit}}])
+    except store.TransactionConflict:
+        return None
+    return {k: v for k, v in {**item, **changes}.items() if k not in remove}
 
 
 def list_keys(owner: str | None, cursor: str | None, limit: int,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalicelib.auth import credentials, keyring
+from chalicelib.auth import credentials, delegation, keyring, owners
 from chalicelib.auth.api_keys import repo
 from chalicelib.auth.api_keys.models import (
     DEFAULT_LIFETIME_DAYS,
@@ -22,9 +22,9 @@ from chalicelib.auth.api_keys.models import (
 from chalicelib.auth.guard import usage_attr
 from chalicelib.auth.oauth.service import hour_limit_for
 from chalicelib.auth.principal import Principal
-from chalicelib.auth.scopes import narrow
+from chalicelib.auth.scopes import within
 from chalicelib.core import clock, ids
-from chalicelib.core.errors import Conflict, Forbidden, NotFound
+from chalicelib.core.errors import Conflict, Forbidden
 from chalicelib.ops import audit
 
 KEY_ID_RE = re.compile(r"^key_[0-9a-hjkmnp-tv-z]{12}$")
@@ -57,6 +57,9 @@ def public_key(item: dict[str, Any]) -> dict[str, Any]:
         "updatedAt": item.get("updatedAt"), "lastUsedAt": item.get("lastUsedAt"),
         "rotatedAt": item.get("rotatedAt"), "revokedAt": item.get("revokedAt"),
         "previousKeyExpiresAt": None,
+        # What the key may do now: its scopes within its owner's current ones.
+        "effectiveScopes": sorted(within(item["scopes"], item.get("ownerScopes") or []))
+        if item.get("ownerActive") else [],
     }
     prev_until = float(item.get("prevHashExpiresAt", 0))
     if item.get("prevHash") and prev_until > now:
@@ -68,39 +71,35 @@ def _with_credentials(item: dict[str, Any], key: str, secret: str) -> dict[str, 
     return {**public_key(item), "key": key, "secret": secret}
 
 
-def _check_delegation(actor: Principal, scopes: list[str] | None, hour_limit: int | None,
-                      current_limit: int = 0) -> None:
-    """A non-admin may give a key only scopes it has, and no higher rate limit than its own
-    (or than the key already had)."""
-    if actor.is_admin:
-        return
-    if scopes is not None:
-        missing = set(scopes) - narrow(scopes, actor.scopes)
-        if missing:
-            raise Forbidden("An API key cannot have scopes its creator lacks.",
-                            details=[{"field": "scopes", "message": ", ".join(sorted(missing))}])
-    if hour_limit is not None and hour_limit > max(actor.hour_limit, current_limit):
-        raise Forbidden("Only an admin can give an API key a higher rate limit than its "
-                        "creator's.", details=[{"field": "rateLimit",
-                                                "message": f"at most {actor.hour_limit}"}])
+def _check_result(actor: Principal, result: dict[str, Any], current_limit: int = 0) -> None:
+    """The key as it will be stays within the actor: scopes, rate limit, restrictions."""
+    delegation.check_scopes(actor, result["scopes"], "This API key")
+    delegation.check_limit(actor, int(result["hourLimit"]), current_limit, "an API key")
+    delegation.check_key_restrictions(actor, result)
 
 
 def create_key(actor: Principal, body: CreateApiKey) -> dict[str, Any]:
     """Answers the key with its `key` and `secret`, shown this once."""
-    scopes = sorted(body.scopes)
-    tier = body.tier or actor.tier
-    hour_limit = hour_limit_for(tier, body.rate_limit)
-    _check_delegation(actor, scopes, hour_limit)
     sandbox = actor.sandbox if body.sandbox is None else body.sandbox
     if actor.sandbox and not sandbox:
-        raise Forbidden("A sandbox key can only create sandbox keys.")
+        raise Forbidden("A sandbox principal can only create sandbox keys.")
+    scopes = sorted(body.scopes)
+    tier = body.tier or actor.tier
     now = clock.now()
     expires = body.expires_at.timestamp() if body.expires_at else (
         now + DEFAULT_LIFETIME_DAYS * 86400)
+    if actor.kind == "api_key" and not body.expires_at:
+        # A key made by a key expires with its maker at the latest.
+        expires = min(expires, actor.restrictions.get("expiresAtEpoch") or expires)
+    result = {"scopes": scopes, "hourLimit": hour_limit_for(tier, body.rate_limit),
+              "requireSignature": body.require_signature,
+              "ipAllowlist": list(body.ip_allowlist), "expiresAtEpoch": int(expires)}
+    _check_result(actor, result)
     key_id, key, prefix = credentials.new_api_key(sandbox)
     secret = new_secret()
     stamp = clock.iso(now)
     owner = actor.owner
+    rights, owner_check = owners.owner_state(owner)
     item: dict[str, Any] = {
         "PK": f"APIKEY#{key_id}", "SK": "APIKEY",
         "GSI1PK": f"OWNER#{owner}#APIKEY", "GSI1SK": f"{stamp}#{key_id}",
@@ -108,13 +107,13 @@ def create_key(actor: Principal, body: CreateApiKey) -> dict[str, Any]:
         "keyId": key_id, "name": body.name, "prefix": prefix,
         "keyHash": credentials.hash_secret(key), "secretEnc": keyring.encrypt(secret),
         "status": "active", "scopes": scopes, "tier": tier, "rateLimit": body.rate_limit,
-        "hourLimit": hour_limit, "expiresAt": clock.iso(expires),
+        "hourLimit": result["hourLimit"], "expiresAt": clock.iso(expires),
         "expiresAtEpoch": int(expires), "requireSignature": body.require_signature,
         "ipAllowlist": list(body.ip_allowlist), "sandbox": sandbox, "owner": owner,
-        "createdBy": actor.describe(), "createdAt": stamp, "updatedAt": stamp,
+        "createdBy": actor.describe(), "createdAt": stamp, "updatedAt": stamp, **rights,
     }
-    repo.put_key(item)
-    audit.record(actor, "api_key.create", "api_key", key_id, _audited(item), owner=owner)
+    repo.create_key(item, owner_check, audit.entry(actor, "api_key.create", "api_key",
+                                                   key_id, _audited(item), owner=owner))
     return _with_credentials(item, key, secret)
 
 
@@ -127,10 +126,16 @@ def _audited(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def visible_key(actor: Principal, key_id: str) -> dict[str, Any]:
-    """The key if the actor may see it; another owner's key is simply not there (404)."""
+    """The key if the actor may see it; another owner's key (or, for a sandbox caller, a
+    live key) is simply not there (404)."""
     item = repo.key_item(key_id) if KEY_ID_RE.match(key_id) else None
-    if item is None or not actor.can_see(str(item.get("owner", ""))):
-        raise NotFound("No such API key.")
+    return delegation.visible(actor, item, "API key")
+
+
+def _changeable_key(actor: Principal, key_id: str) -> dict[str, Any]:
+    """A key the actor may change: visible, and no broader or looser than the actor."""
+    item = visible_key(actor, key_id)
+    _check_result(actor, item, int(item["hourLimit"]))
     return item
 
 
@@ -140,14 +145,20 @@ def get_key(actor: Principal, key_id: str) -> dict[str, Any]:
 
 def list_keys(actor: Principal, query: ListApiKeys) -> tuple[list[dict[str, Any]], str | None]:
     wanted = {s.strip() for s in query.status.split(",")} if query.status else None
+
+    def shown(item: dict[str, Any]) -> bool:
+        if actor.sandbox and not item.get("sandbox"):
+            return False  # a sandbox caller sees test keys only
+        return wanted is None or status_of(item) in wanted
+
     items, cursor = repo.list_keys(
         None if actor.is_admin else actor.owner, query.cursor, query.per_page,
-        (lambda item: status_of(item) in wanted) if wanted else None)
+        shown if (wanted or actor.sandbox) else None)
     return [public_key(i) for i in items], cursor
 
 
 def update_key(actor: Principal, key_id: str, body: UpdateApiKey) -> dict[str, Any]:
-    item = visible_key(actor, key_id)
+    item = _changeable_key(actor, key_id)
     if item.get("status") != "active":
         raise Conflict("A revoked API key cannot be changed.")
     changes: dict[str, Any] = {}
@@ -166,13 +177,12 @@ def update_key(actor: Principal, key_id: str, body: UpdateApiKey) -> dict[str, A
         return public_key(item)
     tier = changes.get("tier", item["tier"])
     changes["hourLimit"] = hour_limit_for(tier, changes.get("rateLimit", item.get("rateLimit")))
-    _check_delegation(actor, changes.get("scopes"), changes["hourLimit"],
-                      int(item["hourLimit"]))
-    updated = repo.update_key(key_id, changes)
+    _check_result(actor, {**item, **changes}, int(item["hourLimit"]))
+    updated = repo.update_key(
+        item, changes, audit=audit.entry(actor, "api_key.update", "api_key", key_id,
+                                         _audited(changes), owner=str(item["owner"])))
     if updated is None:
-        raise NotFound("No such API key.")
-    audit.record(actor, "api_key.update", "api_key", key_id, _audited(changes),
-                 owner=str(item["owner"]))
+        raise Conflict("The API key changed meanwhile; try again.")
     return public_key(updated)
 
 
@@ -181,16 +191,20 @@ def revoke_key(actor: Principal, key_id: str) -> None:
     item = visible_key(actor, key_id)
     if item.get("status") == "revoked":
         return
-    repo.update_key(key_id, {"status": "revoked", "revokedAt": clock.iso()},
-                    remove=_FORGET_ON_ROTATE)
-    audit.record(actor, "api_key.revoke", "api_key", key_id, {}, owner=str(item["owner"]))
+    delegation.check_scopes(actor, item["scopes"], "This API key")
+    repo.update_key(item, {"status": "revoked", "revokedAt": clock.iso()},
+                    remove=_FORGET_ON_ROTATE,
+                    audit=audit.entry(actor, "api_key.revoke", "api_key", key_id, {},
+                                      owner=str(item["owner"])))
 
 
 def rotate_key(actor: Principal, key_id: str, grace_seconds: int,
                action: str = "api_key.rotate") -> dict[str, Any]:
     """A new key and secret under the same id. During `grace_seconds` the old key (and
-    its secret, for signed requests) still works; with 0 it stops at once."""
-    item = visible_key(actor, key_id)
+    its secret, for signed requests) still works; with 0 it stops at once. Only a caller
+    holding every scope of the key (and no looser than it) may: the new secret is the
+    key's whole power."""
+    item = _changeable_key(actor, key_id)
     if status_of(item) != "active":
         raise Conflict(f"Only an active API key can be rotated; this one is "
                        f"{status_of(item)}.")
@@ -209,12 +223,13 @@ def rotate_key(actor: Principal, key_id: str, grace_seconds: int,
     else:
         remove = _FORGET_ON_ROTATE
     # Conditional on the hash we read: two rotations racing cannot both hand out a key.
-    updated = repo.update_key(key_id, changes, remove=remove, condition="keyHash = :seen",
-                              values={":seen": item["keyHash"]})
+    updated = repo.update_key(item, changes, remove=remove, condition="keyHash = :seen",
+                              values={":seen": item["keyHash"]},
+                              audit=audit.entry(actor, action, "api_key", key_id,
+                                                {"gracePeriodSeconds": grace_seconds},
+                                                owner=str(item["owner"])))
     if updated is None:
         raise Conflict("The API key was rotated or removed meanwhile; try again.")
-    audit.record(actor, action, "api_key", key_id, {"gracePeriodSeconds": grace_seconds},
-                 owner=str(item["owner"]))
     return _with_credentials(updated, key, secret)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.core import clock
+from chalicelib.core.errors import Conflict
 from chalicelib.store import table as store
 
 
@@ -17,17 +18,46 @@ def client_item(client_id: str) -> dict[str, Any] | None:
     return store.get(f"CLIENT#{client_id}", "CLIENT")
 
 
-def put_client(item: dict[str, Any]) -> None:
-    store.put_new(item, "An OAuth client with this id already exists.")
+def create_client(item: dict[str, Any], owner_check: dict[str, Any] | None,
+                  audit: dict[str, Any]) -> None:
+    """The client, its audit entry and the check that its owner's rights are still those
+    copied onto it, in one transaction."""
+    ops: list[dict[str, Any]] = [
+        {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+           {"Put": {"Item": audit}}]
+    if owner_check is not None:
+        ops.append(owner_check)
+    try:
+        store.transact(ops)
+    except store.TransactionConflict as exc:
+        if exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
+            raise Conflict("An OAuth client with this id already exists.") from exc
+        raise Conflict("The owner's rights changed meanwhile; try again.") from exc
 
 
-def update_client(client_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+def update_client(item: dict[str, Any], changes: dict[str, Any], *, audit: dict[str, Any],
+                  remove: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """Changes the client and writes its audit entry in one transaction; answers the
+    client as written, None if it was deleted meanwhile."""
     changes = {**changes, "updatedAt": clock.iso()}
-    return store.update(f"CLIENT#{client_id}", "CLIENT", changes)
+    update = store.update_request(str(item["PK"]), str(item["SK"]), changes, remove=remove,
+                                  condition="attribute_exists(PK)")
+    try:
+        store.transact([{"Update": update}, {"Put": {"Item": audit}}])
+    except store.TransactionConflict:
+        return None
+    return {k: v for k, v in {**item, **changes}.items() if k not in remove}
 
 
-def delete_client(client_id: str) -> None:
-    store.delete(f"CLIENT#{client_id}", "CLIENT")
+def set_client_secret(client_id: str, secret_hash: str) -> None:
+    """Bootstrap: the admin client's secret is the configured one, and it is active."""
+    store.update(f"CLIENT#{client_id}", "CLIENT", {"secretHash": secret_hash, "active": True,
+                                                   "updatedAt": clock.iso()})
+
+
+def delete_client(client_id: str, audit: dict[str, Any]) -> None:
+    store.transact([{"Delete": {"Key": {"PK": f"CLIENT#{client_id}", "SK": "CLIENT"}}},
+                    {"Put": {"Item": audit}}])
 
 
 def list_clients(owner: str | None, cursor: str | None,

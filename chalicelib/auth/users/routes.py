@@ -59,16 +59,21 @@ def create_user(ctx: RequestContext, body: CreateUser) -> Reply:
     return Reply({"data": user}, 201, {"Location": f"/api/v1/users/{user['id']}"})
 
 
-@api.route("/users/{user_id}", summary="Get a user (yourself, or any with users:manage)")
+@api.route("/users/{user_id}", scopes=("users:read",),
+           summary="Get a user (yourself, or any with users:manage)")
 def get_user(ctx: RequestContext, user_id: str) -> Reply:
     assert ctx.principal is not None
     return ok(service.public_user(service.visible_user(ctx.principal, user_id)))
 
 
-@api.route("/users/{user_id}", "PUT", body=UpdateUser, summary="Update a user")
+@api.route("/users/{user_id}", "PUT", scopes=("users:read",), body=UpdateUser,
+           summary="Update a user")
 def update_user(ctx: RequestContext, user_id: str, body: UpdateUser) -> Reply:
-    """Users change their own email and password; roles, status and tier need
-    users:manage. A new password revokes every token issued before it."""
+    """Users change their own email and password (logged in as themselves, with
+    `currentPassword`; a key or client never changes its owner's account); other users,
+    roles and status need users:manage and a caller at least as powerful as the target;
+    tier needs an admin. A new password, a role taken away or a deactivation ends every
+    session issued before it."""
     assert ctx.principal is not None
     return ok(service.update_user(ctx.principal, user_id, body))
 
@@ -79,7 +84,8 @@ def delete_user(ctx: RequestContext, user_id: str) -> None:
     service.delete_user(ctx.principal, user_id)
 
 
-@api.route("/roles", query=PageQuery, summary="List roles (built-in and custom)")
+@api.route("/roles", scopes=("users:read",), query=PageQuery,
+           summary="List roles (built-in and custom)")
 def list_roles(ctx: RequestContext, query: PageQuery) -> Reply:
     roles = service.list_roles()
     return page(roles, None, len(roles))
@@ -94,7 +100,7 @@ def create_role(ctx: RequestContext, body: RoleBody) -> Reply:
     return Reply({"data": service.create_role(ctx.principal, body)}, 201)
 
 
-@api.route("/roles/{name}", summary="Get a role")
+@api.route("/roles/{name}", scopes=("users:read",), summary="Get a role")
 def get_role(ctx: RequestContext, name: str) -> Reply:
     return ok(service.get_role(name))
 
