@@ -16,6 +16,8 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ["GATEHOUSE_STAGE"] = "test"
 os.environ["GATEHOUSE_ISSUER"] = "http://testserver"
+# Tests make many users: a cheaper scrypt than the deployed default (2**17).
+os.environ.setdefault("GATEHOUSE_PASSWORD_HASH_N", str(2**12))
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 ADMIN_SECRET = "admin-secret-for-tests"

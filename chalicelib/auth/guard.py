@@ -220,21 +220,24 @@ def ip_allowed(ip: str, allowlist: list[str]) -> bool:
 
 
 def anonymous(ip: str) -> Caller:
+    """Counts one request (or one credential check) against the IP, in one conditional
+    write that refuses (429) once its budget is spent."""
     settings = get_settings()
     charge = ratelimit.charge_ip(ip, settings.anonymous_hourly_limit, settings.burst_limit)
     if not charge.allowed:
         _refuse(charge)
+        raise RateLimited(charge.quota.retry_after, charge.quota.headers())
     return Caller(None, charge.quota)
 
 
-def refuse_exhausted_ip(ip: str) -> None:
-    """Before a password is even checked: an IP out of attempts gets no more guesses
-    (otherwise a right guess past the limit would still log in)."""
-    settings = get_settings()
-    pk, sk = ratelimit.ip_key(ip)
-    quota = ratelimit.peek(pk, sk, settings.anonymous_hourly_limit, settings.burst_limit)
-    if quota.exceeded:
-        raise RateLimited(quota.retry_after, quota.headers())
+def spend_attempt(ip: str) -> Quota:
+    """Before a password or secret is checked: the attempt is charged to the IP first,
+    so an IP out of attempts gets no more guesses (a right guess past the limit is
+    refused too), and concurrent guesses cannot all pass a read of the counter. Give a
+    successful attempt back with `ratelimit.refund_ip`."""
+    quota = anonymous(ip).quota
+    assert quota is not None
+    return quota
 
 
 def count_error(principal: Principal) -> None:

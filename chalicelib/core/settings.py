@@ -35,6 +35,8 @@ class Settings:
     audit_log_ttl_days: int = 365
     anonymous_hourly_limit: int = 100
     burst_limit: int = 100
+    # scrypt's cost for new password hashes (OWASP: 2**17); only tests set it lower.
+    password_hash_n: int = 2**17
     admin_client_id: str = "admin"
     admin_username: str = "admin"
     webhook_allowed_hosts: tuple[str, ...] = ()
@@ -88,6 +90,7 @@ def get_settings() -> Settings:
         user_access_token_ttl=_int("GATEHOUSE_USER_ACCESS_TOKEN_TTL", 900),
         anonymous_hourly_limit=_int("GATEHOUSE_ANONYMOUS_HOURLY_LIMIT", 100),
         burst_limit=_int("GATEHOUSE_BURST_LIMIT", 100),
+        password_hash_n=_int("GATEHOUSE_PASSWORD_HASH_N", 2**17),
         admin_client_id=env.get("GATEHOUSE_ADMIN_CLIENT_ID", "admin"),
         admin_username=env.get("GATEHOUSE_ADMIN_USERNAME", "admin"),
         webhook_allowed_hosts=_csv(env.get("GATEHOUSE_WEBHOOK_ALLOWED_HOSTS", "")),

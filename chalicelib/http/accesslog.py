@@ -1,7 +1,9 @@
 """Access log: one item per request (method, path, status, latency, principal, IP, UA).
 
-Items: PK = ALOG#<request id>, GSI1 = OWNER#<owner>#ALOG / <iso time>#<id> (an owner's own
-requests), GSI2 = ALOG / <iso time>#<id> (admin view); kept 30 days (TTL).
+Items: PK = ALOG#<entry id>, GSI1 = OWNER#<owner>#ALOG / <iso time>#<id> (an owner's own
+requests), GSI2 = ALOG / <iso time>#<id> (admin view); kept 30 days (TTL). The entry id
+is always the server's: a caller's X-Request-Id is only an attribute (clientRequestId),
+and entries are created on condition that the key is free, so nothing overwrites one.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.core import clock
+from chalicelib.core import clock, ids
 from chalicelib.core.settings import get_settings
 from chalicelib.http.context import RequestContext
 from chalicelib.store import table as store
@@ -31,15 +33,21 @@ def masked_query(query: dict[str, str]) -> dict[str, str]:
             for k, v in query.items()}
 
 
+def entry_id(ctx: RequestContext) -> str:
+    """The request id when the server made it; a fresh one when the caller chose it."""
+    return ids.new_id("req") if ctx.client_request_id else ctx.request_id
+
+
 def record(ctx: RequestContext, status: int, latency_ms: float) -> dict[str, Any]:
     now = clock.now()
     stamp = clock.iso(now)
     principal = ctx.principal
     owner = principal.owner if principal else ""
+    log_id = entry_id(ctx)
     item: dict[str, Any] = {
-        "PK": f"ALOG#{ctx.request_id}", "SK": "ALOG",
-        "GSI2PK": "ALOG", "GSI2SK": f"{stamp}#{ctx.request_id}",
-        "id": ctx.request_id, "timestamp": stamp, "method": ctx.method, "path": ctx.path,
+        "PK": f"ALOG#{log_id}", "SK": "ALOG",
+        "GSI2PK": "ALOG", "GSI2SK": f"{stamp}#{log_id}",
+        "id": log_id, "timestamp": stamp, "method": ctx.method, "path": ctx.path,
         # The query as JSON text, not a map: its keys are the caller's, and a map keyed by
         # arbitrary text (DynamoDB type names, lone surrogates) is what moto's emulator
         # mangles; text stores anything.
@@ -49,8 +57,10 @@ def record(ctx: RequestContext, status: int, latency_ms: float) -> dict[str, Any
         "owner": owner, "version": ctx.version,
         "ttl": int(now) + get_settings().access_log_ttl_days * 86400,
     }
+    if ctx.client_request_id:
+        item["clientRequestId"] = ctx.client_request_id
     if owner:
         item["GSI1PK"] = f"OWNER#{owner}#ALOG"
-        item["GSI1SK"] = f"{stamp}#{ctx.request_id}"
-    store.put(item)
+        item["GSI1SK"] = f"{stamp}#{log_id}"
+    store.put_new(item, "An access log entry with this id exists.")
     return item

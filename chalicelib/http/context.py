@@ -26,6 +26,10 @@ class RequestContext:
     version: str = ""
     stage: str = ""
     principal: Principal | None = None
+    # The caller's own X-Request-Id (echoed, never a storage key); and the verified
+    # principal a 429 was counted against (breach statistics name nobody unverified).
+    client_request_id: str = ""
+    limited_as: str = ""
     response_headers: dict[str, str] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
 

@@ -14,32 +14,40 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.auth import credentials, guard
+from chalicelib.auth import credentials, guard, tokens
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import (
     AuthenticationFailed,
     Forbidden,
     PayloadTooLarge,
+    RateLimited,
 )
 from chalicelib.core.logging import get_logger
 from chalicelib.core.settings import get_settings
 from chalicelib.http import accesslog, context, cors, envelope, idempotency, ratelimit, routes
 from chalicelib.http.context import RequestContext
 
-_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 SUNSET_V1 = "Sat, 31 Jul 2027 00:00:00 GMT"
 DEPRECATED_V1 = "@1780272000"  # 2026-06-01T00:00:00Z, RFC 9745 form
 
 
+def caller_request_id(given: str) -> str:
+    """The caller's X-Request-Id if it is sane, else "" (the edge and the local gateway
+    use this one rule). fullmatch: `$` would also let a trailing newline through (header
+    injection)."""
+    return given if SANE_REQUEST_ID.fullmatch(given) else ""
+
+
 def _context(event: Any, started: float) -> RequestContext:
     headers = {k.lower(): v for k, v in (event.headers or {}).items()}
-    given = headers.get("x-request-id", "")
+    given = caller_request_id(headers.get("x-request-id", ""))
     ctx_info = event.context or {}
     multi = (event.to_original_event() or {}).get("multiValueQueryStringParameters") or {}
     pairs = [(k, v) for k, values in multi.items() for v in (values or [])]
     return RequestContext(
-        # fullmatch: `$` would also let a trailing newline through (header injection).
-        request_id=given if _SANE_ID.fullmatch(given) else ids.new_id("req"),
+        request_id=given or ids.new_id("req"),
+        client_request_id=given,
         method=event.method,
         path=ctx_info.get("path") or event.path,
         resource=ctx_info.get("resourcePath", ""),
@@ -67,6 +75,11 @@ def authenticate(ctx: RequestContext, spec: routes.RouteSpec) -> guard.Caller:
     if spec.auth == "required":
         try:
             return _credentials(ctx)
+        except RateLimited:
+            # The guard limits a principal in the same write that matched its token or
+            # key, so a 429 from it names a verified principal.
+            ratelimit.name_breach(_limited_principal(ctx))
+            raise
         except AuthenticationFailed:
             _charge_anonymous(ctx)  # missing or failed credentials count against the IP
             raise
@@ -178,27 +191,27 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
         context.set_current(None)
 
 
-def _claimed_identity(ctx: RequestContext) -> str:
-    """Who a refused request claimed to be (for statistics; it was not let in)."""
+def _limited_principal(ctx: RequestContext) -> str:
+    """The principal the guard refused with a 429: it refuses only in the write that
+    matched the key's hash, or once the token's signature has checked out (checked again
+    here, so the name stays verified whatever the guard's order)."""
+    auth = ctx.header("authorization")
+    if auth:
+        try:
+            claims = tokens.verify(auth.partition(" ")[2].strip(), ctx.base_url)
+        except AuthenticationFailed:
+            return ""
+        return f"{claims.get('gh_kind', 'client')}:{claims['sub']}"
+    parsed = credentials.parse_api_key(ctx.header("x-api-key"))
+    return f"api_key:{parsed[0]}" if parsed else ""
+
+
+def _breach_name(ctx: RequestContext) -> str:
+    """Whom a 429 is counted against: a verified principal, else the masked IP (never a
+    name the caller merely claimed: anyone could invent names without end)."""
     if ctx.principal is not None:
         return ctx.principal.describe()
-    parsed = credentials.parse_api_key(ctx.header("x-api-key"))
-    if parsed is not None:
-        return f"api_key:{parsed[0]}"
-    scheme, _, token = ctx.header("authorization").partition(" ")
-    try:
-        if scheme.lower() == "bearer" and token:
-            import jwt
-
-            claims = jwt.decode(token.strip(), options={"verify_signature": False})
-            return f"{claims.get('gh_kind', 'client')}:{claims.get('sub', '')}"
-        if scheme.lower() == "basic" and token:
-            import base64
-
-            return "client:" + base64.b64decode(token.strip()).decode().partition(":")[0]
-    except Exception:  # noqa: BLE001, S110 - garbage credentials count as their IP
-        pass
-    return f"ip:{accesslog.masked_ip(ctx.ip)}"
+    return ctx.limited_as or f"ip:{accesslog.masked_ip(ctx.ip)}"
 
 
 def _after(ctx: RequestContext, status: int, latency_ms: float, state: dict[str, Any]) -> None:
@@ -217,7 +230,7 @@ def _after(ctx: RequestContext, status: int, latency_ms: float, state: dict[str,
         if status >= 400 and ctx.principal is not None:
             guard.count_error(ctx.principal)
         if status == 429:
-            who = _claimed_identity(ctx)
+            who = _breach_name(ctx)
             log.warning("rate limit exceeded", extra={"requestId": ctx.request_id,
                                                       "principal": who})
             ratelimit.record_breach(who)

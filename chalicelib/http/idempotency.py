@@ -24,7 +24,8 @@ from chalicelib.http.context import RequestContext
 from chalicelib.store import table as store
 
 LOCK_SECONDS = 60
-REPLAYED_HEADERS = ("Content-Type", "Location")
+# A replay answers as the original did, down to no-store on answers that hold secrets.
+REPLAYED_HEADERS = {"content-type", "location", "cache-control", "pragma"}
 
 
 def _record_key(ctx: RequestContext, key: str) -> str:
@@ -33,7 +34,12 @@ def _record_key(ctx: RequestContext, key: str) -> str:
 
 
 def fingerprint(ctx: RequestContext) -> str:
-    digest = hashlib.sha256(f"{ctx.method} {ctx.path}\n".encode())
+    """What makes two requests "the same": method, path with its query string (as sent),
+    media type and body."""
+    from chalicelib.http.edge import path_with_query
+
+    head = f"{ctx.method} {path_with_query(ctx)}\n{ctx.header('content-type').strip()}\n"
+    digest = hashlib.sha256(head.encode())
     digest.update(ctx.raw_body or b"")
     return digest.hexdigest()
 
@@ -63,7 +69,7 @@ def run(ctx: RequestContext, key: str, call: Callable[[], Response]) -> Response
                            "try again.") from exc
         if found.get("bodyHash") != body_hash:
             raise Unprocessable("This Idempotency-Key was used with a different request "
-                                "body.") from exc
+                                "(path, query, media type or body).") from exc
         if found.get("state") == "running":
             raise Conflict("A request with this Idempotency-Key is still in progress.",
                            headers={"Retry-After": "1"}) from exc
@@ -79,7 +85,7 @@ def run(ctx: RequestContext, key: str, call: Callable[[], Response]) -> Response
             store.delete(pk, "IDEM")
         else:
             body = response.body if isinstance(response.body, str) else json.dumps(response.body)
-            kept = {k: v for k, v in response.headers.items() if k in REPLAYED_HEADERS}
+            kept = {k: v for k, v in response.headers.items() if k.lower() in REPLAYED_HEADERS}
             store.update(pk, "IDEM", {"state": "done", "status": response.status_code,
                                       "body": keyring.encrypt(body),
                                       "headers": json.dumps(kept)})

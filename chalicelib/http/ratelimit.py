@@ -170,20 +170,6 @@ def _old_item(exc: Exception) -> dict[str, Any] | None:
     return store.plain({k: des.deserialize(v) for k, v in raw.items()})
 
 
-def peek(pk: str, sk: str, hour_limit: int, burst_limit: int) -> Quota:
-    """The item's current windows, without counting a request."""
-    hour_name, minute_name, hour_reset, minute_reset = window_names(clock.now())
-    quota = Quota(hour_limit, burst_limit, hour_reset=hour_reset, burst_reset=minute_reset)
-    item = store.get(pk, sk, consistent=True) or {}
-    quota.hour_used = int(item.get(hour_name, 0))
-    quota.burst_used = int(item.get(minute_name, 0))
-    if quota.burst_used >= burst_limit:
-        quota.exceeded = "burst"
-    if quota.hour_used >= hour_limit:
-        quota.exceeded = "hour"
-    return quota
-
-
 def ip_key(ip: str) -> tuple[str, str]:
     return f"LIMIT#IP#{ip}", "LIMIT"
 
@@ -195,16 +181,75 @@ def charge_ip(ip: str, hour_limit: int, burst_limit: int) -> Charge:
                   upsert=True, sets={"ttl": clock.now_int() + 2 * HOUR})
 
 
+def refund_ip(ip: str, quota: Quota) -> None:
+    """Gives back an attempt `charge_ip` counted (in the windows it counted it in, never
+    below zero): a credential check that succeeded costs the IP nothing, so only wrong
+    guesses use up its budget. At most the budget's worth of checks is ever in flight,
+    since each is charged before it runs."""
+    from botocore.exceptions import ClientError
+
+    pk, sk = ip_key(ip)
+    hour_name = f"rl_h{quota.hour_reset // HOUR - 1}"
+    minute_name = f"rl_m{quota.burst_reset // MINUTE - 1}"
+    try:
+        store.table().update_item(
+            Key={"PK": pk, "SK": sk}, UpdateExpression="ADD #h :minus, #m :minus",
+            ConditionExpression="#h > :zero AND #m > :zero",
+            ExpressionAttributeNames={"#h": hour_name, "#m": minute_name},
+            ExpressionAttributeValues={":minus": -1, ":zero": 0})
+    except ClientError as exc:
+        if not store.is_condition_failure(exc):
+            raise
+        # A window already gone (the check straddled its end): the attempt stays counted.
+
+
+def name_breach(who: str) -> None:
+    """Names the verified principal a refusal (429) was counted against, for the breach
+    statistics of this request; anything not named counts under its masked IP."""
+    from chalicelib.http import context
+
+    try:
+        context.current().limited_as = who
+    except RuntimeError:
+        pass  # no request in progress (a direct call)
+
+
+BREACH_NAMES_PER_DAY = 200
+BREACH_OVERFLOW = "p_(other)"
+
+
 def record_breach(who: str) -> None:
     """Counts a refused request for monitoring: one item per day, a total and a count per
     principal (STATS#RATELIMIT / <day>, kept 90 days). Off the success path: only 429s
-    pay this write."""
-    day = clock.day()
-    store.table().update_item(
-        Key={"PK": "STATS#RATELIMIT", "SK": day},
-        UpdateExpression="ADD #total :one, #who :one SET #ttl = :ttl",
-        ExpressionAttributeNames={"#total": "total", "#who": f"p_{who}"[:255], "#ttl": "ttl"},
-        ExpressionAttributeValues={":one": 1, ":ttl": clock.now_int() + 90 * 86400})
+    pay this write. `who` must be verified (or the caller's masked IP), and the item holds
+    at most BREACH_NAMES_PER_DAY names (counted in `names`); the rest count as one
+    overflow entry, so no flood of names can grow the item towards DynamoDB's 400 KB."""
+    from botocore.exceptions import ClientError
+
+    def add(expr: str, condition: str, names: dict[str, str], values: dict[str, Any]) -> bool:
+        kwargs: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
+        try:
+            store.table().update_item(
+                Key={"PK": "STATS#RATELIMIT", "SK": clock.day()},
+                UpdateExpression=expr + " SET #ttl = :ttl",
+                ExpressionAttributeNames={"#total": "total", "#ttl": "ttl", **names},
+                ExpressionAttributeValues={":one": 1, ":ttl": clock.now_int() + 90 * 86400,
+                                           **values}, **kwargs)
+        except ClientError as exc:
+            if not store.is_condition_failure(exc):
+                raise
+            return False
+        return True
+
+    name = {"#who": f"p_{who}"[:255]}
+    for _ in range(2):  # a name a concurrent breach just created is found the second time
+        if add("ADD #total :one, #who :one", "attribute_exists(#who)", name, {}):
+            return
+        if add("ADD #total :one, #who :one, #n :one",
+               "attribute_not_exists(#who) AND (attribute_not_exists(#n) OR #n < :cap)",
+               {**name, "#n": "names"}, {":cap": BREACH_NAMES_PER_DAY}):
+            return
+    add("ADD #total :one, #other :one", "", {"#other": BREACH_OVERFLOW}, {})
 
 
 def breaches(day: str) -> dict[str, Any]:

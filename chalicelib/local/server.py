@@ -54,10 +54,10 @@ def _method_not_allowed(request_id: str) -> tuple[int, dict[str, Any], bytes]:
 
 def request_id_for(headers: dict[str, Any]) -> str:
     from chalicelib.core import ids
-    from chalicelib.http.edge import _SANE_ID  # the edge's rule for a caller's id
+    from chalicelib.http.edge import caller_request_id  # the edge's rule, not a copy
 
     given = next((str(v) for k, v in headers.items() if k.lower() == "x-request-id"), "")
-    return given if _SANE_ID.match(given) else ids.new_id("req")
+    return caller_request_id(given) or ids.new_id("req")
 
 
 class Gateway(LocalGateway):

@@ -17,7 +17,7 @@ from chalicelib.store import table as store
 api = ApiBlueprint(__name__, "Logs")
 
 PUBLIC_ACCESS = ("id", "timestamp", "method", "path", "route", "query", "status", "latencyMs",
-                 "ip", "userAgent", "principal", "version")
+                 "ip", "userAgent", "principal", "version", "clientRequestId")
 PUBLIC_AUDIT = ("id", "timestamp", "action", "targetType", "targetId", "actor", "changes",
                 "requestId", "ip")
 

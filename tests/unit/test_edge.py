@@ -397,7 +397,7 @@ def test_idempotency_in_progress_is_409(admin):
     from chalicelib.store import table as store
 
     raw = json.dumps(ROLE)
-    digest = hashlib.sha256(b"POST /api/v1/roles\n")
+    digest = hashlib.sha256(b"POST /api/v1/roles\napplication/json\n")
     digest.update(raw.encode())
     pk = "IDEM#client:admin#" + hashlib.sha256(b"k-busy").hexdigest()
     now = clock.now_int()

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import client_token
+from tests.conftest import ADMIN_SECRET, client_token
 from tests.unit.helpers import assert_error, client_grant, make_client, raw_item
 
 PROBE = "/api/v1/oauth/token/validate"
@@ -108,6 +108,7 @@ def test_anonymous_limit_per_ip_and_rollover(api):
     from chalicelib.core import clock
 
     clock.advance(3600 - clock.now() % 3600 + 0.01)
+    token = client_token(api)["access_token"]  # a success costs the IP nothing
     for i in range(100):
         resp = api.get(PROBE)
         assert resp.status_code == 401, (i, resp.body)
@@ -123,7 +124,10 @@ def test_anonymous_limit_per_ip_and_rollover(api):
     # a bad token from the same IP is refused by the limit too
     assert api.as_bearer("garbage").get(PROBE).status_code == 429
     # a valid principal is not an anonymous caller
-    assert api.as_bearer(client_token(api)["access_token"]).get(PROBE).status_code == 200
+    assert api.as_bearer(token).get(PROBE).status_code == 200
+    # but the IP gets no more secrets checked, right or wrong
+    assert client_grant(api, "admin", "wrong").status_code == 429
+    assert client_grant(api, "admin", ADMIN_SECRET).status_code == 429
     clock.advance(3600)
     assert api.get(PROBE).status_code == 401
 

@@ -140,40 +140,43 @@ def client_credentials_from(authorization: str, form_id: str | None,
 
 def authenticate_client(creds: tuple[str, str] | None, ip: str,
                         charge: bool = True) -> dict[str, Any]:
-    """Checks the client's secret; with `charge`, counts the request against the
-    client's limits in the same write that reads it."""
+    """Checks the client's secret. With `charge` (the token endpoints, which the edge does
+    not limit), the check is charged to the caller's IP before it runs (429 once the IP's
+    budget is spent, whatever the secret; given back when the secret is right), and the
+    request counts against the client's limits in the same write that checks the secret.
+    Without it, the edge has charged the IP already."""
     if creds is None:
         raise OAuthError("invalid_client", "Client authentication is required.", 401,
                          {"WWW-Authenticate": 'Basic realm="gatehouse"'})
     client_id, secret = creds
-    item: dict[str, Any] | None
-    quota = None
-    if charge:
-        # The secret is part of the write's condition: a wrong secret never spends the
-        # client's quota (only the caller's IP pays for it, below).
-        result = ratelimit.charge(f"CLIENT#{client_id}", "CLIENT", hour_limit="hourLimit",
-                                  burst_limit=get_settings().burst_limit,
-                                  condition="attribute_exists(PK) AND active = :true "
-                                            "AND secretHash = :sh",
-                                  values={":true": True,
-                                          ":sh": credentials.hash_secret(secret)})
-        item, quota = result.item, result.quota
-        if not result.allowed:
-            if (item is not None and item.get("active") and quota.exceeded
-                    and credentials.same(str(item.get("secretHash", "")),
-                                         credentials.hash_secret(secret))):
-                raise RateLimited(quota.retry_after, quota.headers())
-            item = None
-    else:
-        item = repo.client_item(client_id)
-    if (item is None or not item.get("active")
-            or not credentials.same(str(item.get("secretHash", "")),
-                                    credentials.hash_secret(secret))):
-        from chalicelib.auth.guard import anonymous
+    hashed = credentials.hash_secret(secret)
+    failed = OAuthError("invalid_client", "Client authentication failed.", 401,
+                        {"WWW-Authenticate": 'Basic realm="gatehouse"'})
+    from chalicelib.auth.guard import anonymous, spend_attempt
 
-        anonymous(ip)  # failed credentials count against the caller's IP
-        raise OAuthError("invalid_client", "Client authentication failed.", 401,
-                         {"WWW-Authenticate": 'Basic realm="gatehouse"'})
+    if not charge:
+        item = repo.client_item(client_id)
+        if (item is None or not item.get("active")
+                or not credentials.same(str(item.get("secretHash", "")), hashed)):
+            anonymous(ip)  # failed credentials count against the caller's IP
+            raise failed
+        return item
+    attempt = spend_attempt(ip)
+    # The secret is part of the write's condition: a wrong secret never spends the
+    # client's quota (only the caller's IP pays for it).
+    result = ratelimit.charge(f"CLIENT#{client_id}", "CLIENT", hour_limit="hourLimit",
+                              burst_limit=get_settings().burst_limit,
+                              condition="attribute_exists(PK) AND active = :true "
+                                        "AND secretHash = :sh",
+                              values={":true": True, ":sh": hashed})
+    item, quota = result.item, result.quota
+    if item is None or not item.get("active") or not credentials.same(
+            str(item.get("secretHash", "")), hashed):
+        raise failed
+    ratelimit.refund_ip(ip, attempt)
+    if not result.allowed:
+        ratelimit.name_breach(f"client:{client_id}")
+        raise RateLimited(quota.retry_after, quota.headers())
     return item
 
 

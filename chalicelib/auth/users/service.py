@@ -311,18 +311,30 @@ def unassign_role(actor: Principal, user_id: str, role: str) -> None:
 # -- sessions ---------------------------------------------------------------------------
 
 def login(username: str, password: str, issuer: str, ip: str) -> dict[str, Any]:
-    from chalicelib.auth.guard import refuse_exhausted_ip
+    """The attempt is charged to the IP before the password is checked (429 once the
+    IP's budget is spent); a successful login gives it back, so only failures count."""
+    from chalicelib.auth.guard import spend_attempt
+    from chalicelib.http import ratelimit
 
-    refuse_exhausted_ip(ip)
+    attempt = spend_attempt(ip)
     item = user_by_name(username)
-    stored = str(item["passwordHash"]) if item else credentials.DUMMY_PASSWORD_HASH
+    stored = str(item["passwordHash"]) if item else credentials.dummy_password_hash()
     valid = credentials.check_password(password, stored)
     if not item or not valid or not item.get("active", True):
-        from chalicelib.auth.guard import anonymous
-
-        anonymous(ip)  # failed logins count against the caller's IP
         raise AuthenticationFailed("Wrong username or password.", error="")
-    store.update(f"USER#{item['userId']}", "USER", {"lastLoginAt": clock.iso()})
+    ratelimit.refund_ip(ip, attempt)
+    changes: dict[str, Any] = {"lastLoginAt": clock.iso()}
+    if credentials.needs_rehash(stored):
+        # Old parameters: rewritten with the current ones, only if the hash is still the
+        # one checked (a password changed meanwhile is never overwritten).
+        upgraded = store.update(f"USER#{item['userId']}", "USER",
+                                {**changes, "passwordHash": credentials.hash_password(password)},
+                                condition="passwordHash = :old", values={":old": stored},
+                                returns=False)
+        if upgraded is not None:
+            changes = {}
+    if changes:
+        store.update(f"USER#{item['userId']}", "USER", changes)
     scopes = sorted(role_scopes(item.get("roles", [])))
     return oauth.token_response(issuer=issuer, kind="user", subject=item["userId"],
                                 client_id=PORTAL_CLIENT, scopes=scopes,
