@@ -58,9 +58,11 @@ def check_activation(actor: Principal, item: dict[str, Any], active: bool | None
         raise Forbidden(f"An admin deactivated this {what}; only an admin can reactivate it.")
 
 
-def check_key_restrictions(actor: Principal, result: dict[str, Any]) -> None:
+def check_key_restrictions(actor: Principal, result: dict[str, Any],
+                           expiry: bool = True) -> None:
     """An API key may create or change keys only into ones no looser than itself: signed
-    if it must sign, confined to (part of) its IP allowlist, expiring no later."""
+    if it must sign, confined to (part of) its IP allowlist, and (when it sets the
+    expiry: `expiry`) expiring no later."""
     if actor.kind != "api_key":
         return
     own = actor.restrictions
@@ -72,7 +74,7 @@ def check_key_restrictions(actor: Principal, result: dict[str, Any]) -> None:
                                                        own["ipAllowlist"]):
         problems.append({"field": "ipAllowlist",
                          "message": "must lie within the calling key's allowlist"})
-    if own.get("expiresAtEpoch") and int(result.get("expiresAtEpoch") or 0) > int(
+    if expiry and own.get("expiresAtEpoch") and int(result.get("expiresAtEpoch") or 0) > int(
             own["expiresAtEpoch"]):
         problems.append({"field": "expiresAt",
                          "message": "must not be later than the calling key's expiry"})

@@ -52,49 +52,99 @@ def current_scopes(owner_ids: Iterable[str]) -> dict[str, frozenset[str]]:
 # -- what keys and clients carry of their owner ----------------------------------------
 
 RIGHTS_REV = "rightsRev"  # on the user item: bumped whenever its scopes or status change
+HANDED_OUT = "delegatedCount"  # on the user item: keys and clients in its owner index
+MAX_DELEGATED = 1000  # what one owner change may have to rewrite, at most
 _DELEGATED = ("APIKEY", "CLIENT")
 
 
 def owner_state(owner_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The owner's current rights as a new key or client carries them, and the
-    transaction op that makes its creation fail if the owner changed meanwhile (None for
-    a credential without an owner user, which then has no rights)."""
+    transaction op that counts the new credential on the owner, failing if the owner
+    changed meanwhile or holds MAX_DELEGATED already (None for a credential without an
+    owner user, which then has no rights)."""
     user = store.get(f"USER#{owner_id}", "USER", consistent=True) if owner_id else None
     scopes = user_scopes(user)
     fields = {"ownerScopes": sorted(scopes), "ownerActive": bool(scopes)}
     if user is None:
         return fields, None
-    check = {"ConditionCheck": {
+    count = {"Update": {
         "Key": {"PK": f"USER#{owner_id}", "SK": "USER"},
+        "UpdateExpression": "ADD #dc :one",
         "ConditionExpression": "attribute_exists(PK) AND "
-                               "(attribute_not_exists(#rr) OR #rr = :rr)",
-        "ExpressionAttributeNames": {"#rr": RIGHTS_REV},
-        "ExpressionAttributeValues": {":rr": int(user.get(RIGHTS_REV, 0))}}}
-    return fields, check
+                               "(attribute_not_exists(#rr) OR #rr = :rr) AND "
+                               "(attribute_not_exists(#dc) OR #dc < :max)",
+        "ExpressionAttributeNames": {"#rr": RIGHTS_REV, "#dc": HANDED_OUT},
+        "ExpressionAttributeValues": {":rr": int(user.get(RIGHTS_REV, 0)), ":one": 1,
+                                      ":max": MAX_DELEGATED}}}
+    return fields, count
+
+
+def refused_count(owner_id: str) -> Exception:
+    """Why counting a new credential on its owner failed, as the error to answer."""
+    from chalicelib.core.errors import Conflict
+
+    user = store.get(f"USER#{owner_id}", "USER", consistent=True)
+    if user is not None and int(user.get(HANDED_OUT, 0)) >= MAX_DELEGATED:
+        return Conflict(f"An owner may hold at most {MAX_DELEGATED} API keys and OAuth "
+                        "clients; delete clients it no longer needs.")
+    return Conflict("The owner's rights changed meanwhile; try again.")
+
+
+def uncount_op(owner_id: str) -> dict[str, Any]:
+    """A deleted client leaves its owner's index."""
+    return {"Update": {"Key": {"PK": f"USER#{owner_id}", "SK": "USER"},
+                       "UpdateExpression": "ADD #dc :minus",
+                       "ConditionExpression": "attribute_exists(PK)",
+                       "ExpressionAttributeNames": {"#dc": HANDED_OUT},
+                       "ExpressionAttributeValues": {":minus": -1}}}
 
 
 def propagate(owner_id: str, user: dict[str, Any] | None, *, end_sessions: bool) -> int:
     """Writes the owner's current rights onto each of its keys and clients (GSI1 by
-    owner), so the request path, which reads only the credential's own item, sees them.
-    `end_sessions` also ends the clients' access tokens (deactivation, deletion). Runs
-    before the owner change answers; answers how many credentials it wrote."""
+    owner, at most MAX_DELEGATED), so the request path, which reads only the credential's
+    own item, sees them. `end_sessions` also ends the clients' access tokens
+    (deactivation, deletion). Runs before the owner change answers, eight writes at a
+    time; answers how many credentials it wrote."""
+    from concurrent.futures import ThreadPoolExecutor
+
     scopes = user_scopes(user)
     changes = {"ownerScopes": sorted(scopes), "ownerActive": bool(scopes)}
-    written = 0
-    for kind in _DELEGATED:
-        for item in store.query_all(f"OWNER#{owner_id}#{kind}", index="GSI1"):
-            extra = ""
-            if end_sessions and kind == "CLIENT":
-                extra = ", #ep = if_not_exists(#ep, :zero) + :one"
-            req = store.update_request(item["PK"], item["SK"], changes,
-                                       condition="attribute_exists(PK)")
-            if extra:
-                req["UpdateExpression"] += extra
-                req["ExpressionAttributeNames"]["#ep"] = "sessionEpoch"
-                req["ExpressionAttributeValues"].update({":zero": 0, ":one": 1})
+    requests = []
+    for item in _handed_out(owner_id, user):
+        req = store.update_request(item["PK"], item["SK"], changes,
+                                   condition="attribute_exists(PK)")
+        if end_sessions and item["SK"] == "CLIENT":
+            req["UpdateExpression"] += ", #ep = if_not_exists(#ep, :zero) + :one"
+            req["ExpressionAttributeNames"]["#ep"] = "sessionEpoch"
+            req["ExpressionAttributeValues"].update({":zero": 0, ":one": 1})
+        requests.append(req)
+    if len(requests) <= 1:
+        for req in requests:
             _update_quietly(req)
-            written += 1
-    return written
+    else:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(_update_quietly, requests))
+    return len(requests)
+
+
+def _handed_out(owner_id: str, user: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The owner's keys and clients. The owner index is eventually consistent: one created
+    just before the owner's change (counted on the owner's item in its own transaction)
+    may not show yet, so the listing is read again, briefly, until it holds as many as
+    the owner's item counts."""
+    import time
+
+    expected = 0
+    if user is not None:
+        fresh = store.get(f"USER#{owner_id}", "USER", consistent=True)
+        expected = int((fresh or user).get(HANDED_OUT, 0))
+    deadline = time.monotonic() + 3.0
+    while True:
+        found = [item for kind in _DELEGATED
+                 for item in store.query_all(f"OWNER#{owner_id}#{kind}", index="GSI1")]
+        if len(found) >= expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def _update_quietly(request: dict[str, Any]) -> None:

@@ -69,6 +69,12 @@ def test_a_restricted_key_makes_nothing_looser_than_itself(admin: Api) -> None:
                                             "ipAllowlist": ["127.0.0.1"]})
     assert inside.status_code == 201, inside.body
     assert inside.json["data"]["expiresAt"] <= bound["expiresAt"]
+    later = as_bound.put(f"{V}/api-keys/{inside.json['data']['id']}",
+                         {"expiresAt": "2029-06-01T00:00:00Z"})
+    assert_error(later, 403, "AUTHORIZATION_ERROR")
+    wider = as_bound.put(f"{V}/api-keys/{inside.json['data']['id']}",
+                         {"ipAllowlist": ["0.0.0.0/0"]})
+    assert_error(wider, 403, "AUTHORIZATION_ERROR")
     # A client has no allowlist: a bound key cannot escape through one.
     assert_error(as_bound.post(f"{V}/oauth/clients", {"name": "c", "scopes": ["orders:read"]}),
                  403, "AUTHORIZATION_ERROR")
@@ -258,3 +264,80 @@ def test_a_client_refresh_keeps_only_what_is_left(admin: Api) -> None:
     assert admin.put(f"{V}/oauth/clients/{cid}", {"scopes": ["orders:read"]}).status_code == 200
     rotated = refresh_with(admin, tokens["refresh_token"], cid, secret)
     assert rotated.status_code == 200 and rotated.json["scope"] == "orders:read"
+
+
+# -- 6. introspection ----------------------------------------------------------------------
+
+def _introspect(api: Api, token: str, auth: str) -> dict[str, Any]:
+    from tests.unit.helpers import FORM
+
+    resp = api.post(f"{V}/oauth/introspect", raw=f"token={token}",
+                    headers={"Content-Type": FORM, "Authorization": auth})
+    assert resp.status_code == 200, resp.body
+    return dict(resp.json)
+
+
+def test_introspection_answers_only_the_tokens_own_client(admin: Api) -> None:
+    from tests.conftest import ADMIN_SECRET, basic, client_token
+
+    admin_tokens = client_token(admin)
+    viewer, _ = make_user(admin, "vic", ["viewer"])
+    viewer_bearer = viewer.headers["Authorization"]
+    # A viewer learns nothing of the admin's tokens, access or refresh.
+    for token in (admin_tokens["access_token"], admin_tokens["refresh_token"]):
+        assert _introspect(admin, token, viewer_bearer) == {"active": False}
+    # Another client learns nothing either; its own tokens it may introspect.
+    cid, secret = make_client(admin, ["orders:read"])
+    own = client_grant(admin, cid, secret).json
+    assert _introspect(admin, admin_tokens["access_token"], basic(cid, secret)) == {
+        "active": False}
+    mine = _introspect(admin, own["access_token"], basic(cid, secret))
+    assert mine["active"] is True and mine["scope"] == "orders:read"
+    # tokens:introspect (or admin) learns about any token.
+    auditor, auditor_secret = make_client(admin, ["tokens:introspect"])
+    seen = _introspect(admin, own["access_token"], basic(auditor, auditor_secret))
+    assert seen["active"] is True and seen["client_id"] == cid
+    assert _introspect(admin, own["access_token"], basic("admin", ADMIN_SECRET))["active"]
+    # A refresh token reflects its subject as it is now.
+    assert admin.put(f"{V}/oauth/clients/{cid}", {"scopes": ["orders:read", "products:read"]}
+                     ).status_code == 200
+    assert _introspect(admin, own["refresh_token"], basic(cid, secret))["scope"] == "orders:read"
+    assert admin.put(f"{V}/oauth/clients/{cid}", {"active": False}).status_code == 200
+    assert _introspect(admin, own["refresh_token"], basic("admin", ADMIN_SECRET)) == {
+        "active": False}
+
+
+def test_roles_change_only_within_the_editors_scopes(admin: Api) -> None:
+    assert admin.post(f"{V}/roles", {"name": "ops", "scopes": [
+        "monitoring:read", "logs:read"]}).status_code == 201
+    assert admin.post(f"{V}/roles", {"name": "hr", "scopes": [
+        "users:manage", "logs:read"]}).status_code == 201
+    manager, _ = make_user(admin, "hal", ["hr"])
+    # Narrowing or deleting a role holding scopes the editor lacks is changing it too.
+    assert_error(manager.put(f"{V}/roles/ops", {"scopes": ["logs:read"]}), 403,
+                 "AUTHORIZATION_ERROR")
+    assert_error(manager.delete(f"{V}/roles/ops"), 403, "AUTHORIZATION_ERROR")
+    assert_error(manager.post(f"{V}/roles", {"name": "more", "scopes": ["monitoring:read"]}),
+                 403, "AUTHORIZATION_ERROR")
+    assert admin.get(f"{V}/roles/ops").json["data"]["scopes"] == ["logs:read",
+                                                                  "monitoring:read"]
+
+
+def test_an_owner_holds_a_bounded_number_of_keys_and_clients(admin: Api,
+                                                              monkeypatch: Any) -> None:
+    from chalicelib.auth import owners
+
+    monkeypatch.setattr(owners, "MAX_DELEGATED", 3)
+    user, me = make_user(admin, "cap", ["integrator"])
+    client = new_client(user, ["orders:read"])
+    new_key(user, ["orders:read"])
+    new_key(user, ["orders:read"])
+    assert_error(user.post(f"{V}/api-keys", {"name": "k", "scopes": ["orders:read"]}), 409,
+                 "CONFLICT")
+    # A deleted client frees its place; propagation then writes every one of them.
+    assert user.delete(f"{V}/oauth/clients/{client['client_id']}").status_code in (200, 204)
+    new_key(user, ["orders:read"])
+    from chalicelib.store import table as store
+
+    user_item = store.get(f"USER#{me['id']}", "USER", consistent=True)
+    assert owners.propagate(me["id"], user_item, end_sessions=False) == 3

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.auth import owners
 from chalicelib.auth.guard import principal_key
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict
@@ -45,7 +46,7 @@ def create_key(item: dict[str, Any], owner_check: dict[str, Any] | None,
     except store.TransactionConflict as exc:
         if exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
             raise Conflict("An API key with this id already exists; try again.") from exc
-        raise Conflict("The owner's rights changed meanwhile; try again.") from exc
+        raise owners.refused_count(str(item["owner"])) from exc
 
 
 def update_key(item: dict[str, Any], changes: dict[str, Any], *, audit: dict[str, Any],

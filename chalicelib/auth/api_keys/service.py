@@ -71,11 +71,13 @@ def _with_credentials(item: dict[str, Any], key: str, secret: str) -> dict[str, 
     return {**public_key(item), "key": key, "secret": secret}
 
 
-def _check_result(actor: Principal, result: dict[str, Any], current_limit: int = 0) -> None:
-    """The key as it will be stays within the actor: scopes, rate limit, restrictions."""
+def _check_result(actor: Principal, result: dict[str, Any], current_limit: int = 0,
+                  expiry: bool = True) -> None:
+    """The key as it will be stays within the actor: scopes, rate limit, restrictions
+    (the expiry only where the actor sets it)."""
     delegation.check_scopes(actor, result["scopes"], "This API key")
     delegation.check_limit(actor, int(result["hourLimit"]), current_limit, "an API key")
-    delegation.check_key_restrictions(actor, result)
+    delegation.check_key_restrictions(actor, result, expiry)
 
 
 def create_key(actor: Principal, body: CreateApiKey) -> dict[str, Any]:
@@ -135,7 +137,7 @@ def visible_key(actor: Principal, key_id: str) -> dict[str, Any]:
 def _changeable_key(actor: Principal, key_id: str) -> dict[str, Any]:
     """A key the actor may change: visible, and no broader or looser than the actor."""
     item = visible_key(actor, key_id)
-    _check_result(actor, item, int(item["hourLimit"]))
+    _check_result(actor, item, int(item["hourLimit"]), expiry=False)
     return item
 
 
@@ -177,7 +179,8 @@ def update_key(actor: Principal, key_id: str, body: UpdateApiKey) -> dict[str, A
         return public_key(item)
     tier = changes.get("tier", item["tier"])
     changes["hourLimit"] = hour_limit_for(tier, changes.get("rateLimit", item.get("rateLimit")))
-    _check_result(actor, {**item, **changes}, int(item["hourLimit"]))
+    _check_result(actor, {**item, **changes}, int(item["hourLimit"]),
+                  expiry="expiresAtEpoch" in changes)
     updated = repo.update_key(
         item, changes, audit=audit.entry(actor, "api_key.update", "api_key", key_id,
                                          _audited(changes), owner=str(item["owner"])))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.auth import owners
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict
 from chalicelib.store import table as store
@@ -32,7 +33,7 @@ def create_client(item: dict[str, Any], owner_check: dict[str, Any] | None,
     except store.TransactionConflict as exc:
         if exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
             raise Conflict("An OAuth client with this id already exists.") from exc
-        raise Conflict("The owner's rights changed meanwhile; try again.") from exc
+        raise owners.refused_count(str(item["owner"])) from exc
 
 
 def update_client(item: dict[str, Any], changes: dict[str, Any], *, audit: dict[str, Any],
@@ -55,9 +56,18 @@ def set_client_secret(client_id: str, secret_hash: str) -> None:
                                                    "updatedAt": clock.iso()})
 
 
-def delete_client(client_id: str, audit: dict[str, Any]) -> None:
-    store.transact([{"Delete": {"Key": {"PK": f"CLIENT#{client_id}", "SK": "CLIENT"}}},
-                    {"Put": {"Item": audit}}])
+def delete_client(item: dict[str, Any], audit: dict[str, Any]) -> None:
+    """The client goes, with its audit entry, and leaves its owner's count."""
+    ops: list[dict[str, Any]] = [
+        {"Delete": {"Key": {"PK": item["PK"], "SK": item["SK"]},
+                    "ConditionExpression": "attribute_exists(PK)"}},
+        {"Put": {"Item": audit}}]
+    if item.get("owner") and store.get(f"USER#{item['owner']}", "USER") is not None:
+        ops.append(owners.uncount_op(str(item["owner"])))
+    try:
+        store.transact(ops)
+    except store.TransactionConflict:
+        pass  # deleted meanwhile (or its owner was): nothing left to do
 
 
 def list_clients(owner: str | None, cursor: str | None,
