@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.auth.scopes import SCOPES
+from chalicelib.docs.errors import ERRORS
 from chalicelib.http import routes
 
 ERROR_CODES = {
@@ -24,11 +25,12 @@ ERROR_SCHEMA: dict[str, Any] = {
         "type": "object",
         "required": ["code", "message", "details", "requestId", "timestamp", "documentation"],
         "properties": {
-            "code": {"type": "string", "enum": sorted(set(ERROR_CODES.values()))},
+            "code": {"type": "string", "enum": sorted(ERRORS)},
             "message": {"type": "string"}, "details": {},
             "requestId": {"type": "string"}, "timestamp": {"type": "string",
                                                           "format": "date-time"},
-            "documentation": {"type": "string"},
+            "documentation": {"type": "string", "description":
+                              "/api/docs#errors-<code>: what the code means."},
             "retryAfter": {"type": "integer"}}}}}
 OAUTH_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object", "required": ["error"],

@@ -14,12 +14,22 @@ accepted too), integer cents in the table, so sums and ranges are exact.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    create_model,
+)
 from pydantic.alias_generators import to_camel
 
 from chalicelib.core.ids import sha256_hex
@@ -29,6 +39,25 @@ from chalicelib.http.models import Body, PageQuery, Query
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("999999999.99"), decimal_places=2,
                                  description="Decimal string, e.g. \"19.99\".",
                                  examples=["19.99"])]
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _whole_day(end: bool) -> Callable[[Any], Any]:
+    """A bare date (`createdAfter=2024-01-01&createdBefore=2024-12-31`, as the brief
+    writes them) is a whole UTC day at either end: after from its start, before the
+    next day's start."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, str) and _DAY.match(value):
+            day = date.fromisoformat(value) + timedelta(days=1 if end else 0)
+            return f"{day.isoformat()}T00:00:00Z"
+        return value
+    return convert
+
+
+_WHEN = WithJsonSchema({"type": "string", "anyOf": [{"format": "date-time"},
+                                                    {"format": "date"}]})
+After = Annotated[AwareDatetime, BeforeValidator(_whole_day(False)), _WHEN]
+Before = Annotated[AwareDatetime, BeforeValidator(_whole_day(True)), _WHEN]
 INTERNAL = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "ns", "version", "ttl")
 
 
@@ -162,8 +191,10 @@ class Resource:
             "sort": (Literal[sorts], Field("createdAt", description="Sort field.")),
             "order": (Literal["asc", "desc"], Field("desc", description="Sort order.")),
             "fields": self._fields_param(),
-            "created_after": (AwareDatetime | None, Field(None, description="RFC 3339.")),
-            "created_before": (AwareDatetime | None, Field(None, description="RFC 3339.")),
+            "created_after": (After | None, Field(
+                None, description="RFC 3339, or a date (from the start of that UTC day).")),
+            "created_before": (Before | None, Field(
+                None, description="RFC 3339 (exclusive), or a date (that UTC day included).")),
         }
         if self.search:
             fields["q"] = (str | None, Field(None, min_length=1, max_length=200,
@@ -223,8 +254,10 @@ def register_events(res: Resource, descriptions: dict[str, str],
                     special: dict[str, tuple[str, type[BaseModel], dict[str, Any]]]
                     | None = None) -> None:
     """The resource's events in the catalog: created/updated share the representation;
-    deleted answers {id, deletedAt}; `special` adds the others (description, model, example)."""
+    deleted answers {id, deletedAt}; `special` adds the others (description, model, example).
+    Each is read with the resource's read scope (`<name>:read`), as its routes are."""
     special = special or {}
+    scope = f"{res.name}:read"
     done: set[str] = set(special)
     for what, name in res.events.items():
         if name in done:
@@ -233,9 +266,10 @@ def register_events(res: Resource, descriptions: dict[str, str],
         if what == "deleted":
             catalog.register(name, descriptions.get(what, f"A {res.singular} was deleted."),
                              Deleted, {"id": res.example["id"],
-                                       "deletedAt": "2026-01-02T00:00:00.000Z"})
+                                       "deletedAt": "2026-01-02T00:00:00.000Z"},
+                             read_scope=scope)
         else:
             catalog.register(name, descriptions.get(what, f"A {res.singular} was {what}."),
-                             res.model, res.example)
+                             res.model, res.example, read_scope=scope)
     for name, (description, model, example) in special.items():
-        catalog.register(name, description, model, example)
+        catalog.register(name, description, model, example, read_scope=scope)

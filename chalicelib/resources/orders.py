@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_serializer, model_validator
 
 from chalicelib.auth.principal import Principal
 from chalicelib.core import clock, ids
@@ -28,13 +28,55 @@ FLOW: dict[str, tuple[str, ...]] = {
 MONEY = ("price", "lineTotal", "subtotal", "total", "amountPaid", "amount")
 
 
+# Earlier names of the address fields, still accepted on input.
+ADDRESS_ALIASES = {"line1": "street", "line2": "street2", "postalCode": "zip"}
+
+
+def _document_aliases(schema: dict[str, Any]) -> None:
+    for old, new in ADDRESS_ALIASES.items():
+        schema["properties"][old] = {"type": "string", "deprecated": True,
+                                     "description": f"Accepted instead of `{new}`."}
+
+
 class Address(Body):
-    line1: str = Field(min_length=1, max_length=200)
-    line2: str | None = Field(None, max_length=200)
+    """The brief's shape (`street`, `city`, `state`, `zip`, optional `country`); answers
+    always use it. `line1`, `line2` and `postalCode` are accepted for `street`, `street2`
+    and `zip`."""
+
+    model_config = ConfigDict(json_schema_extra=_document_aliases)
+
+    street: str = Field(min_length=1, max_length=200)
+    street2: str | None = Field(None, max_length=200)
     city: str = Field(min_length=1, max_length=100)
     state: str | None = Field(None, max_length=100)
-    postal_code: str = Field(min_length=1, max_length=20)
-    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+    zip: str = Field(min_length=1, max_length=20, description="Postal code.")
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for old, new in ADDRESS_ALIASES.items():
+            if old in out:
+                if new in out:
+                    raise ValueError(f"give {new} or {old}, not both")
+                out[new] = out.pop(old)
+        return out
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: Any) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
+class AddressOut(Out):
+    street: str
+    street2: str | None = None
+    city: str
+    state: str | None = None
+    zip: str
+    country: str | None = None
 
 
 class LineIn(Body):
@@ -65,7 +107,7 @@ class Order(Out):
     id: str
     customer_id: str
     items: list[Line]
-    shipping_address: dict[str, Any] | None = Field(
+    shipping_address: AddressOut | None = Field(
         None, description="Absent once the customer's personal data is erased.")
     status: str = Field(description=" | ".join(FLOW))
     subtotal: str
@@ -156,8 +198,8 @@ ORDERS = Resource(
     example={"id": "ord_01example", "customerId": "cus_01example",
              "items": [{"productId": "prd_01example", "quantity": 2, "price": "12.50",
                         "lineTotal": "25.00"}],
-             "shippingAddress": {"line1": "1 Main St", "city": "Springfield",
-                                 "postalCode": "12345", "country": "US"},
+             "shippingAddress": {"street": "123 Main St", "city": "New York", "state": "NY",
+                                 "zip": "10001", "country": "US"},
              "status": "pending", "subtotal": "25.00", "total": "25.00", "itemCount": 2,
              "amountPaid": "0.00", "paymentStatus": "unpaid",
              "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"},

@@ -1,5 +1,7 @@
 """The OpenAPI document is generated from the route registry and is valid."""
 
+import json
+
 from openapi_spec_validator import validate
 
 from chalicelib.http import routes
@@ -63,3 +65,69 @@ def test_empty_idempotency_key_is_400(admin):
                       headers={"Idempotency-Key": ""})
     assert resp.status_code == 400 and resp.json["error"]["code"] == "VALIDATION_ERROR"
     assert admin.get("/api/v1/roles/idem-empty").status_code == 404
+
+
+def test_docs_page_lists_operations_and_works_offline(api):
+    """/api/docs: one self-contained page (nothing fetched, no script) with every
+    operation of the version by tag, its method, path, summary and scopes."""
+    import re
+
+    resp = api.client.http.get("/api/docs")
+    assert resp.status_code == 200
+    assert resp.headers["Content-Type"].startswith("text/html")
+    assert "default-src 'none'" in resp.headers["Content-Security-Policy"]
+    page = resp.body.decode()
+    assert "<script" not in page and not re.search(r"(src|href)=['\"]?https?:", page)
+    assert "/api/docs/openapi.json" in page and "/api/docs/openapi.yaml" in page
+    for (path, method), spec in routes.REGISTRY.items():
+        if spec.version == "v1":
+            continue
+        row = page.split(f'id="{spec.name}"', 1)
+        assert len(row) == 2, (method, path)
+        cells = row[1].split("</tr>", 1)[0]
+        assert f">{method}<" in cells and f"<code>{path}</code>" in cells, cells
+        for scope in spec.scopes:
+            assert scope in cells, (path, scope)
+    assert 'id="create_order_v2"' in page and 'id="create_order_v1"' not in page
+    v1 = api.client.http.get("/api/docs?version=v1").body.decode()
+    assert 'id="create_order_v1"' in v1 and "(deprecated)" in v1
+    assert api.get("/api/docs?version=v9").status_code == 400
+
+
+def test_error_documentation_links_resolve_on_the_docs_page(api):
+    """Each error's `documentation` is /api/docs#errors-<code>; the page has that entry
+    for every code the envelope can carry, and the schema lists the same codes."""
+    from chalicelib.docs.errors import ERRORS
+    from chalicelib.http import envelope
+
+    page = api.client.http.get("/api/docs").body.decode()
+    assert "id=errors>" in page
+    link = api.get("/api/v1/orders").json["error"]["documentation"]
+    assert link == "/api/docs#errors-authentication-error"
+    codes = {"TOKEN_EXPIRED", "METHOD_NOT_ALLOWED", *openapi_codes()}
+    assert codes == set(ERRORS)
+    for code in codes:
+        fragment = envelope.error_body(code, "m", "r")["error"]["documentation"]
+        assert fragment.startswith("/api/docs#")
+        assert f"id={fragment.split('#')[1]}>" in page, code
+
+
+def openapi_codes():
+    from chalicelib.docs import openapi
+
+    return set(openapi.ERROR_CODES.values())
+
+
+def test_order_address_documented_in_the_briefs_shape(api, admin):
+    doc = api.get("/api/docs/openapi.json").json
+    schemas = doc["components"]["schemas"]
+    address = schemas["Address"]
+    assert address["required"] == ["street", "city", "zip"]
+    assert {"street", "city", "state", "zip", "country"} <= set(address["properties"])
+    for alias in ("line1", "line2", "postalCode"):
+        assert address["properties"][alias]["deprecated"] is True
+    events = {e["type"]: e for e in admin.get("/api/v1/webhooks/events").json["data"]}
+    example = events["order.created"]["example"]["data"]["shippingAddress"]
+    assert set(example) == {"street", "city", "state", "zip", "country"}
+    shown = events["order.created"]["schema"]
+    assert "zip" in json.dumps(shown) and "postalCode" not in json.dumps(shown)

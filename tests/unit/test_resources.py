@@ -11,7 +11,9 @@ from tests.conftest import make_user
 from tests.unit.helpers import assert_error, raw_item, snapshot
 
 V = "/api/v1"
-ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
+# The brief's shape (CONTRACT §7); line1/line2/postalCode are accepted as aliases.
+ADDRESS = {"street": "1 Main St", "city": "Springfield", "state": "IL", "zip": "62704-1234",
+           "country": "US"}
 
 
 def outbox_events(event_type=None):
@@ -280,6 +282,31 @@ def test_order_totals_and_events(admin):
     assert len(outbox_events("order.updated")) == 1
 
 
+def test_order_address_in_the_briefs_shape(admin):
+    """The brief's example address (no country) is accepted as written and answered in
+    the same shape; the earlier names are aliases, answered in the brief's shape."""
+    p, c = product(admin), customer(admin)
+    brief = {"street": "123 Main St", "city": "New York", "state": "NY", "zip": "10001"}
+    o = admin.post(f"{V}/orders", {"customerId": c["id"], "shippingAddress": brief,
+                                   "items": [{"productId": p["id"], "quantity": 2,
+                                              "price": 29.99}]})
+    assert o.status_code == 201, o.body
+    assert o.json["data"]["shippingAddress"] == brief and o.json["data"]["total"] == "59.98"
+    assert outbox_events("order.created")[0]["data"]["shippingAddress"] == brief
+    legacy = {"line1": "1 Old Rd", "line2": "Flat 2", "city": "Leeds", "postalCode": "LS1",
+              "country": "GB"}
+    upd = admin.put(f"{V}/orders/{o.json['data']['id']}", {"shippingAddress": legacy})
+    assert upd.status_code == 200, upd.body
+    assert upd.json["data"]["shippingAddress"] == {"street": "1 Old Rd", "street2": "Flat 2",
+                                                   "city": "Leeds", "zip": "LS1",
+                                                   "country": "GB"}
+    for bad in ({**brief, "line1": "x"}, {**brief, "suite": "4"},
+                {"street": "x", "city": "y"}):
+        err = assert_error(admin.put(f"{V}/orders/{o.json['data']['id']}",
+                                     {"shippingAddress": bad}), 422, "VALIDATION_ERROR")
+        assert err["details"][0]["field"].startswith("shippingAddress"), err
+
+
 @pytest.mark.parametrize("mutate,field", [
     (lambda b: b.pop("customerId"), "customerId"),
     (lambda b: b.update(items=[]), "items"),
@@ -384,7 +411,7 @@ def test_customer_erasure_keeps_orders_consistent(admin):
     # Business items and the events raised before (rewritten too)
     stored = json.dumps(list(snapshot().values()), default=str).lower()
     assert "grace@example.com" not in stored and "555 0100" not in stored
-    assert "1 main st" not in stored  # the order's address copy is scrubbed
+    assert "1 main st" not in stored and "62704-1234" not in stored  # the order's copy
     kept = admin.get(f"{V}/orders/{o['id']}").json["data"]
     assert kept["customerId"] == c["id"] and kept["total"] == "1.00"
     assert "shippingAddress" not in kept and kept["personalDataErasedAt"]
@@ -432,7 +459,7 @@ def test_customer_erasure_reaches_past_events_and_deliveries(admin, monkeypatch)
 
     assert admin.delete(f"{V}/customers/{c['id']}").status_code == 200
     after = json.dumps(list(snapshot().values()), default=str).lower()
-    for secret in ("hedy@example.com", "555 0199", "hedy l", "1 main st"):
+    for secret in ("hedy@example.com", "555 0199", "hedy l", "1 main st", "62704-1234"):
         assert secret not in after, secret
     assert "keep@example.com" in after  # another customer's data is untouched
     dels = admin.get(f"{V}/webhooks/{hook_id}/deliveries?perPage=10").json["data"]

@@ -12,6 +12,7 @@ from chalicelib.auth.oauth.models import NewCredential, Tier
 from chalicelib.core import clock
 from chalicelib.http.models import Body, PageQuery, Query
 
+MIN_LIFETIME_SECONDS = 60
 MAX_LIFETIME_DAYS = 3 * 365
 DEFAULT_LIFETIME_DAYS = 365
 MAX_GRACE_SECONDS = 7 * 86400
@@ -35,8 +36,8 @@ def check_allowlist(value: list[str]) -> list[str]:
 def check_expiry(value: datetime) -> datetime:
     at = value.timestamp()
     now = clock.now()
-    if at <= now + 60:
-        raise ValueError("must be in the future")
+    if at < now + MIN_LIFETIME_SECONDS:
+        raise ValueError(f"must be at least {MIN_LIFETIME_SECONDS} seconds in the future")
     if at > now + MAX_LIFETIME_DAYS * 86400:
         raise ValueError(f"must be within {MAX_LIFETIME_DAYS} days")
     return value
