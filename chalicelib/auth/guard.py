@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.auth import credentials, keyring, tokens
+from chalicelib.auth.owners import user_scopes
 from chalicelib.auth.principal import Principal
+from chalicelib.auth.scopes import sandboxed, within
 from chalicelib.core import clock
 from chalicelib.core.errors import AuthenticationFailed, Forbidden, RateLimited
 from chalicelib.core.settings import get_settings
@@ -93,6 +95,10 @@ def from_bearer(token: str, issuer: str) -> Caller:
     condition = ("attribute_exists(PK) AND #active = :true AND attribute_not_exists(#rj) "
                  f"AND {epoch_condition(epoch)}")
     values: dict[str, Any] = {":true": True, ":ep": epoch}
+    if kind == "client":
+        # A client lives within its owner's current rights (propagated onto its item).
+        names["#oa"] = "ownerActive"
+        condition += " AND #oa = :true"
     if claims.get("sid"):
         names["#rs"] = revocation_attr(str(claims["sid"]))
         condition += " AND attribute_not_exists(#rs)"
@@ -105,16 +111,34 @@ def from_bearer(token: str, issuer: str) -> Caller:
                 or ("#rs" in names and names["#rs"] in old)
                 or int(old.get(SESSION_EPOCH, 0)) != epoch):
             raise AuthenticationFailed("The access token has been revoked.")
+        if kind == "client" and old.get("ownerActive") is not True:
+            raise AuthenticationFailed("The client's owner is no longer active.")
         _refuse(charge)
         raise AuthenticationFailed("The access token is not valid.")
     item = charge.item or {}
     ratelimit.note_stale(pk, _stale_extras(item, clock.now()))
     principal = Principal(
         kind=kind, id=str(claims["sub"]), owner=str(item.get("owner") or claims["sub"]),
-        scopes=frozenset(str(claims.get("scope", "")).split()),
+        scopes=_confined(bearer_scopes(kind, claims, item), bool(item.get("sandbox"))),
         tier=str(item.get("tier", "free")), hour_limit=charge.quota.hour_limit,
-        sandbox=False, claims=claims)
+        sandbox=bool(item.get("sandbox")), claims=claims)
     return Caller(principal, charge.quota)
+
+
+def _confined(scopes: frozenset[str], sandbox: bool) -> frozenset[str]:
+    return sandboxed(scopes) if sandbox else scopes
+
+
+def bearer_scopes(kind: str, claims: dict[str, Any], item: dict[str, Any]) -> frozenset[str]:
+    """A token's scopes as they stand now: within its client's current scopes and that
+    client's owner's, or within its user's current scopes (narrowing a client or a role
+    takes effect on the next request, not at the token's expiry)."""
+    granted = frozenset(str(claims.get("scope", "")).split())
+    if kind == "client":
+        return within(within(granted, item.get("scopes") or []), item.get("ownerScopes") or [])
+    if "scopes" in item:
+        return within(granted, user_scopes(item))
+    return granted
 
 
 def from_api_key(key: str, ip: str, method: str, path_qs: str, body: bytes,
@@ -130,7 +154,9 @@ def from_api_key(key: str, ip: str, method: str, path_qs: str, body: bytes,
     values: dict[str, Any] = {":active": "active", ":h": credentials.hash_secret(key),
                               ":now": int(now)}
     condition = ("attribute_exists(PK) AND #st = :active AND "
-                 "(#kh = :h OR (#ph = :h AND #pe > :now)) AND #ex > :now")
+                 "(#kh = :h OR (#ph = :h AND #pe > :now)) AND #ex > :now AND #oa = :true")
+    names["#oa"] = "ownerActive"
+    values[":true"] = True
     sig_attr = ""
     if signature or timestamp:
         try:
@@ -165,6 +191,8 @@ def from_api_key(key: str, ip: str, method: str, path_qs: str, body: bytes,
             raise AuthenticationFailed("The API key has been revoked.", error="")
         if int(old.get("expiresAtEpoch", 0)) <= now:
             raise AuthenticationFailed("The API key has expired.", error="")
+        if old.get("ownerActive") is not True:
+            raise AuthenticationFailed("The API key's owner is no longer active.", error="")
         if sig_attr and sig_attr in old:
             raise AuthenticationFailed("This signature has already been used (replay).",
                                        error="")
@@ -190,9 +218,14 @@ def from_api_key(key: str, ip: str, method: str, path_qs: str, body: bytes,
         raise Forbidden("This API key may not be used from this address.")
     principal = Principal(
         kind="api_key", id=key_id, owner=str(item.get("owner", "")),
-        scopes=frozenset(item.get("scopes") or []), tier=str(item.get("tier", "free")),
+        scopes=_confined(within(item.get("scopes") or [], item.get("ownerScopes") or []),
+                         bool(item.get("sandbox"))),
+        tier=str(item.get("tier", "free")),
         hour_limit=charge.quota.hour_limit, sandbox=bool(item.get("sandbox")),
-        claims={"keyId": key_id})
+        claims={"keyId": key_id},
+        restrictions={"requireSignature": bool(item.get("requireSignature")),
+                      "ipAllowlist": list(item.get("ipAllowlist") or []),
+                      "expiresAtEpoch": int(item.get("expiresAtEpoch", 0))})
     return Caller(principal, charge.quota)
 
 

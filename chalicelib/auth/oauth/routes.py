@@ -89,7 +89,12 @@ def revoke(ctx: RequestContext, body: TokenOnly) -> Reply:
 @api.route("/oauth/introspect", "POST", auth="none", body=TokenOnly, oauth=True,
            media=FORM_OR_JSON, idempotent=False, summary="Introspect a token (RFC 7662)")
 def introspect(ctx: RequestContext, body: TokenOnly) -> Reply:
-    """The caller authenticates as a client (Basic or body) or with a Bearer token."""
+    """The caller authenticates as a client (Basic or body) or with a Bearer token. It
+    learns about its own tokens; about anyone else's only with `tokens:introspect` (or
+    `admin`): otherwise `{"active": false}`. Scopes are answered as they stand now."""
+    from chalicelib.auth.guard import bearer_scopes
+    from chalicelib.auth.scopes import allows
+
     auth = ctx.header("authorization")
     if auth.lower().startswith("bearer "):
         try:
@@ -97,12 +102,21 @@ def introspect(ctx: RequestContext, body: TokenOnly) -> Reply:
         except AuthenticationFailed as exc:
             raise OAuthError("invalid_client", exc.message, 401,
                              {"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
-        if not service.access_token_live(claims):
+        subject = service.live_subject(claims)
+        if subject is None:
             raise OAuthError("invalid_client", "The bearer token is revoked.", 401)
+        kind = str(claims.get("gh_kind", "client"))
+        caller, scopes = (kind, str(claims["sub"])), bearer_scopes(kind, claims, subject)
+        if subject.get("sandbox"):
+            scopes = frozenset()
     else:
         creds = service.client_credentials_from(auth, body.client_id, body.client_secret)
-        service.authenticate_client(creds, ctx.ip, charge=False)
-    return Reply(service.introspect(body.token, ctx.base_url), 200, dict(NO_STORE))
+        client = service.authenticate_client(creds, ctx.ip, charge=False)
+        caller = ("client", str(client["clientId"]))
+        scopes = service.effective_scopes(client) if not client.get("sandbox") else frozenset()
+    may_all = allows(scopes, ("tokens:introspect",))
+    return Reply(service.introspect(body.token, ctx.base_url, caller, may_all), 200,
+                 dict(NO_STORE))
 
 
 @api.route("/oauth/token/validate", summary="Validate the request's bearer token")

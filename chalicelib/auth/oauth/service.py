@@ -8,16 +8,15 @@ import binascii
 from typing import Any
 from urllib.parse import unquote
 
-from chalicelib.auth import credentials, tokens
+from chalicelib.auth import credentials, delegation, owners, tokens
 from chalicelib.auth.guard import SESSION_EPOCH, principal_key, session_epoch_of
 from chalicelib.auth.oauth import repo
 from chalicelib.auth.oauth.models import CreateClient, UpdateClient
 from chalicelib.auth.principal import Principal
-from chalicelib.auth.scopes import expand, narrow
+from chalicelib.auth.scopes import expand, within
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import (
     AuthenticationFailed,
-    Forbidden,
     NotFound,
     OAuthError,
     RateLimited,
@@ -35,53 +34,68 @@ def hour_limit_for(tier: str, custom: int | None) -> int:
 
 def public_client(item: dict[str, Any]) -> dict[str, Any]:
     return {"client_id": item["clientId"], "name": item["name"], "scopes": item["scopes"],
+            "effectiveScopes": sorted(effective_scopes(item)),
             "tier": item["tier"], "rateLimit": item.get("rateLimit"),
             "hourLimit": item["hourLimit"], "owner": item["owner"], "active": item["active"],
+            "sandbox": bool(item.get("sandbox")),
             "createdAt": item["createdAt"], "updatedAt": item.get("updatedAt")}
+
+
+def effective_scopes(client: dict[str, Any]) -> frozenset[str]:
+    """What the client may do now: its scopes within its owner's current ones."""
+    if not client.get("active") or client.get("ownerActive") is not True:
+        return frozenset()
+    return within(client.get("scopes") or [], client.get("ownerScopes") or [])
 
 
 # -- clients -----------------------------------------------------------------------
 
 def create_client(actor: Principal | None, body: CreateClient, *, owner: str | None = None,
                   client_id: str | None = None, secret: str | None = None) -> dict[str, Any]:
-    """Creates a client; a non-admin may only delegate scopes and a tier it has itself."""
+    """Creates a client; a non-admin may only delegate scopes and a rate limit it has
+    itself, and a sandbox principal makes sandbox clients."""
     scopes = sorted(body.scopes)
     tier = body.tier or (actor.tier if actor else "free")
-    if actor is not None and not actor.is_admin:
-        if set(scopes) - narrow(scopes, actor.scopes):
-            raise Forbidden("A client cannot have scopes its creator lacks.",
-                            details=[{"field": "scopes",
-                                      "message": ", ".join(sorted(set(scopes) - actor.scopes))}])
-        if hour_limit_for(tier, body.rate_limit) > actor.hour_limit:
-            raise Forbidden("A client cannot have a higher rate limit than its creator.")
+    hour_limit = hour_limit_for(tier, body.rate_limit)
+    if actor is not None:
+        delegation.check_client_maker(actor)
+        delegation.check_scopes(actor, scopes, "This client")
+        delegation.check_limit(actor, hour_limit, 0, "a client")
     cid = client_id or ids.new_id("cli")
     plain_secret = secret or ("gcs_" + ids.random_token(40))
     now = clock.iso()
     owner_id = owner if owner is not None else (actor.owner if actor else "")
+    rights, owner_check = owners.owner_state(owner_id)
     item = {
         "PK": f"CLIENT#{cid}", "SK": "CLIENT",
         "GSI1PK": f"OWNER#{owner_id}#CLIENT", "GSI1SK": f"{now}#{cid}",
         "GSI2PK": "CLIENT", "GSI2SK": f"{now}#{cid}",
         "clientId": cid, "name": body.name, "scopes": scopes, "tier": tier,
-        "rateLimit": body.rate_limit, "hourLimit": hour_limit_for(tier, body.rate_limit),
+        "rateLimit": body.rate_limit, "hourLimit": hour_limit,
         "secretHash": credentials.hash_secret(plain_secret), "owner": owner_id,
-        "active": True, "createdAt": now, "updatedAt": now,
+        "active": True, "sandbox": bool(actor and actor.sandbox),
+        "createdAt": now, "updatedAt": now, **rights,
     }
-    repo.put_client(item)
-    audit.record(actor, "oauth_client.create", "oauth_client", cid, {"name": body.name,
-                                                                   "scopes": scopes})
+    repo.create_client(item, owner_check, audit.entry(
+        actor, "oauth_client.create", "oauth_client", cid,
+        {"name": body.name, "scopes": scopes}, owner=owner_id))
     return {**public_client(item), "client_secret": plain_secret}
 
 
 def visible_client(actor: Principal, client_id: str) -> dict[str, Any]:
-    item = repo.client_item(client_id)
-    if item is None or not actor.can_see(str(item.get("owner", ""))):
-        raise NotFound("No such OAuth client.")
+    return delegation.visible(actor, repo.client_item(client_id), "OAuth client")
+
+
+def _changeable_client(actor: Principal, client_id: str) -> dict[str, Any]:
+    """A client the actor may change: visible, and no broader than the actor."""
+    item = visible_client(actor, client_id)
+    delegation.check_client_maker(actor)
+    delegation.check_scopes(actor, item["scopes"], "This client")
     return item
 
 
 def update_client(actor: Principal, client_id: str, body: UpdateClient) -> dict[str, Any]:
-    item = visible_client(actor, client_id)
+    item = _changeable_client(actor, client_id)
     changes: dict[str, Any] = {}
     for field in ("name", "scopes", "tier", "active"):
         value = getattr(body, field)
@@ -89,27 +103,30 @@ def update_client(actor: Principal, client_id: str, body: UpdateClient) -> dict[
             changes[field] = value
     if "rate_limit" in body.model_fields_set:
         changes["rateLimit"] = body.rate_limit
-    if not actor.is_admin:
-        if "scopes" in changes and set(changes["scopes"]) - narrow(changes["scopes"],
-                                                                  actor.scopes):
-            raise Forbidden("A client cannot have scopes its owner lacks.")
+    delegation.check_scopes(actor, changes.get("scopes", item["scopes"]), "This client")
+    delegation.check_activation(actor, item, changes.get("active"), "client")
     tier = changes.get("tier", item["tier"])
     changes["hourLimit"] = hour_limit_for(tier, changes.get("rateLimit", item.get("rateLimit")))
-    if not actor.is_admin and changes["hourLimit"] > max(actor.hour_limit, item["hourLimit"]):
-        raise Forbidden("Only an admin can raise a client's rate limit.")
-    updated = repo.update_client(client_id, changes)
+    delegation.check_limit(actor, changes["hourLimit"], int(item["hourLimit"]), "a client")
+    remove: tuple[str, ...] = ()
+    if changes.get("active") is False:
+        changes["deactivatedByAdmin"] = actor.is_admin
+    elif changes.get("active"):
+        remove = ("deactivatedByAdmin",)
+    updated = repo.update_client(item, changes, remove=remove, audit=audit.entry(
+        actor, "oauth_client.update", "oauth_client", client_id,
+        {k: v for k, v in changes.items() if k not in ("hourLimit", "deactivatedByAdmin")},
+        owner=str(item["owner"])))
     if updated is None:
         raise NotFound("No such OAuth client.")
-    audit.record(actor, "oauth_client.update", "oauth_client", client_id,
-                 {k: v for k, v in changes.items() if k != "hourLimit"})
     return public_client(updated)
 
 
 def delete_client(actor: Principal, client_id: str) -> None:
-    visible_client(actor, client_id)
+    item = _changeable_client(actor, client_id)
     # Deleting the item revokes its tokens at once: every request's write requires it.
-    repo.delete_client(client_id)
-    audit.record(actor, "oauth_client.delete", "oauth_client", client_id, {})
+    repo.delete_client(item, audit.entry(actor, "oauth_client.delete", "oauth_client",
+                                              client_id, {}, owner=str(item["owner"])))
 
 
 # -- client authentication ----------------------------------------------------------
@@ -203,7 +220,11 @@ def token_response(*, issuer: str, kind: str, subject: str, client_id: str, scop
 
 def client_credentials_grant(client: dict[str, Any], scope: str | None,
                              issuer: str) -> dict[str, Any]:
-    allowed = expand(client["scopes"])
+    current = effective_scopes(client)
+    if not current:
+        raise OAuthError("invalid_client", "The client's owner is no longer active.", 401,
+                         {"WWW-Authenticate": 'Basic realm="gatehouse"'})
+    allowed = expand(current)
     if scope:
         requested = set(scope.split())
         if not requested <= allowed:
@@ -212,7 +233,7 @@ def client_credentials_grant(client: dict[str, Any], scope: str | None,
                              + " ".join(sorted(requested - allowed)))
         scopes = sorted(requested)
     else:
-        scopes = sorted(client["scopes"])
+        scopes = sorted(current)
     return token_response(issuer=issuer, kind="client", subject=client["clientId"],
                           client_id=client["clientId"], scopes=scopes,
                           epoch=int(client.get(SESSION_EPOCH, 0)))
@@ -228,10 +249,8 @@ def _token_extra(kind: str, family: str, epoch: int) -> dict[str, Any]:
 def _current_scopes(kind: str, subject: dict[str, Any]) -> frozenset[str]:
     """What the principal may hold now (its scopes may have shrunk since the grant)."""
     if kind == "client":
-        return expand(subject.get("scopes", []))
-    from chalicelib.auth.users.service import role_scopes
-
-    return expand(role_scopes(list(subject.get("roles", []))))
+        return expand(effective_scopes(subject))
+    return owners.user_scopes(subject)
 
 
 def refresh_grant(refresh: str, issuer: str, *, client: dict[str, Any] | None,
@@ -331,38 +350,76 @@ def _claims_ignoring_expiry(token: str, issuer: str) -> dict[str, Any] | None:
         return None
 
 
-def introspect(token: str, issuer: str) -> dict[str, Any]:
-    """RFC 7662: {"active": false} for anything not currently valid."""
+def introspect(token: str, issuer: str, caller: tuple[str, str],
+               may_all: bool) -> dict[str, Any]:
+    """RFC 7662: {"active": false} for anything not currently valid, and for any token
+    that is not the caller's own unless the caller may introspect all (`may_all`): a
+    token's scopes and subject are not for every authenticated party (§2.1, §4)."""
     inactive: dict[str, Any] = {"active": False}
     if token.startswith(REFRESH_PREFIX):
         item = repo.refresh_item(credentials.hash_secret(token))
-        if item is None or item.get("used") or repo.family_revoked(item["family"]):
+        if item is None or item.get("used"):
             return inactive
-        return {"active": True, "token_type": "refresh_token", "scope": " ".join(item["scopes"]),
+        if not may_all and (item.get("kind"), item.get("subject")) != caller:
+            return inactive
+        scopes = _refresh_scopes_now(item)
+        if not scopes:
+            return inactive
+        return {"active": True, "token_type": "refresh_token", "scope": " ".join(scopes),
                 "client_id": item["clientId"], "sub": item["subject"],
                 "exp": int(item["ttl"]), "iss": item.get("issuer", issuer)}
     try:
         claims = tokens.verify(token, issuer)
     except AuthenticationFailed:
         return inactive
-    if not access_token_live(claims):
+    if not may_all and (claims.get("gh_kind", "client"), str(claims["sub"])) != caller:
         return inactive
-    return active_claims(claims)
+    subject = live_subject(claims)
+    if subject is None:
+        return inactive
+    answer = active_claims(claims)
+    from chalicelib.auth.guard import bearer_scopes
+
+    answer["scope"] = " ".join(sorted(bearer_scopes(answer["principal_type"], claims,
+                                                    subject)))
+    return answer
 
 
-def access_token_live(claims: dict[str, Any]) -> bool:
+def _refresh_scopes_now(item: dict[str, Any]) -> list[str]:
+    """What a refresh token would grant now: none if its family is revoked or its
+    subject is gone, inactive or in a later session epoch; else its scopes within the
+    subject's current ones (one BatchGetItem, as a refresh reads them)."""
+    from chalicelib.store import table as store
+
+    subject_key = principal_key(item["kind"], item["subject"])
+    family = repo.family_key(item["family"])
+    found = store.batch_get([family, subject_key], consistent=True)
+    subject = found.get(subject_key)
+    if (family in found or subject is None or not subject.get("active", True)
+            or int(subject.get(SESSION_EPOCH, 0)) != int(item.get("epoch", 0))):
+        return []
+    return sorted(set(item["scopes"]) & _current_scopes(item["kind"], subject))
+
+
+def live_subject(claims: dict[str, Any]) -> dict[str, Any] | None:
+    """The token's principal item if the token is still good (not revoked, same session
+    epoch, principal active and, for a client, its owner too); else None."""
     from chalicelib.auth.guard import revocation_attr
     from chalicelib.store import table as store
 
     pk, sk = principal_key(claims.get("gh_kind", "client"), str(claims["sub"]))
     subject = store.get(pk, sk, consistent=True)
     if subject is None or not subject.get("active"):
-        return False
+        return None
+    if claims.get("gh_kind", "client") == "client" and subject.get("ownerActive") is not True:
+        return None
     if revocation_attr(str(claims["jti"])) in subject:
-        return False
+        return None
     if claims.get("sid") and revocation_attr(str(claims["sid"])) in subject:
-        return False
-    return int(subject.get(SESSION_EPOCH, 0)) == session_epoch_of(claims)
+        return None
+    if int(subject.get(SESSION_EPOCH, 0)) != session_epoch_of(claims):
+        return None
+    return subject
 
 
 def active_claims(claims: dict[str, Any]) -> dict[str, Any]:

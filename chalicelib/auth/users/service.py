@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.auth import credentials
+from chalicelib.auth import credentials, delegation, owners
 from chalicelib.auth.guard import SESSION_EPOCH, epoch_condition
 from chalicelib.auth.oauth import service as oauth
+from chalicelib.auth.owners import RIGHTS_REV, role_scopes
 from chalicelib.auth.principal import Principal
 from chalicelib.auth.scopes import BUILTIN_ROLES, expand
 from chalicelib.auth.users.models import CreateUser, RoleBody, UpdateRole, UpdateUser
@@ -42,18 +43,6 @@ def public_user(item: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- roles ----------------------------------------------------------------------------
-
-def role_scopes(names: list[str]) -> frozenset[str]:
-    scopes: set[str] = set()
-    for name in names:
-        if name in BUILTIN_ROLES:
-            scopes |= BUILTIN_ROLES[name]
-        else:
-            custom = store.get(f"ROLE#{name}", "ROLE")
-            if custom:
-                scopes |= set(custom.get("scopes", []))
-    return frozenset(scopes)
-
 
 def role_exists(name: str) -> bool:
     return name in BUILTIN_ROLES or store.get(f"ROLE#{name}", "ROLE") is not None
@@ -83,8 +72,8 @@ def _check_target(actor: Principal, item: dict[str, Any]) -> None:
     could reset an admin's password and become the admin)."""
     if actor.is_admin or (actor.kind == "user" and actor.id == item["userId"]):
         return
-    if "admin" in item.get("roles", []) or role_scopes(
-            list(item.get("roles", []))) - expand(actor.scopes):
+    if "admin" in item.get("roles", []) or owners.user_scopes(
+            {**item, "active": True}) - expand(actor.scopes):
         raise Forbidden("This user has scopes you lack; only an admin can change it.")
 
 
@@ -122,32 +111,62 @@ def get_role(name: str) -> dict[str, Any]:
 def create_role(actor: Principal, body: RoleBody) -> dict[str, Any]:
     if body.name in BUILTIN_ROLES:
         raise Conflict("A built-in role has this name.")
+    delegation.check_scopes(actor, body.scopes, "This role")
     now = clock.iso()
-    store.put_new({"PK": f"ROLE#{body.name}", "SK": "ROLE", "GSI2PK": "ROLE",
-                   "GSI2SK": body.name, "name": body.name, "description": body.description,
-                   "scopes": body.scopes, "createdAt": now}, "A role with this name exists.")
-    audit.record(actor, "role.create", "role", body.name, {"scopes": body.scopes})
+    try:
+        store.transact([
+            {"Put": {"Item": {"PK": f"ROLE#{body.name}", "SK": "ROLE", "GSI2PK": "ROLE",
+                              "GSI2SK": body.name, "name": body.name,
+                              "description": body.description, "scopes": body.scopes,
+                              "createdAt": now},
+                     "ConditionExpression": "attribute_not_exists(PK)"}},
+            audit.put_op(audit.entry(actor, "role.create", "role", body.name,
+                                     {"scopes": body.scopes}))])
+    except store.TransactionConflict as exc:
+        raise Conflict("A role with this name exists.") from exc
     return public_role(body.name, body.scopes, body.description, False)
 
 
 def update_role(actor: Principal, name: str, body: UpdateRole) -> dict[str, Any]:
     if name in BUILTIN_ROLES:
         raise Conflict("Built-in roles cannot be changed.")
+    current = store.get(f"ROLE#{name}", "ROLE", consistent=True)
+    if current is None:
+        raise NotFound("No such role.")
+    # Changing a role is changing what its holders may do: only within the editor's own.
+    delegation.check_scopes(actor, [*current.get("scopes", []), *(body.scopes or [])],
+                            "This role")
     changes = {k: v for k, v in (("description", body.description), ("scopes", body.scopes))
                if v is not None}
-    updated = store.update(f"ROLE#{name}", "ROLE", {**changes, "updatedAt": clock.iso()})
-    if updated is None:
-        raise NotFound("No such role.")
-    audit.record(actor, "role.update", "role", name, changes)
+    updated = {**current, **changes, "updatedAt": clock.iso()}
+    try:
+        store.transact([
+            {"Update": store.update_request(f"ROLE#{name}", "ROLE",
+                                            {**changes, "updatedAt": updated["updatedAt"]},
+                                            condition="attribute_exists(PK)")},
+            audit.put_op(audit.entry(actor, "role.update", "role", name, changes))])
+    except store.TransactionConflict as exc:
+        raise NotFound("No such role.") from exc
+    if "scopes" in changes:
+        _refresh_holders(name)
     return public_role(name, updated["scopes"], updated.get("description", ""), False)
+
+
+def _refresh_holders(role: str, dropped: bool = False) -> None:
+    """A custom role changed: its holders' scopes (and their keys' and clients') follow
+    before the change answers. Dropped: the role is gone from their roles too."""
+    for user in owners.users_holding(role):
+        roles = [r for r in user.get("roles", []) if not (dropped and r == role)]
+        _write_user(user, {"roles": roles}, rights_changed=True)
 
 
 def delete_role(actor: Principal, name: str) -> None:
     if name in BUILTIN_ROLES:
         raise Conflict("Built-in roles cannot be deleted.")
-    get_role(name)
-    store.delete(f"ROLE#{name}", "ROLE")
-    audit.record(actor, "role.delete", "role", name, {})
+    delegation.check_scopes(actor, get_role(name)["scopes"], "This role")
+    store.transact([{"Delete": {"Key": {"PK": f"ROLE#{name}", "SK": "ROLE"}}},
+                    audit.put_op(audit.entry(actor, "role.delete", "role", name, {}))])
+    _refresh_holders(name, dropped=True)
 
 
 # -- users ----------------------------------------------------------------------------
@@ -162,9 +181,6 @@ def user_by_name(username: str) -> dict[str, Any] | None:
 
 
 def create_user(actor: Principal | None, body: CreateUser) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
-    from botocore.exceptions import ClientError
-
     roles = _check_roles(actor, body.roles)
     tier = body.tier or ("enterprise" if "admin" in roles else "pro")
     if actor is not None and not actor.is_admin and body.tier:
@@ -174,110 +190,159 @@ def create_user(actor: Principal | None, body: CreateUser) -> dict[str, Any]:
     item = {"PK": f"USER#{user_id}", "SK": "USER", "GSI2PK": "USER",
             "GSI2SK": body.username.lower(), "userId": user_id, "username": body.username,
             "email": body.email, "passwordHash": credentials.hash_password(body.password),
-            "roles": roles, "active": True, "tier": tier,
-            "hourLimit": get_settings().tiers[tier], "owner": user_id, "createdAt": now,
-            "updatedAt": now}
-    ser = TypeSerializer()
-    table_name = get_settings().table_name
+            "roles": roles, "scopes": sorted(role_scopes(roles)), "active": True,
+            "tier": tier, "hourLimit": get_settings().tiers[tier], "owner": user_id,
+            "createdAt": now, "updatedAt": now}
     try:
-        store.client().transact_write_items(TransactItems=[
-            {"Put": {"TableName": table_name,
-                     "Item": {k: ser.serialize(v) for k, v in item.items()},
+        store.transact([
+            {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+            {"Put": {"Item": {"PK": f"USERNAME#{body.username.lower()}", "SK": "USERNAME",
+                              "userId": user_id},
                      "ConditionExpression": "attribute_not_exists(PK)"}},
-            {"Put": {"TableName": table_name,
-                     "Item": {k: ser.serialize(v) for k, v in {
-                         "PK": f"USERNAME#{body.username.lower()}", "SK": "USERNAME",
-                         "userId": user_id}.items()},
-                     "ConditionExpression": "attribute_not_exists(PK)"}},
-        ])
-    except ClientError as exc:
-        if store.is_condition_failure(exc):
-            raise Conflict("This username is taken.") from exc
-        raise
-    audit.record(actor, "user.create", "user", user_id,
-                 {"username": body.username, "email": body.email, "roles": roles},
-                 owner=user_id)
+            audit.put_op(audit.entry(actor, "user.create", "user", user_id,
+                                     {"username": body.username, "email": body.email,
+                                      "roles": roles}, owner=user_id))])
+    except store.TransactionConflict as exc:
+        raise Conflict("This username is taken.") from exc
     return public_user(item)
 
 
 def visible_user(actor: Principal, user_id: str) -> dict[str, Any]:
+    """Yourself, or anyone for a user manager; others are not there (404)."""
     item = user_item(user_id)
-    if item is None or not (actor.owner == user_id or "users:manage" in actor.scopes
-                            or actor.is_admin):
+    if item is None or not (actor.owner == user_id or _manager(actor)):
         raise NotFound("No such user.")
     return item
 
 
+def _manager(actor: Principal) -> bool:
+    return actor.is_admin or "users:manage" in actor.scopes
+
+
 def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, Any]:
     item = visible_user(actor, user_id)
-    manager = actor.is_admin or "users:manage" in actor.scopes
+    oneself = actor.owner == user_id
+    if oneself and actor.kind != "user":
+        # A key or client acts for its owner; it never changes the owner's account.
+        raise Forbidden("An API key or OAuth client cannot change its owner's account; "
+                        "log in as the user.")
+    manager = _manager(actor)
     _check_target(actor, item)
     changes: dict[str, Any] = {}
     end_sessions = False
+    # Self-service needs the current password: a stolen access token must not be able to
+    # take the account over (a new password, or an email to reset it through).
+    if (body.password is not None or body.email is not None) and oneself:
+        if not (body.current_password and credentials.check_password(
+                body.current_password, str(item["passwordHash"]))):
+            raise Forbidden("Changing your email or password needs your current password "
+                            "(currentPassword).",
+                            details=[{"field": "currentPassword", "message": "wrong or missing"}])
     if body.email is not None:
         changes["email"] = body.email
     if body.password is not None:
-        # Self-service needs the current password: a stolen access token must not be
-        # able to take the account over for good.
-        self_service = not manager or (actor.kind == "user" and actor.id == user_id)
-        if self_service and not (body.current_password and credentials.check_password(
-                body.current_password, str(item["passwordHash"]))):
-            raise Forbidden("Changing your password needs your current password "
-                            "(currentPassword).",
-                            details=[{"field": "currentPassword", "message": "wrong or missing"}])
         changes["passwordHash"] = credentials.hash_password(body.password)
         end_sessions = True  # a new password: tokens issued before it are refused
+    rights_changed = False
     if body.roles is not None or body.active is not None or body.tier is not None:
         if not manager:
             raise Forbidden("Only a user manager can change roles, status or tier.")
         if body.roles is not None:
             old_roles = list(item.get("roles", []))
             changes["roles"] = _check_roles(actor, body.roles, held=old_roles)
+            rights_changed = True
             if set(old_roles) - set(changes["roles"]):
                 end_sessions = True  # a role taken away: the sessions carrying its scopes
-        if body.active is not None:
+        if body.active is not None and body.active != item.get("active", True):
+            _check_activation(actor, item, body.active)
             changes["active"] = body.active
-        if body.tier is not None:
+            changes["deactivatedByAdmin"] = actor.is_admin and not body.active
+            rights_changed = True
+            end_sessions = end_sessions or not body.active  # deactivation ends them for good
+        if body.tier is not None and body.tier != item.get("tier"):
+            if not actor.is_admin:
+                raise Forbidden("Only an admin can change a user's tier.")
             changes["tier"] = body.tier
             changes["hourLimit"] = get_settings().tiers[body.tier]
-    updated = _write_user(item, changes, end_sessions)
-    audit.record(actor, "user.update", "user", user_id,
-                 {k: v for k, v in changes.items() if k != "passwordHash"} |
-                 ({"password": "changed"} if "passwordHash" in changes else {}),
-                 owner=item["userId"])
+    noted = {k: v for k, v in changes.items() if k not in ("passwordHash",
+                                                            "deactivatedByAdmin")}
+    if "passwordHash" in changes:
+        noted["password"] = "changed"
+    updated = _write_user(item, changes, rights_changed=rights_changed,
+                          end_sessions=end_sessions,
+                          audit_item=audit.entry(actor, "user.update", "user", user_id, noted,
+                                                 owner=user_id))
     return public_user(updated)
 
 
-def _write_user(item: dict[str, Any], changes: dict[str, Any],
-                end_sessions: bool = False) -> dict[str, Any]:
-    """Writes the changes; ending the sessions bumps the epoch from the value read, on
-    condition that it is still that value: a concurrent bump is never overwritten (a
-    token minted in between would otherwise live on). 409 when it moved meanwhile."""
-    key = (f"USER#{item['userId']}", "USER")
-    cond, names, values = "attribute_exists(PK)", None, None
+def _check_activation(actor: Principal, item: dict[str, Any], active: bool) -> None:
+    if actor.owner == item["userId"]:
+        raise Forbidden("You cannot change your own status.")
+    if active and item.get("deactivatedByAdmin") and not actor.is_admin:
+        raise Forbidden("An admin deactivated this user; only an admin can reactivate it.")
+
+
+def _write_user(item: dict[str, Any], changes: dict[str, Any], *, rights_changed: bool = False,
+                end_sessions: bool = False,
+                audit_item: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Writes the changes (and the audit entry, in the same transaction) on condition
+    that the user is as read: the session epoch and the rights revision are never
+    overwritten by a writer that read them before a concurrent change (a token minted in
+    between would otherwise live on); 409 when it moved meanwhile. Changed rights (roles,
+    status) recompute the user's scopes and reach its keys and clients before this
+    answers."""
+    user_id = str(item["userId"])
+    key = (f"USER#{user_id}", "USER")
+    changes = {**changes, "updatedAt": clock.iso()}
+    seen_ep, seen_rev = int(item.get(SESSION_EPOCH, 0)), int(item.get(RIGHTS_REV, 0))
+    cond = f"attribute_exists(PK) AND {epoch_condition(seen_ep)}"
+    cond += " AND (attribute_not_exists(#rr) OR #rr = :rr)" if seen_rev == 0 else \
+        " AND #rr = :rr"
+    names, values = {"#ep": SESSION_EPOCH, "#rr": RIGHTS_REV}, {":ep": seen_ep, ":rr": seen_rev}
     if end_sessions:
-        seen = int(item.get(SESSION_EPOCH, 0))
-        changes = {**changes, SESSION_EPOCH: seen + 1}
-        cond += " AND " + epoch_condition(seen)
-        names, values = {"#ep": SESSION_EPOCH}, {":ep": seen}
-    updated = store.update(*key, {**changes, "updatedAt": clock.iso()}, condition=cond,
-                           names=names, values=values)
-    if updated is None:
+        changes[SESSION_EPOCH] = seen_ep + 1
+    after = {**item, **changes}
+    if rights_changed:
+        changes["scopes"] = sorted(role_scopes(list(after.get("roles", []))))
+        changes[RIGHTS_REV] = seen_rev + 1
+        after = {**item, **changes}
+    ops: list[dict[str, Any]] = [{"Update": store.update_request(
+        *key, changes, condition=cond, names=names, values=values)}]
+    if audit_item is not None:
+        ops.append(audit.put_op(audit_item))
+    try:
+        store.transact(ops)
+    except store.TransactionConflict as exc:
         if store.get(*key, consistent=True) is None:
-            raise NotFound("No such user.")
-        raise Conflict("The user changed meanwhile; try again.")
-    return updated
+            raise NotFound("No such user.") from exc
+        raise Conflict("The user changed meanwhile; try again.") from exc
+    if rights_changed:
+        # Narrowed scopes reach the clients' tokens through their items; a deactivation
+        # also ends those tokens for good.
+        owners.propagate(user_id, after, end_sessions=changes.get("active") is False)
+    return after
 
 
 def delete_user(actor: Principal, user_id: str) -> None:
     item = visible_user(actor, user_id)
     if item["userId"] == actor.owner:
         raise Conflict("You cannot delete yourself.")
+    if not _manager(actor):
+        raise Forbidden("Deleting a user needs users:manage.")
     _check_target(actor, item)
-    store.delete(f"USER#{user_id}", "USER")
-    store.delete(f"USERNAME#{str(item['username']).lower()}", "USERNAME")
-    audit.record(actor, "user.delete", "user", user_id, {"username": item["username"]},
-                 owner=user_id)
+    # The user and its username claim go together, with the audit entry.
+    try:
+        store.transact([
+            {"Delete": {"Key": {"PK": f"USER#{user_id}", "SK": "USER"},
+                        "ConditionExpression": "attribute_exists(PK)"}},
+            {"Delete": {"Key": {"PK": f"USERNAME#{str(item['username']).lower()}",
+                                "SK": "USERNAME"}}},
+            audit.put_op(audit.entry(actor, "user.delete", "user", user_id,
+                                     {"username": item["username"]}, owner=user_id))])
+    except store.TransactionConflict as exc:
+        raise NotFound("No such user.") from exc
+    # Its keys and clients stop at once (and its clients' tokens for good).
+    owners.propagate(user_id, None, end_sessions=True)
 
 
 def list_users(search: str | None, cursor: str | None,
@@ -293,8 +358,11 @@ def assign_role(actor: Principal, user_id: str, role: str) -> dict[str, Any]:
         raise NotFound("No such user.")
     _check_target(actor, item)
     roles = _check_roles(actor, [*item.get("roles", []), role], held=item.get("roles", []))
-    store.update(f"USER#{user_id}", "USER", {"roles": roles, "updatedAt": clock.iso()})
-    audit.record(actor, "user_role.assign", "user", user_id, {"role": role}, owner=user_id)
+    # Conditional on the user as read (rights revision), with its audit entry: two
+    # assignments racing cannot lose one, a crash cannot lose the entry.
+    _write_user(item, {"roles": roles}, rights_changed=True,
+                audit_item=audit.entry(actor, "user_role.assign", "user", user_id,
+                                       {"role": role}, owner=user_id))
     return {"userId": user_id, "username": item["username"], "role": role}
 
 
@@ -304,8 +372,10 @@ def unassign_role(actor: Principal, user_id: str, role: str) -> None:
         raise NotFound("No such role assignment.")
     _check_target(actor, item)
     # A role taken away ends the sessions that carried its scopes.
-    _write_user(item, {"roles": [r for r in item["roles"] if r != role]}, end_sessions=True)
-    audit.record(actor, "user_role.remove", "user", user_id, {"role": role}, owner=user_id)
+    _write_user(item, {"roles": [r for r in item["roles"] if r != role]},
+                rights_changed=True, end_sessions=True,
+                audit_item=audit.entry(actor, "user_role.remove", "user", user_id,
+                                       {"role": role}, owner=user_id))
 
 
 # -- sessions ---------------------------------------------------------------------------
