@@ -35,10 +35,11 @@ def fan_out(event: Any) -> dict:
 
 @app.on_sqs_message(queue=_settings.queue_name("webhooks"), batch_size=10)
 def deliver(event: Any) -> dict:
-    """HTTP attempts, concurrently within the batch; failures reported per message."""
+    """HTTP attempts, concurrently within the batch and the invocation's remaining time;
+    failures reported per message. Timeout: .chalice/config.json (lambda_functions)."""
     from chalicelib.webhooks import worker
 
-    return worker.deliver_batch(event.to_dict())
+    return worker.deliver_batch(event.to_dict(), event.context)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

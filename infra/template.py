@@ -12,10 +12,17 @@ import sys
 from typing import Any
 
 from chalicelib.core.settings import Settings, resource_prefix_for
+from chalicelib.webhooks.models import DELIVERY_FUNCTION_TIMEOUT
 
-# Scheduled handlers: name -> rate; app.py binds them, the local worker fires them.
 QUEUES = ("events", "webhooks", "jobs")
-VISIBILITY_TIMEOUT = 180
+FUNCTION_TIMEOUT = 30  # .chalice/config.json's lambda_timeout, for functions not named below
+# Each queue's visibility timeout: six times its consumer's Lambda timeout, as AWS advises
+# for SQS event sources (a message must not reappear while a retried batch still runs).
+VISIBILITY_TIMEOUT: dict[str, int] = {
+    "events": 6 * FUNCTION_TIMEOUT,
+    "webhooks": 6 * DELIVERY_FUNCTION_TIMEOUT,
+    "jobs": 6 * FUNCTION_TIMEOUT,
+}
 
 
 def settings_for(stage: str) -> Settings:
@@ -113,7 +120,7 @@ def build(stage: str, with_api: bool = True) -> dict[str, Any]:
             "Type": "AWS::SQS::Queue",
             "Properties": {
                 "QueueName": s.queue_name(purpose),
-                "VisibilityTimeout": VISIBILITY_TIMEOUT,
+                "VisibilityTimeout": VISIBILITY_TIMEOUT[purpose],
                 "RedrivePolicy": {
                     "deadLetterTargetArn": {"Fn::GetAtt": [f"{logical}DeadLetterQueue", "Arn"]},
                     "maxReceiveCount": 5},

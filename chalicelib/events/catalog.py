@@ -1,8 +1,11 @@
 """The event catalog: every event type, declared once with its description, the model of
-its `data` (whose JSON Schema the catalog publishes) and an example."""
+its `data` (whose JSON Schema the catalog publishes), an example, and the scope needed to
+read it (`read_scope`): a webhook may subscribe to a type only if its creator holds that
+scope, and fan-out sends it only while the webhook's owner holds it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,25 +16,44 @@ class EventType:
     description: str
     model: Any  # a pydantic model class describing `data`
     example: dict[str, Any]
+    read_scope: str  # who may see `data`: a subscriber's creator and its owner
     platform: bool = False  # about the platform itself (sent to its owner's webhooks only)
 
 
 CATALOG: dict[str, EventType] = {}
 
 
-def register(name: str, description: str, model: Any, example: dict[str, Any],
-             platform: bool = False) -> EventType:
+def register(name: str, description: str, model: Any, example: dict[str, Any], *,
+             read_scope: str, platform: bool = False) -> EventType:
+    from chalicelib.auth.scopes import SCOPES
+
     if name in CATALOG:
         raise ValueError(f"event type {name} declared twice")
-    CATALOG[name] = EventType(name, description, model, example, platform)
+    if read_scope not in SCOPES or read_scope == "admin":
+        raise ValueError(f"event type {name}: {read_scope!r} is not a scope to read it by")
+    CATALOG[name] = EventType(name, description, model, example, read_scope, platform)
     return CATALOG[name]
+
+
+def read_scope(name: str) -> str | None:
+    """The scope that reads events of this type; None for a type no longer declared (its
+    copies are then shown to nobody but an admin)."""
+    event = CATALOG.get(name)
+    return event.read_scope if event else None
+
+
+def readable(name: str, scopes: Iterable[str]) -> bool:
+    """Whether holders of these (expanded) scopes may see events of this type."""
+    held = set(scopes)
+    needed = read_scope(name)
+    return "admin" in held or (needed is not None and needed in held)
 
 
 def describe() -> list[dict[str, Any]]:
     out = []
     for event in sorted(CATALOG.values(), key=lambda e: e.name):
         out.append({"type": event.name, "description": event.description,
-                    "platform": event.platform,
+                    "platform": event.platform, "requiredScope": event.read_scope,
                     "schema": event.model.model_json_schema(by_alias=True),
                     "example": {"id": "evt_01example", "event": event.name,
                                 "timestamp": "2026-01-01T00:00:00.000Z",

@@ -1,6 +1,12 @@
 """Webhook deliveries API: list (also as delivery-logs), get one with every attempt,
 redeliver, recover a time window, stats. Scope webhooks:manage; the webhook's owner only
-(an admin sees all; another owner's webhook or delivery answers 404)."""
+(an admin sees all; another owner's webhook or delivery answers 404).
+
+What an event says is shown only to who may read it: a delivery's payload `data` (and
+the receiver's answers, which may echo it) appear only when both the caller and the
+webhook's owner, now, hold the event type's read scope; otherwise the delivery answers
+`dataOmitted: true` with the `requiredScope`. Redelivering sends the payload again, so it
+needs the owner to hold that scope still (403 otherwise; recover skips such deliveries)."""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ from typing import Any
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from chalicelib.core import clock
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, Forbidden, NotFound
+from chalicelib.events import catalog
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import Body, PageQuery
 from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
@@ -62,18 +69,40 @@ def _webhook(ctx: RequestContext, webhook_id: str) -> dict[str, Any]:
     return dict(service.visible(ctx.principal, webhook_id))
 
 
-def _delivery(ctx: RequestContext, webhook_id: str, delivery_id: str) -> dict[str, Any]:
-    _webhook(ctx, webhook_id)
+class _Readers:
+    """Who may see an event type's data here: the caller, and the webhook's owner as of
+    now (read once, on first need)."""
+
+    def __init__(self, ctx: RequestContext, hook: dict[str, Any]) -> None:
+        self.caller = ctx.actor.scopes
+        self.owner_id = str(hook.get("owner") or "")
+        self._owner: frozenset[str] | None = None
+
+    def owner(self, event_type: str) -> bool:
+        if self._owner is None:
+            from chalicelib.auth.owners import current_scopes
+
+            self._owner = current_scopes([self.owner_id]).get(self.owner_id, frozenset())
+        return catalog.readable(event_type, self._owner)
+
+    def __call__(self, event_type: str) -> bool:
+        return catalog.readable(event_type, self.caller) and self.owner(event_type)
+
+
+def _delivery(ctx: RequestContext, webhook_id: str, delivery_id: str
+              ) -> tuple[dict[str, Any], _Readers]:
+    hook = _webhook(ctx, webhook_id)
     item = _engine().get(delivery_id) if delivery_id.startswith("dlv_") else None
     if item is None or item.get("webhookId") != webhook_id:
         raise NotFound("No such delivery.")
-    return item
+    return item, _Readers(ctx, hook)
 
 
 def _list(ctx: RequestContext, webhook_id: str, query: ListDeliveries) -> Reply:
-    _webhook(ctx, webhook_id)
+    readers = _Readers(ctx, _webhook(ctx, webhook_id))
     statuses = {s.strip() for s in query.status.split(",")} if query.status else None
-    items, cursor = _engine().list_for(webhook_id, statuses, query.cursor, query.per_page)
+    items, cursor = _engine().list_for(webhook_id, statuses, query.cursor, query.per_page,
+                                       readers)
     return page(items, cursor, query.per_page)
 
 
@@ -81,7 +110,10 @@ def _list(ctx: RequestContext, webhook_id: str, query: ListDeliveries) -> Reply:
            summary="List a webhook's deliveries")
 def list_deliveries(ctx: RequestContext, webhook_id: str, query: ListDeliveries) -> Reply:
     """Newest first, each with its attempts (status, duration, truncated response, error,
-    request headers with secrets redacted) and `nextAttemptAt` while a retry is due."""
+    request headers with secrets redacted) and `nextAttemptAt` while a retry is due.
+    Each names the `requiredScope` of its event type; unless both the caller and the
+    webhook's owner hold it now, the receiver's answers are left out (`responseBody`
+    null) and `dataOmitted` is true."""
     return _list(ctx, webhook_id, query)
 
 
@@ -95,34 +127,45 @@ def list_delivery_logs(ctx: RequestContext, webhook_id: str, query: ListDeliveri
 @api.route("/webhooks/{webhook_id}/deliveries/{delivery_id}", scopes=SCOPE,
            summary="Get a delivery")
 def get_delivery(ctx: RequestContext, webhook_id: str, delivery_id: str) -> Reply:
-    """The delivery with every attempt and the payload as sent."""
-    return ok(_engine().public(_delivery(ctx, webhook_id, delivery_id), with_payload=True))
+    """The delivery with every attempt and the payload as sent (its `data` only for
+    callers and owners holding the event type's read scope, see `dataOmitted`)."""
+    item, readers = _delivery(ctx, webhook_id, delivery_id)
+    return ok(_engine().public(item, readers(str(item.get("event"))), with_payload=True))
 
 
 @api.route("/webhooks/{webhook_id}/redeliver/{delivery_id}", "POST", scopes=SCOPE,
            status=202, summary="Redeliver a delivery", errors=(409,))
 def redeliver(ctx: RequestContext, webhook_id: str, delivery_id: str) -> Reply:
     """A new attempt cycle (the full retry schedule) starts now; earlier attempts stay in
-    the log. 409 while an attempt is in flight."""
-    item = _delivery(ctx, webhook_id, delivery_id)
+    the log. 409 while an attempt is in flight; 403 when the webhook's owner no longer
+    holds the event type's read scope."""
+    item, readers = _delivery(ctx, webhook_id, delivery_id)
+    event_type = str(item.get("event"))
+    if not readers.owner(event_type):
+        scope = catalog.read_scope(event_type)
+        raise Forbidden("The webhook's owner may no longer read this event; it is not sent "
+                        "again.", details=[{"field": "event", "event": event_type,
+                                            "requiredScope": scope,
+                                            "message": f"{event_type} needs {scope}"}])
     if item.get("status") == "delivering":
         raise Conflict("An attempt is in progress; try again when it ends.")
     done = _engine().redeliver(item)
     if done is None:
         raise Conflict("The delivery changed meanwhile; try again.")
-    return ok(_engine().public(done), status=202)
+    return ok(_engine().public(done, readers(event_type)), status=202)
 
 
 @api.route("/webhooks/{webhook_id}/recover", "POST", scopes=SCOPE, body=Recover, status=202,
            summary="Redeliver every failed delivery of a time window")
 def recover(ctx: RequestContext, webhook_id: str, body: Recover) -> Reply:
     """Every `failed` delivery created between `since` and `until` starts a new attempt
-    cycle; answers how many."""
-    _webhook(ctx, webhook_id)
+    cycle; answers how many (those whose event type the webhook's owner may no longer
+    read are left as they are)."""
+    readers = _Readers(ctx, _webhook(ctx, webhook_id))
     since = clock.iso(body.since.timestamp())
     until = clock.iso((body.until or datetime.fromtimestamp(clock.now()).astimezone())
                       .timestamp())
-    count = _engine().recover(webhook_id, since, until)
+    count = _engine().recover(webhook_id, since, until, readers.owner)
     return ok({"webhookId": webhook_id, "since": since, "until": until, "recovered": count},
               status=202)
 

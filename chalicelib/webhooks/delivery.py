@@ -17,6 +17,14 @@ schedule sweeps, enqueueing what falls due within the next sweep with the exact 
 delay. The DUE index also holds every other unfinished delivery at the time by which
 somebody must have acted on it (a lost message, a worker that died mid-attempt), so the
 sweeper is the watchdog too: nothing stays pending or delivering for ever.
+
+Time: a batch's attempts share the invocation's remaining time (the Lambda context's,
+or the configured function timeout when there is none), less SAFETY_MARGIN kept to
+record outcomes. Each attempt gets the webhook's timeout or what is left of that budget,
+whichever is less; a message that cannot get MIN_ATTEMPT is not claimed but re-sent,
+and an attempt claimed but left without budget is released unsent. So a hanging
+receiver never runs the invocation out of time, which would leave its batch's claims to
+the watchdog and its messages to be sent again.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from typing import Any
 from chalicelib.core import aws, clock, ids
 from chalicelib.store import table as store
 from chalicelib.webhooks import repo, service, signing
-from chalicelib.webhooks.models import DEFAULT_TIMEOUT
+from chalicelib.webhooks.models import DEFAULT_TIMEOUT, DELIVERY_FUNCTION_TIMEOUT
 
 DUE = "DUE"
 STATUSES = ("pending", "delivering", "delivered", "failed", "cancelled")
@@ -57,6 +65,8 @@ ATTEMPT_LOG_BYTES = 200_000  # with the payload, well under DynamoDB's 400 KB pe
 CONCURRENCY = 32  # threads for the DynamoDB side of a batch
 PER_HOST = 20  # concurrent attempts per receiver host within one invocation
 POOL_SIZE = 5  # connections per httpx pool; a host gets PER_HOST / POOL_SIZE pools
+SAFETY_MARGIN = 5.0  # seconds of an invocation kept for recording outcomes and re-sends
+MIN_ATTEMPT = 1.0  # an attempt with less time than this is not started
 
 
 
@@ -114,18 +124,31 @@ def get(did: str) -> dict[str, Any] | None:
     return store.get(*key(did), consistent=True)
 
 
-def public(item: dict[str, Any], with_payload: bool = False) -> dict[str, Any]:
+def public(item: dict[str, Any], readable: bool, with_payload: bool = False
+           ) -> dict[str, Any]:
+    """The API's view. Not `readable` (the event type's read scope is missing, see
+    deliveries.py): no payload `data` and no receiver answers (which may echo it)."""
+    from chalicelib.events.catalog import read_scope
+
     out = {k: item.get(k) for k in ("id", "webhookId", "event", "eventId", "status",
                                     "attemptCount", "nextAttemptAt", "createdAt",
                                     "updatedAt")}
-    out["attempts"] = item.get("attempts", [])
+    out["requiredScope"] = read_scope(str(item.get("event")))
+    attempts = item.get("attempts", [])
+    out["attempts"] = attempts if readable else [
+        {**a, "responseBody": None} for a in attempts]
+    if not readable:
+        out["dataOmitted"] = True
     if item.get("reason"):
         out["reason"] = item["reason"]
     if with_payload:
         try:
-            out["payload"] = json.loads(item.get("body") or "null")
+            payload = json.loads(item.get("body") or "null")
         except ValueError:
-            out["payload"] = None
+            payload = None
+        if not readable and isinstance(payload, dict):
+            payload.pop("data", None)
+        out["payload"] = payload
     return out
 
 
@@ -225,6 +248,7 @@ class Outcome:
     error: str | None = None
     retry_after: float | None = None
     timed_out: bool = False
+    unsent: bool = False  # no budget left once its turn came: released, not attempted
 
     @property
     def ok(self) -> bool:
@@ -237,7 +261,14 @@ class Request:
     headers: dict[str, str]
     body: str
     timeout: float
+    deadline: float | None = None  # time.monotonic() by which the attempt must be over
     outcome: Outcome = field(default_factory=Outcome)
+
+    def budget(self) -> float:
+        """The attempt's timeout: the webhook's, or less if the invocation is ending."""
+        if self.deadline is None:
+            return self.timeout
+        return min(self.timeout, self.deadline - time.monotonic())
 
 
 class _Clients:
@@ -289,6 +320,7 @@ async def _send_one(req: Request, clients: _Clients, resolved: dict[str, Any]) -
 
     out = req.outcome
     started = time.perf_counter()
+    timeout = req.timeout
     try:
         # The SSRF check runs at every attempt; the connection goes to the checked address
         # only (Host header and TLS SNI keep the name), so DNS cannot be rebound after it.
@@ -302,12 +334,12 @@ async def _send_one(req: Request, clients: _Clients, resolved: dict[str, Any]) -
         headers = dict(req.headers)
         default_port = {"http": 80, "https": 443}[url.scheme]
         headers["Host"] = host if url.port in (None, default_port) else f"{host}:{url.port}"
-        request = clients.pools(host)[0].build_request(
-            "POST", pinned, content=req.body.encode(), headers=headers,
-            timeout=httpx.Timeout(req.timeout),
-            extensions={"sni_hostname": host} if url.scheme == "https" else {})
 
         async def exchange(client: Any) -> None:
+            request = client.build_request(
+                "POST", pinned, content=req.body.encode(), headers=headers,
+                timeout=httpx.Timeout(timeout),
+                extensions={"sni_hostname": host} if url.scheme == "https" else {})
             resp = await client.send(request, stream=True)
             try:
                 out.status = resp.status_code
@@ -322,14 +354,18 @@ async def _send_one(req: Request, clients: _Clients, resolved: dict[str, Any]) -
                 await resp.aclose()
 
         async with clients.slot(host) as client:
+            timeout = req.budget()
+            if timeout < MIN_ATTEMPT:
+                out.unsent, out.error = True, "not attempted: the invocation ran out of time"
+                return
             started = time.perf_counter()
             # httpx's timeout is per phase; the attempt's is total (a trickling body counts).
-            await asyncio.wait_for(exchange(client), req.timeout)
+            await asyncio.wait_for(exchange(client), timeout)
         if 300 <= (out.status or 0) < 400:
             out.error = "redirect not followed"
     except (TimeoutError, httpx.TimeoutException):
         out.timed_out, out.status = True, None
-        out.error = f"timed out after {req.timeout:g}s"
+        out.error = f"timed out after {timeout:g}s"
     except httpx.HTTPError as exc:
         out.status = None
         out.error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
@@ -367,6 +403,7 @@ class Job:
     request: Request | None = None
     resend: tuple[str, int, float] | None = None
     failed: bool = False
+    deadline: float | None = None  # time.monotonic() by which attempts must end
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -380,25 +417,35 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-def process_event(event: dict[str, Any]) -> dict[str, Any]:
+def process_event(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """One SQS batch of the webhooks queue, through Powertools' AsyncBatchProcessor: each
     message runs claim -> HTTP attempt -> outcome as its own coroutine (the DynamoDB steps
     on a thread pool, the attempts on shared connection pools), and the processor answers
     the failed messages as `batchItemFailures` (raising when all failed, so that the whole
     batch is retried). A message fails when it is not a delivery message (poison: to the
-    DLQ in the end) or when a step raised."""
+    DLQ in the end) or when a step raised. `context`: the Lambda context, whose remaining
+    time bounds the attempts (see the module's docstring)."""
     from aws_lambda_powertools.utilities.batch import (
         AsyncBatchProcessor,
         EventType,
         async_process_partial_response,
     )
 
-    batch = _Batch(event.get("Records") or [])
+    deadline = time.monotonic() + remaining_seconds(context) - SAFETY_MARGIN
+    batch = _Batch(event.get("Records") or [], deadline)
     try:
         return dict(async_process_partial_response(event, batch.handle,
                                                    AsyncBatchProcessor(EventType.SQS)))
     finally:
         batch.after()
+
+
+def remaining_seconds(context: Any) -> float:
+    """The invocation's time left: the Lambda context's, else the configured timeout."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        return float(remaining()) / 1000
+    return float(DELIVERY_FUNCTION_TIMEOUT)
 
 
 _DUPLICATE = "duplicate"
@@ -409,7 +456,7 @@ class _Batch:
     and webhooks, the connection pools, the re-sends (sent together at the end) and one
     health outcome per webhook."""
 
-    def __init__(self, records: list[dict[str, Any]]) -> None:
+    def __init__(self, records: list[dict[str, Any]], deadline: float | None = None) -> None:
         # Keyed by the record itself (Powertools hands the same dicts back): message ids
         # are unique in SQS, but nothing here should depend on it.
         self.by_record: dict[int, Job | str | None] = {}
@@ -439,6 +486,7 @@ class _Batch:
                 continue
             job.hook = hooks.get(hook_keys[job.item["webhookId"]])
         self.running = len(records)
+        self.deadline = deadline
         self.clients: _Clients | None = None
         self.resolved: dict[str, Any] = {}
 
@@ -462,6 +510,7 @@ class _Batch:
 
     async def _run(self, job: Job) -> None:
         loop = asyncio.get_running_loop()
+        job.deadline = self.deadline
         if job.failed or not await loop.run_in_executor(_executor(), _step, _prepare, job):
             return
         if job.request is None:
@@ -524,6 +573,9 @@ def _prepare(job: Job) -> None:
         if due - now <= SQS_MAX_DELAY:
             job.resend = (item["id"], job.seq, due - now)
         return
+    if job.deadline is not None and job.deadline - time.monotonic() < MIN_ATTEMPT:
+        job.resend = (item["id"], job.seq, 0.0)  # unclaimed: the next invocation sends it
+        return
     claim = {"status": "delivering", "attemptCount": job.seq + 1,
              "cycleAttempt": int(item.get("cycleAttempt", 0)) + 1, "claimedAt": clock.iso(now),
              "claim": uuid.uuid4().hex, "updatedAt": clock.iso(now), "GSI2PK": DUE,
@@ -539,13 +591,16 @@ def _prepare(job: Job) -> None:
     headers = signing.headers(service.secrets_for_signing(hook), item["eventId"], ts, item["body"],
                               item["event"], attempt, service.custom_headers(hook))
     timeout = float(hook.get("timeoutSeconds") or DEFAULT_TIMEOUT)  # (older items: none)
-    job.request = Request(hook["url"], headers, item["body"], timeout)
+    job.request = Request(hook["url"], headers, item["body"], timeout, job.deadline)
 
 
 def _finish(job: Job) -> None:
     item, hook, req = job.item, job.hook, job.request
     assert item is not None and hook is not None and req is not None
     out = req.outcome
+    if out.unsent:
+        _release(job)
+        return
     now = clock.now()
     entry: dict[str, Any] = {
         "attempt": int(item["attemptCount"]), "at": clock.iso(now - out.duration_ms / 1000),
@@ -585,6 +640,22 @@ def _finish(job: Job) -> None:
                    values={"c": item["claim"]}, append=append)
     if done is None:
         job.resend = None  # the watchdog took the delivery back meanwhile
+
+
+def _release(job: Job) -> None:
+    """Gives back a claim whose attempt never started: the slot is pending again, with
+    the same sequence, and its message is re-sent."""
+    item = job.item
+    assert item is not None
+    now = clock.now()
+    back = {"status": "pending", "attemptCount": job.seq,
+            "cycleAttempt": max(0, int(item.get("cycleAttempt", 1)) - 1),
+            "updatedAt": clock.iso(now), "GSI2PK": DUE,
+            "GSI2SK": _due_sk(now + LOST_AFTER, item["id"])}
+    done = _update(item["id"], back, remove=("claim",), condition="claim = :c",
+                   values={"c": item["claim"]})
+    job.request = None  # not an outcome for the webhook's health
+    job.resend = (item["id"], job.seq, 0.0) if done is not None else None
 
 
 def keep_attempts(attempts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -683,11 +754,13 @@ def _unstick(item: dict[str, Any], now: float) -> str:
 # -- the API's operations -----------------------------------------------------------------
 
 def list_for(webhook_id: str, statuses: set[str] | None, cursor: str | None,
-             per_page: int) -> tuple[list[dict[str, Any]], str | None]:
+             per_page: int, readable: Callable[[str], bool]
+             ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the webhook's deliveries; `readable(event type)` says whose data shows."""
     items, nxt = store.query_page(
         f"WEBHOOK#{webhook_id}#DLV", index="GSI1", cursor=cursor, limit=per_page,
         item_filter=(lambda i: i.get("status") in statuses) if statuses else None)
-    return [public(i) for i in items], nxt
+    return [public(i, readable(str(i.get("event")))) for i in items], nxt
 
 
 def redeliver(item: dict[str, Any]) -> dict[str, Any] | None:
@@ -706,11 +779,14 @@ def redeliver(item: dict[str, Any]) -> dict[str, Any] | None:
     return done
 
 
-def recover(webhook_id: str, since: str, until: str) -> int:
-    """Every failed delivery created in [since, until] gets a new cycle."""
+def recover(webhook_id: str, since: str, until: str,
+            sendable: Callable[[str], bool]) -> int:
+    """Every failed delivery created in [since, until] whose event type is
+    `sendable` gets a new cycle."""
     failed = store.query_all(f"WEBHOOK#{webhook_id}#DLV", index="GSI1",
                              sk_between=(since, until + "~"),
-                             item_filter=lambda i: i.get("status") == "failed")
+                             item_filter=lambda i: i.get("status") == "failed"
+                             and sendable(str(i.get("event"))))
     return sum(1 for item in failed if redeliver(item) is not None)
 
 

@@ -3,7 +3,13 @@ webhook of its namespace (live or sandbox), and one message per delivery on the 
 queue. Subscriptions: SUB#<live|sandbox>#<event type or *> / <webhook id>.
 
 Delivery ids derive from (event, webhook) and are created by a conditional put, so an
-event sent twice (the outbox sweeper, an SQS redelivery) creates nothing twice."""
+event sent twice (the outbox sweeper, an SQS redelivery) creates nothing twice.
+
+A webhook gets an event only while its owner holds the event type's read scope (the
+catalog's `read_scope`), read from the owner's user item now, not when it subscribed,
+and only if whoever set its events and URL held it too (`readScopes`): a `*`
+subscription yields no more than either may read, and an owner who lost a scope, or was
+deactivated or deleted, gets nothing more of it."""
 
 from __future__ import annotations
 
@@ -11,18 +17,18 @@ import json
 from typing import Any
 
 from chalicelib.core.errors import Conflict
-from chalicelib.events import privacy
+from chalicelib.events import catalog, privacy
 from chalicelib.events.outbox import public_body
 from chalicelib.store import table as store
-from chalicelib.webhooks import delivery, service
+from chalicelib.webhooks import delivery, repo, service
 
 
 def process_event(event: dict[str, Any]) -> dict[str, Any]:
     """One SQS batch of the events queue, through Powertools' BatchProcessor: each event
     creates its deliveries and sends their messages; a message that fails (not an event,
     a write or send that raised) is answered in `batchItemFailures` and comes again,
-    which is harmless (see above). Webhooks and subscription lists are read once per
-    batch."""
+    which is harmless (see above). Subscription lists, webhooks and their owners are read
+    once per batch."""
     from aws_lambda_powertools.utilities.batch import (
         BatchProcessor,
         EventType,
@@ -30,6 +36,7 @@ def process_event(event: dict[str, Any]) -> dict[str, Any]:
     )
 
     cache = Cache()
+    cache.prefetch([r.get("body") for r in event.get("Records") or []])
 
     def handle(record: Any) -> None:
         try:
@@ -47,21 +54,55 @@ def process_event(event: dict[str, Any]) -> dict[str, Any]:
 
 
 class Cache:
-    """Per batch: a batch of ten events of one type reads its subscriptions once."""
+    """Per batch: a batch of ten events of one type reads its subscriptions once, then
+    every webhook they name in one BatchGetItem and their owners' scopes in another."""
 
     def __init__(self) -> None:
         self.hooks: dict[str, dict[str, Any] | None] = {}
         self.subs: dict[str, list[dict[str, Any]]] = {}
+        self.scopes: dict[str, frozenset[str]] = {}
+
+    def prefetch(self, bodies: list[Any]) -> None:
+        """Reads ahead for the batch's events; what fails here is read one by one later."""
+        try:
+            events = [b for b in (_parse(x) for x in bodies) if b is not None]
+            wanted = {h for e in events for h in targets(e, self)
+                      if h not in self.hooks and service.WEBHOOK_ID_RE.match(h)}
+            found = store.batch_get([(repo.pk(h), repo.SK) for h in wanted], True)
+            for hid in wanted:
+                self.hooks[hid] = found.get((repo.pk(hid), repo.SK))
+            self.owner_scopes(*{str(h.get("owner") or "") for h in self.hooks.values() if h})
+        except Exception:  # noqa: BLE001 - an optimisation only
+            from chalicelib.core.logging import get_logger
+
+            get_logger().exception("fan-out prefetch failed")
 
     def hook(self, hid: str) -> dict[str, Any] | None:
         if hid not in self.hooks:
             self.hooks[hid] = service.get_webhook(hid)
         return self.hooks[hid]
 
+    def owner_scopes(self, *owners: str) -> frozenset[str]:
+        """The (first) owner's current scopes; unknown owners are read together."""
+        from chalicelib.auth.owners import current_scopes
+
+        missing = [o for o in owners if o and o not in self.scopes]
+        if missing:
+            self.scopes.update(current_scopes(missing))
+        return self.scopes.get(owners[0], frozenset()) if owners else frozenset()
+
     def subscriptions(self, pk: str) -> list[dict[str, Any]]:
         if pk not in self.subs:
             self.subs[pk] = list(store.query_all(pk, forward=True))
         return self.subs[pk]
+
+
+def _parse(body: Any) -> dict[str, Any] | None:
+    try:
+        event = json.loads(body)
+    except (TypeError, ValueError):
+        return None
+    return event if isinstance(event, dict) and "id" in event and "event" in event else None
 
 
 def targets(event: dict[str, Any], cache: Cache) -> list[str]:
@@ -99,6 +140,8 @@ def fan_out(event: dict[str, Any], cache: Cache) -> list[tuple[str, int, float]]
         if bool(hook.get("sandbox", False)) != bool(event.get("sandbox", False)) \
                 and not event.get("webhookId"):
             continue
+        if not may_receive(event["event"], hook, cache):
+            continue
         body = public_body(event)
         body["data"] = trim(body.get("data") or {}, hook.get("payloadFields") or [])
         item = delivery.new_item(event, hook, json.dumps(body, separators=(",", ":")))
@@ -115,6 +158,15 @@ def fan_out(event: dict[str, Any], cache: Cache) -> list[tuple[str, int, float]]
                 continue
         send.append((item["id"], 0, 0.0))
     return send
+
+
+def may_receive(event_type: str, hook: dict[str, Any], cache: Cache) -> bool:
+    """Its owner holds the type's read scope now, and so did whoever chose its events
+    and URL (`readScopes`; absent on webhooks made before it was kept)."""
+    ceiling = hook.get("readScopes")
+    if ceiling is not None and not catalog.readable(event_type, ceiling):
+        return False
+    return catalog.readable(event_type, cache.owner_scopes(str(hook.get("owner") or "")))
 
 
 def trim(data: dict[str, Any], fields: list[str]) -> dict[str, Any]:

@@ -21,7 +21,13 @@ MAX_HEADER_VALUE = 1024
 MAX_RETRIES = 20
 MAX_RETRY_DELAY = 86400
 MAX_PAYLOAD_FIELDS = 50
-DEFAULT_TIMEOUT = 30
+DEFAULT_TIMEOUT = 10  # seconds per attempt
+MAX_TIMEOUT = 30
+# The delivery function's Lambda timeout (.chalice/config.json, lambda_functions.deliver;
+# a test keeps them equal): room for a MAX_TIMEOUT attempt, the claim before it and the
+# outcome after it. The webhooks queue's visibility timeout is six times this
+# (infra/template.py), as AWS advises for SQS event sources.
+DELIVERY_FUNCTION_TIMEOUT = 60
 DEFAULT_OVERLAP_HOURS = 24
 MAX_OVERLAP_HOURS = 168
 STATUSES = ("active", "paused", "disabled")
@@ -126,7 +132,8 @@ class CreateWebhook(Body):
                                     description="Attempts after the first; default from the "
                                                 "schedule.")
     retry_schedule: RetrySchedule | None = None
-    timeout_seconds: int = Field(DEFAULT_TIMEOUT, ge=1, le=30)
+    timeout_seconds: int = Field(DEFAULT_TIMEOUT, ge=1, le=MAX_TIMEOUT, description=(
+        "Seconds per attempt; less when the delivery run is about to end."))
     payload_fields: PayloadFields | None = None
     active: bool = True
 
@@ -141,7 +148,7 @@ class UpdateWebhook(Body):
     headers: Headers | None = None
     retry_count: int | None = Field(None, ge=0, le=MAX_RETRIES)
     retry_schedule: RetrySchedule | None = None
-    timeout_seconds: int | None = Field(None, ge=1, le=30)
+    timeout_seconds: int | None = Field(None, ge=1, le=MAX_TIMEOUT)
     payload_fields: PayloadFields | None = None
     active: bool | None = Field(None, description="false pauses; true resumes a paused or "
                                                   "disabled webhook.")

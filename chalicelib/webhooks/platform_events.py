@@ -1,5 +1,8 @@
 """Platform events: about the platform itself, sent to their owner's webhooks only.
-Registered in the catalog at import (the webhook routes import this module)."""
+Registered in the catalog at import (the webhook routes import this module).
+
+Each is read with the scope that manages what it is about: a webhook's own events need
+only webhooks:manage (which every subscriber holds), an export's exports:run, and so on."""
 
 from __future__ import annotations
 
@@ -87,38 +90,42 @@ class SyncFailed(_Data):
 _T = "2026-01-01T00:00:00.000Z"
 _W = "whk_01example"
 
-for _name, _desc, _model, _example in (
-    ("webhook.test", "Sent by POST /webhooks/{id}/test to that webhook only.", WebhookTest,
+for _name, _scope, _desc, _model, _example in (
+    ("webhook.test", "webhooks:manage",
+     "Sent by POST /webhooks/{id}/test to that webhook only.", WebhookTest,
      {"webhookId": _W, "message": "This is a test event from Gatehouse.",
       "requestedBy": "user:usr_01example"}),
-    ("webhook.disabling", "A webhook has been failing for a long time and will be disabled "
-     "unless a delivery succeeds.", WebhookDisabling,
+    ("webhook.disabling", "webhooks:manage", "A webhook has been failing for a long time "
+     "and will be disabled unless a delivery succeeds.", WebhookDisabling,
      {"webhookId": _W, "url": "https://example.com/hooks", "failingSince": _T,
       "consecutiveFailures": 42, "disableAt": "2026-01-04T00:00:00.000Z"}),
-    ("webhook.disabled", "A webhook was disabled (kept failing, or its endpoint answered "
-     "410 Gone); re-enable it with PUT {\"active\": true}.", WebhookDisabled,
+    ("webhook.disabled", "webhooks:manage", "A webhook was disabled (kept failing, or its "
+     "endpoint answered 410 Gone); re-enable it with PUT {\"active\": true}.", WebhookDisabled,
      {"webhookId": _W, "url": "https://example.com/hooks", "reason": "failing for 5 days",
       "disabledAt": _T, "failingSince": "2025-12-27T00:00:00.000Z",
       "consecutiveFailures": 120}),
-    ("export.completed", "An export job finished; its file can be downloaded.",
-     ExportCompleted, {"exportId": "exp_01example", "entity": "orders", "format": "csv",
-                       "rowCount": 1250, "completedAt": _T}),
-    ("export.failed", "An export job failed.", ExportFailed,
+    ("export.completed", "exports:run",
+     "An export job finished; its file can be downloaded.", ExportCompleted,
+     {"exportId": "exp_01example", "entity": "orders", "format": "csv", "rowCount": 1250,
+      "completedAt": _T}),
+    ("export.failed", "exports:run", "An export job failed.", ExportFailed,
      {"exportId": "exp_01example", "entity": "orders", "format": "csv",
       "error": "storage unavailable", "failedAt": _T}),
-    ("import.completed", "An import job finished (rows with errors are listed in its "
-     "status).", ImportCompleted,
+    ("import.completed", "imports:run", "An import job finished (rows with errors are "
+     "listed in its status).", ImportCompleted,
      {"importId": "imp_01example", "entity": "products", "totalRows": 100,
       "successCount": 98, "errorCount": 2, "dryRun": False, "completedAt": _T}),
-    ("import.failed", "An import job failed as a whole.", ImportFailed,
+    ("import.failed", "imports:run", "An import job failed as a whole.", ImportFailed,
      {"importId": "imp_01example", "entity": "products", "error": "not a CSV file",
       "failedAt": _T}),
-    ("integration.sync_completed", "An integration's sync finished.", SyncCompleted,
+    ("integration.sync_completed", "integrations:manage",
+     "An integration's sync finished.", SyncCompleted,
      {"integrationId": "int_01example", "type": "salesforce", "recordsSynced": 340,
       "completedAt": _T}),
-    ("integration.sync_failed", "An integration's sync failed.", SyncFailed,
+    ("integration.sync_failed", "integrations:manage",
+     "An integration's sync failed.", SyncFailed,
      {"integrationId": "int_01example", "type": "salesforce",
       "error": "credentials rejected", "failedAt": _T}),
 ):
     if _name not in catalog.CATALOG:
-        catalog.register(_name, _desc, _model, _example, platform=True)
+        catalog.register(_name, _desc, _model, _example, read_scope=_scope, platform=True)

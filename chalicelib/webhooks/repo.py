@@ -13,7 +13,9 @@ Webhook
   absent = none), retrySchedule (list of seconds, or null = settings default),
   retryCount (attempts after the first; absent = len(retrySchedule or the default);
   when it exceeds the schedule's length the last delay repeats),
-  timeoutSeconds (1..30, default 30), payloadFields (dotted paths of `data` to keep,
+  timeoutSeconds (1..30, default 10; less near the end of a delivery run),
+  readScopes (the event read scopes of whoever last set events or url: a ceiling on
+  what fan-out sends it), payloadFields (dotted paths of `data` to keep,
   or null = all), sandbox (bool, from the creating principal), createdAt, updatedAt,
   disabledAt, disabledReason, failingSince (RFC 3339 of the first failure of the current
   run of failures), consecutiveFailures (int), version (int, bumped by every management

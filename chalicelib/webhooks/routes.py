@@ -20,7 +20,10 @@ SCOPE = ("webhooks:manage",)
 def event_catalog(ctx: RequestContext) -> Reply:
     """Every event type a webhook can subscribe to, with its description, the JSON Schema
     of its `data` and an example body. Platform events go to their owner's webhooks only.
-    Subscribe to `*` for every type."""
+    `requiredScope` is the scope that reads a type: subscribing to it needs that scope,
+    and its events reach a webhook only while the webhook's owner holds it (and the
+    principal that last set the webhook's events or URL held it). Subscribe to `*` for
+    every type those may read."""
     events = service.event_catalog()
     return ok(events, {"count": len(events)})
 
@@ -37,7 +40,9 @@ def list_webhooks(ctx: RequestContext, query: ListWebhooks) -> Reply:
 def create_webhook(ctx: RequestContext, body: CreateWebhook) -> Reply:
     """Answers the webhook with its signing `secret` (whsec_...), shown this once. The URL
     must be a public http(s) address (https in deployed stages); custom `headers` are
-    stored encrypted and shown redacted."""
+    stored encrypted and shown redacted. Each subscribed type needs its `requiredScope`
+    (see /webhooks/events): 403 AUTHORIZATION_ERROR names each missing one in `details`
+    (`event`, `requiredScope`), and nothing is written."""
     return with_secret(ctx, "webhooks", service.create(ctx.actor, body), 201)
 
 
@@ -51,7 +56,8 @@ def get_webhook(ctx: RequestContext, webhook_id: str) -> Reply:
            summary="Update, pause or resume a webhook", errors=(409,))
 def update_webhook(ctx: RequestContext, webhook_id: str, body: UpdateWebhook) -> Reply:
     """Changes the given fields. `active: false` pauses deliveries; `active: true` resumes
-    a paused or disabled webhook (its failure count starts again)."""
+    a paused or disabled webhook (its failure count starts again). Giving `events` or
+    `url` subscribes anew: every type needs its `requiredScope` (403 otherwise)."""
     return ok(service.update(ctx.actor, webhook_id, body))
 
 

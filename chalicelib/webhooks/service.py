@@ -6,6 +6,13 @@ A webhook and its subscription index items (repo.py) are written in one transact
 fan-out never sees a webhook's subscriptions disagree with it. Secrets and custom headers
 are stored encrypted (keyring); the secret is shown only at creation and rotation, header
 values never again. Another owner's webhook is simply not there (404); an admin sees all.
+
+Subscribing needs the read scope of each event type (the catalog's `read_scope`) held by
+the principal making the request: a key with only webhooks:manage cannot route customer
+data to a URL of its choosing. `*` needs none: it means every type that principal may
+read. The read scopes it held are kept on the webhook (`readScopes`, rewritten whenever
+the events or the URL change), and fan-out sends a type only if it is among them and its
+owner holds it at the time.
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ from typing import Any
 from chalicelib.auth import keyring
 from chalicelib.auth.principal import Principal
 from chalicelib.core import clock, ids
-from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.core.settings import get_settings
-from chalicelib.events import outbox
+from chalicelib.events import catalog, outbox
 from chalicelib.ops import audit
 from chalicelib.store import table as store
 from chalicelib.webhooks import repo, ssrf
@@ -118,6 +125,27 @@ def check_target(url: str) -> None:
         pass
 
 
+def read_scopes(actor: Principal) -> list[str]:
+    """The event read scopes the actor holds: the most its subscriptions may ever yield."""
+    from chalicelib.auth.scopes import expand
+
+    held = expand(actor.scopes)
+    return sorted({e.read_scope for e in catalog.CATALOG.values()} & held)
+
+
+def check_subscription(actor: Principal, events: list[str]) -> None:
+    """403 unless the actor may read every subscribed type; details name each type and
+    the scope it needs."""
+    missing = [(e, catalog.read_scope(e)) for e in events
+               if e != "*" and not catalog.readable(e, actor.scopes)]
+    if missing:
+        raise Forbidden(
+            "Subscribing to an event type needs its read scope: "
+            + ", ".join(sorted({str(scope) for _, scope in missing})) + ".",
+            details=[{"field": "events", "event": e, "requiredScope": scope,
+                      "message": f"{e} needs the scope {scope}"} for e, scope in missing])
+
+
 def visible(actor: Principal, webhook_id: str) -> dict[str, Any]:
     item = repo.get(webhook_id) if WEBHOOK_ID_RE.match(webhook_id) else None
     if (item is None or not actor.can_see(str(item.get("owner", "")))
@@ -150,6 +178,7 @@ def _transact(ops: list[dict[str, Any]], events: list[dict[str, Any]] | None = N
 
 def create(actor: Principal, body: CreateWebhook) -> dict[str, Any]:
     """Answers the webhook with its `secret`, shown this once."""
+    check_subscription(actor, body.events)
     check_target(body.url)
     secret = body.secret or new_secret()
     webhook_id = ids.new_id("whk")
@@ -166,7 +195,7 @@ def create(actor: Principal, body: CreateWebhook) -> dict[str, Any]:
         "retrySchedule": body.retry_schedule, "timeoutSeconds": body.timeout_seconds,
         "payloadFields": body.payload_fields, "sandbox": actor.sandbox,
         "createdAt": stamp, "updatedAt": stamp, "consecutiveFailures": 0, "version": 1,
-        "createdBy": actor.describe(),
+        "createdBy": actor.describe(), "readScopes": read_scopes(actor),
     }
     if body.headers:
         item["headersEnc"] = keyring.encrypt(json.dumps(body.headers))
@@ -251,6 +280,10 @@ def update(actor: Principal, webhook_id: str, body: UpdateWebhook) -> dict[str, 
     for _ in range(_ATTEMPTS):
         item = visible(actor, webhook_id)
         changes, remove = _changes(item, body)
+        if body.events is not None or body.url is not None:
+            # Choosing what is sent, or where to, is subscribing again.
+            check_subscription(actor, list(body.events or item["events"]))
+            changes["readScopes"] = read_scopes(actor)
         if not changes and not remove:
             return public_webhook(item)
         changes["updatedAt"] = clock.iso()

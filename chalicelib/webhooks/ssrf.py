@@ -11,6 +11,8 @@ Two checks, both used by registration and by every delivery attempt:
   target is refused (a name that resolves to one public and one private address is a
   rebinding trick); otherwise the safe addresses are answered and the delivery connects
   only to those (no second DNS lookup, so no DNS rebinding between check and connect).
+  A refusal says which rule refused ("resolves to a private address") and never names
+  an address that DNS answered.
 
 Unsafe: everything that is not globally routable unicast (private, loopback, link-local,
 CGNAT, unspecified, reserved, multicast, broadcast, ULA, documentation, benchmarking,
@@ -71,42 +73,44 @@ METADATA: tuple[IPNetwork, ...] = (
     _N("100.100.100.200/32"),   # Alibaba Cloud metadata
 )
 
-# (network, reason) for every range that is not public unicast. Order matters only for
-# the reason given; every match refuses.
+# (network, what an address in it is) for every range that is not public unicast. Order
+# matters only for the reason given; every match refuses. A refusal names the address only
+# when the caller wrote it: one that DNS answered is described, never shown (the error
+# would otherwise tell a caller what internal names resolve to).
 BLOCKED: tuple[tuple[IPNetwork, str], ...] = (
-    (_N("0.0.0.0/8"), "this-network (0.0.0.0/8)"),
-    (_N("10.0.0.0/8"), "private (10.0.0.0/8)"),
-    (_N("100.64.0.0/10"), "carrier-grade NAT (100.64.0.0/10)"),
-    (_N("127.0.0.0/8"), "loopback (127.0.0.0/8)"),
-    (_N("169.254.0.0/16"), "link-local (169.254.0.0/16)"),
-    (_N("172.16.0.0/12"), "private (172.16.0.0/12)"),
-    (_N("192.0.0.0/24"), "IETF protocol assignments (192.0.0.0/24)"),
-    (_N("192.0.2.0/24"), "documentation (192.0.2.0/24)"),
-    (_N("192.31.196.0/24"), "AS112 (192.31.196.0/24)"),
-    (_N("192.52.193.0/24"), "AMT (192.52.193.0/24)"),
-    (_N("192.88.99.0/24"), "6to4 relay anycast (192.88.99.0/24)"),
-    (_N("192.168.0.0/16"), "private (192.168.0.0/16)"),
-    (_N("192.175.48.0/24"), "AS112 (192.175.48.0/24)"),
-    (_N("198.18.0.0/15"), "benchmarking (198.18.0.0/15)"),
-    (_N("198.51.100.0/24"), "documentation (198.51.100.0/24)"),
-    (_N("203.0.113.0/24"), "documentation (203.0.113.0/24)"),
-    (_N("224.0.0.0/4"), "multicast (224.0.0.0/4)"),
-    (_N("240.0.0.0/4"), "reserved (240.0.0.0/4)"),
-    (_N("255.255.255.255/32"), "broadcast"),
-    (_N("::/128"), "unspecified (::)"),
-    (_N("::1/128"), "loopback (::1)"),
-    (_N("::/96"), "IPv4-compatible (deprecated, ::/96)"),
-    (_N("64:ff9b:1::/48"), "local-use NAT64 (64:ff9b:1::/48)"),
-    (_N("100::/64"), "discard-only (100::/64)"),
-    (_N("2001::/32"), "Teredo (2001::/32)"),
-    (_N("2001::/23"), "IETF protocol assignments (2001::/23)"),
-    (_N("2001:db8::/32"), "documentation (2001:db8::/32)"),
-    (_N("3fff::/20"), "documentation (3fff::/20)"),
-    (_N("5f00::/16"), "segment routing SIDs (5f00::/16)"),
-    (_N("fc00::/7"), "unique local (fc00::/7)"),
-    (_N("fe80::/10"), "link-local (fe80::/10)"),
-    (_N("fec0::/10"), "site-local (deprecated, fec0::/10)"),
-    (_N("ff00::/8"), "multicast (ff00::/8)"),
+    (_N("0.0.0.0/8"), "a this-network address"),
+    (_N("10.0.0.0/8"), "a private address"),
+    (_N("100.64.0.0/10"), "a carrier-grade NAT address"),
+    (_N("127.0.0.0/8"), "a loopback address"),
+    (_N("169.254.0.0/16"), "a link-local address"),
+    (_N("172.16.0.0/12"), "a private address"),
+    (_N("192.0.0.0/24"), "an IETF protocol assignment"),
+    (_N("192.0.2.0/24"), "a documentation address"),
+    (_N("192.31.196.0/24"), "an AS112 address"),
+    (_N("192.52.193.0/24"), "an AMT address"),
+    (_N("192.88.99.0/24"), "a 6to4 relay anycast address"),
+    (_N("192.168.0.0/16"), "a private address"),
+    (_N("192.175.48.0/24"), "an AS112 address"),
+    (_N("198.18.0.0/15"), "a benchmarking address"),
+    (_N("198.51.100.0/24"), "a documentation address"),
+    (_N("203.0.113.0/24"), "a documentation address"),
+    (_N("224.0.0.0/4"), "a multicast address"),
+    (_N("240.0.0.0/4"), "a reserved address"),
+    (_N("255.255.255.255/32"), "the broadcast address"),
+    (_N("::/128"), "the unspecified address"),
+    (_N("::1/128"), "a loopback address"),
+    (_N("::/96"), "an IPv4-compatible address (deprecated)"),
+    (_N("64:ff9b:1::/48"), "a local-use NAT64 address"),
+    (_N("100::/64"), "a discard-only address"),
+    (_N("2001::/32"), "a Teredo address"),
+    (_N("2001::/23"), "an IETF protocol assignment"),
+    (_N("2001:db8::/32"), "a documentation address"),
+    (_N("3fff::/20"), "a documentation address"),
+    (_N("5f00::/16"), "a segment routing SID"),
+    (_N("fc00::/7"), "a unique local address"),
+    (_N("fe80::/10"), "a link-local address"),
+    (_N("fec0::/10"), "a site-local address (deprecated)"),
+    (_N("ff00::/8"), "a multicast address"),
 )
 _MAPPED = _N("::ffff:0:0/96")
 _NAT64 = _N("64:ff9b::/96")
@@ -142,23 +146,41 @@ def is_metadata(ip: IPAddress) -> bool:
     return any(ip in net for net in METADATA if net.version == ip.version)
 
 
-def unsafe_reason(ip: IPAddress) -> str | None:
-    """Why this address must not be a webhook target, or None if it is public unicast."""
+def _judge(ip: IPAddress) -> tuple[str, str] | None:
+    """(what the address is, without naming it; the range or address that says why), or
+    None if it is public unicast."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id:
-        return "an IPv6 address with a zone id"
+        return "an IPv6 address with a zone id", ""
     if is_metadata(ip):
-        return f"{ip} is a cloud metadata address"
+        return "a cloud metadata address", ""
     inner = embedded_ipv4(ip)
     if inner is not None:
-        why = unsafe_reason(inner)
-        return f"{ip} embeds {inner}, {why}" if why else None
-    for net, why in BLOCKED:
+        judged = _judge(inner)
+        return (f"an IPv6 address embedding {judged[0]}", str(inner)) if judged else None
+    for net, kind in BLOCKED:
         if net.version == ip.version and ip in net:
-            return f"{ip} is {why}"
+            return kind, str(net)
     if ip.is_multicast or ip.is_private or ip.is_reserved or ip.is_loopback \
             or ip.is_link_local or ip.is_unspecified or not ip.is_global:
-        return f"{ip} is not a public address"
+        return "a non-public address", ""
     return None
+
+
+def unsafe_kind(ip: IPAddress) -> str | None:
+    """What this address is, without naming it ("a private address"), or None if it is
+    public unicast: the reason given for an address that DNS answered."""
+    judged = _judge(ip)
+    return judged[0] if judged else None
+
+
+def unsafe_reason(ip: IPAddress) -> str | None:
+    """Why this address must not be a webhook target, naming it (only for an address the
+    caller wrote), or None if it is public unicast."""
+    judged = _judge(ip)
+    if judged is None:
+        return None
+    kind, why = judged
+    return f"{ip} is {kind}" + (f" ({why})" if why else "")
 
 
 # -- hosts -------------------------------------------------------------------------
@@ -321,11 +343,11 @@ def resolve(url: str) -> list[IPAddress]:
         found = _lookup(host, port)
     host_listed = _host_allowed(host, None)
     for addr in found:
-        if is_metadata(addr):
-            raise BlockedTarget(f"{host} resolves to {addr}, a cloud metadata address")
-        why = unsafe_reason(addr)
-        if why and not (host_listed or _ip_allowed(addr)):
-            raise BlockedTarget(why if ip is not None else f"{host} resolves to {why}")
+        kind = unsafe_kind(addr)
+        if kind and (is_metadata(addr) or not (host_listed or _ip_allowed(addr))):
+            # Never the resolved address itself: that would make this a DNS oracle.
+            raise BlockedTarget(str(unsafe_reason(addr)) if ip is not None
+                                else f"{host} resolves to {kind}")
     return found
 
 

@@ -13,11 +13,12 @@ def fan_out_batch(event: dict[str, Any]) -> dict[str, Any]:
     return fanout.process_event(event)
 
 
-def deliver_batch(event: dict[str, Any]) -> dict[str, Any]:
-    """SQS (webhooks queue) -> HTTP attempts; answers {"batchItemFailures": [...]}."""
+def deliver_batch(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """SQS (webhooks queue) -> HTTP attempts within the Lambda context's remaining time;
+    answers {"batchItemFailures": [...]}."""
     from chalicelib.webhooks import delivery
 
-    return delivery.process_event(event)
+    return delivery.process_event(event, context)
 
 
 def every_minute() -> dict[str, Any]:

@@ -711,3 +711,107 @@ def test_attempts_per_receiver_host_are_bounded(env):
         server.server_close()
     assert all(r.outcome.status == 204 for r in reqs), {r.outcome.error for r in reqs}
     assert delivery.PER_HOST // 2 < state["max"] <= delivery.PER_HOST
+
+
+# -- the invocation's time budget ------------------------------------------------------
+
+class _Context:
+    """A Lambda context with a fixed remaining time."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ms = int(seconds * 1000)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.ms
+
+
+def _split_receiver(receiver: Receiver, hang: float = 8.0) -> tuple[str, str]:
+    """URLs of the same receiver: /hang answers after `hang` seconds, /ok at once."""
+    receiver.decide = lambda got: Action(200, delay=hang) if got.path == "/hang" else Action()
+    base = receiver.url.rsplit("/", 1)[0]
+    return f"{base}/hang", f"{base}/ok"
+
+
+def test_a_hanging_receiver_cannot_outlast_the_invocation(admin, env, receiver):
+    """With 2 s left beyond the safety margin, the hanging attempt (timeout 30 s) is cut
+    at 2 s, the batch records every outcome before the invocation would end, and a
+    repeat of the batch (as SQS would send it had the invocation died) sends nothing
+    twice."""
+    import time
+
+    from chalicelib.webhooks import delivery, worker
+
+    hang_url, ok_url = _split_receiver(receiver)
+    hanging = create_hook(admin, hang_url, timeoutSeconds=30)
+    fast = [create_hook(admin, ok_url, timeoutSeconds=30) for _ in range(2)]
+    publish()
+    records = [record(m) for m in drain()]
+    assert len(records) == 3
+    context = _Context(delivery.SAFETY_MARGIN + 2)
+    started = time.monotonic()
+    assert worker.deliver_batch({"Records": records}, context) == {"batchItemFailures": []}
+    assert time.monotonic() - started < delivery.SAFETY_MARGIN + 2
+    for hook in fast:
+        assert only_delivery(hook["id"])["status"] == "delivered"
+    item = only_delivery(hanging["id"])
+    assert item["status"] == "pending" and item["attemptCount"] == 1  # a retry is due
+    [att] = item["attempts"]
+    assert "timed out after" in att["error"] and att["durationMs"] < 3000
+    # The same messages again: their slots are taken, nothing is sent again.
+    assert worker.deliver_batch({"Records": records}, context) == {"batchItemFailures": []}
+    assert [r.path for r in receiver.requests].count("/hang") == 1
+    assert len(receiver.requests) == 3
+
+
+def test_no_attempt_starts_without_a_useful_budget(admin, env, receiver):
+    """Less than MIN_ATTEMPT left: nothing is claimed, the message is sent again, and
+    the next invocation delivers it once."""
+    from chalicelib.webhooks import delivery, worker
+
+    hook = create_hook(admin, receiver.url)
+    publish()
+    records = [record(m) for m in drain()]
+    short = _Context(delivery.SAFETY_MARGIN + delivery.MIN_ATTEMPT / 2)
+    assert worker.deliver_batch({"Records": records}, short) == {"batchItemFailures": []}
+    assert receiver.requests == []
+    item = only_delivery(hook["id"])
+    assert item["status"] == "pending" and item["attemptCount"] == 0 and "claim" not in item
+    again = drain()
+    assert again == [{"deliveryId": item["id"], "seq": 0}]
+    assert worker.deliver_batch({"Records": [record(m) for m in again]},
+                                _Context(60)) == {"batchItemFailures": []}
+    assert only_delivery(hook["id"])["status"] == "delivered"
+    assert len(receiver.requests) == 1
+
+
+def test_a_claim_left_without_budget_is_released_unsent(admin, env, receiver, monkeypatch):
+    """One attempt at a time per host: the second waits behind a hanging one, and when
+    its turn comes the invocation's budget is spent. It is not sent; its claim is given
+    back and its message re-sent, so the next invocation attempts it once."""
+    from chalicelib.webhooks import delivery, worker
+
+    monkeypatch.setattr(delivery, "PER_HOST", 1)
+    hang_url, _ = _split_receiver(receiver, hang=4)
+    first, second = (create_hook(admin, hang_url, timeoutSeconds=30) for _ in range(2))
+    publish()
+    records = [record(m) for m in drain()]
+    context = _Context(delivery.SAFETY_MARGIN + 2)
+    assert worker.deliver_batch({"Records": records}, context) == {"batchItemFailures": []}
+    assert len(receiver.requests) == 1
+    items = [only_delivery(h["id"]) for h in (first, second)]
+    tried, released = sorted(items, key=lambda i: -int(i["attemptCount"]))
+    assert tried["attemptCount"] == 1 and "timed out" in tried["attempts"][0]["error"]
+    assert released["status"] == "pending" and released["attemptCount"] == 0
+    assert released["cycleAttempt"] == 0 and "claim" not in released
+    assert released["attempts"] == []
+    assert {"deliveryId": released["id"], "seq": 0} in drain()
+
+
+def test_the_attempt_timeout_fits_the_delivery_function():
+    from chalicelib.webhooks import delivery, models
+
+    assert models.DEFAULT_TIMEOUT <= 15
+    assert (models.MAX_TIMEOUT + delivery.SAFETY_MARGIN + delivery.MIN_ATTEMPT
+            < models.DELIVERY_FUNCTION_TIMEOUT)
+    assert delivery.remaining_seconds(None) == models.DELIVERY_FUNCTION_TIMEOUT
+    assert delivery.remaining_seconds(_Context(12.5)) == 12.5

@@ -105,3 +105,34 @@ def test_the_processed_template_passes_cfn_lint(tmp_path: Path):
     lint = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(path)],
                           capture_output=True, text=True, check=False)
     assert not lint.returncode & LINT_FAIL, lint.stdout + lint.stderr
+
+
+def _function_timeout(stage: str, function: str) -> int:
+    """The Lambda timeout `chalice package` gives a function (.chalice/config.json)."""
+    from chalice.config import Config
+
+    disk = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json")
+                      .read_text())
+    return int(Config(chalice_stage=stage, function_name=function,
+                      config_from_disk=disk).lambda_timeout)
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_queue_visibility_is_six_times_its_consumers_timeout(stage: str):
+    """AWS advises a visibility timeout of at least six times the consumer's timeout: a
+    batch retried after a throttle or a timeout must not reappear while still running."""
+    from chalicelib.webhooks.models import DELIVERY_FUNCTION_TIMEOUT
+
+    queues = {r["Properties"]["QueueName"]: r["Properties"]
+              for r in build(stage)["Resources"].values() if r["Type"] == "AWS::SQS::Queue"}
+    deliver = _function_timeout(stage, "deliver")
+    assert deliver == DELIVERY_FUNCTION_TIMEOUT  # what the delivery code budgets by
+    for queue, function in (("webhooks", "deliver"), ("events", "fan_out")):
+        visibility = queues[f"gatehouse-{stage}-{queue}"]["VisibilityTimeout"]
+        assert visibility >= 6 * _function_timeout(stage, function), queue
+
+
+def test_a_visibility_timeout_below_six_times_the_function_timeout_is_refused():
+    with pytest.raises(SystemExit, match="6 x Jobs timeout 31s"):
+        post_process(chalice_like(timeout=31))  # the jobs queue keeps 180 s
+    post_process(chalice_like(timeout=30))

@@ -214,8 +214,48 @@ def test_any_unsafe_address_refuses_the_name(dns: dict[str, list[str]]) -> None:
     from chalicelib.webhooks import ssrf
 
     dns["rebind.example.com"] = ["93.184.216.34", "10.0.0.7"]
-    with pytest.raises(ssrf.BlockedTarget, match="10.0.0.7"):
+    with pytest.raises(ssrf.BlockedTarget, match="resolves to a private address") as caught:
         ssrf.resolve("https://rebind.example.com/x")
+    assert "10.0.0.7" not in str(caught.value)
+
+
+@pytest.mark.parametrize("address,why", UNSAFE_ADDRESSES, ids=[a for a, _ in UNSAFE_ADDRESSES])
+def test_a_refusal_never_names_the_address_dns_answered(dns: dict[str, list[str]],
+                                                        address: str, why: str) -> None:
+    """Which rule refused, not what the name resolved to: otherwise registering webhooks
+    would be a DNS oracle for internal names."""
+    from chalicelib.webhooks import ssrf
+
+    dns["inside.example.com"] = [address]
+    with pytest.raises(ssrf.BlockedTarget) as caught:
+        ssrf.resolve("https://inside.example.com/x")
+    err = caught.value
+    text = f"{err.message} {err.details}"
+    assert "inside.example.com resolves to " in err.message, why
+    ip = ipaddress.ip_address(address)
+    for form in {address, str(ip), ip.exploded, *_networks_of(ip)}:
+        assert form not in text, (form, text)
+
+
+def _networks_of(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[str]:
+    """The blocked ranges holding the address (naming one would narrow it down)."""
+    from chalicelib.webhooks import ssrf
+
+    return [str(net) for net, _ in ssrf.BLOCKED if net.version == ip.version and ip in net]
+
+
+def test_a_refusal_says_which_rule_refused(dns: dict[str, list[str]]) -> None:
+    from chalicelib.webhooks import ssrf
+
+    for address, rule in (("10.1.2.3", "a private address"), ("127.0.0.9", "a loopback address"),
+                          ("169.254.169.254", "a cloud metadata address"),
+                          ("::ffff:192.168.1.1", "an IPv6 address embedding a private address")):
+        dns["inside.example.com"] = [address]
+        with pytest.raises(ssrf.BlockedTarget, match=f"inside.example.com resolves to {rule}"):
+            ssrf.resolve("https://inside.example.com/x")
+    # An address the caller wrote may be named back.
+    with pytest.raises(ssrf.BlockedTarget, match="10.1.2.3 is a private address"):
+        ssrf.resolve("https://10.1.2.3/x")
 
 
 def test_unresolvable_name_is_a_typed_resolution_failure(dns: dict[str, list[str]]) -> None:

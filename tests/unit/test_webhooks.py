@@ -82,6 +82,12 @@ def test_catalog_lists_platform_events_with_schema_and_example(admin: Api) -> No
         # the example's data matches its own schema's fields
         assert set(entry["example"]["data"]) <= set(entry["schema"]["properties"])
     assert resp.json["meta"]["count"] == len(events)
+    # each type says which scope reads it (and so which a subscriber needs)
+    assert events["webhook.test"]["requiredScope"] == "webhooks:manage"
+    assert events["export.completed"]["requiredScope"] == "exports:run"
+    assert events["customer.created"]["requiredScope"] == "customers:read"
+    assert events["payment.received"]["requiredScope"] == "orders:read"
+    assert all(e["requiredScope"] for e in events.values())
 
 
 # -- create, read, list, update, delete ---------------------------------------------
@@ -132,7 +138,7 @@ def test_item_format_for_the_delivery_side(admin: Api) -> None:
     assert raw["active"] is True and raw["status"] == "active"
     assert raw["events"] == ["export.completed", "webhook.test"]
     assert raw["retrySchedule"] is None and "retryCount" not in raw
-    assert raw["timeoutSeconds"] == 30 and raw["payloadFields"] is None
+    assert raw["timeoutSeconds"] == 10 and raw["payloadFields"] is None
     assert raw["sandbox"] is False and raw["consecutiveFailures"] == 0
     assert data["retryCount"] == 3  # the default schedule's length
     assert subs(data["id"]) == {"live#export.completed": True, "live#webhook.test": True}
@@ -436,6 +442,32 @@ def test_ssrf_table_refused_at_registration(admin: Api, address: str) -> None:
     err = assert_422(admin.post(BASE, {"url": f"https://{host}/hook", "events": ["*"]}))
     assert err["details"][0]["field"] == "url"
     assert webhook_items() == before
+
+
+@pytest.mark.parametrize("host,address", [("private.example.net", "10.1.2.3"),
+                                          ("loop.example.net", "127.0.0.53")])
+def test_a_refused_name_never_reveals_what_it_resolves_to(admin: Api, monkeypatch: Any,
+                                                          host: str, address: str) -> None:
+    """Registration says which rule refused, never the address DNS answered (no oracle
+    for internal names), on create and on PUT."""
+    real = socket.getaddrinfo
+
+    def fake(name: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if name == host:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real(name, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    rule = "a private address" if address.startswith("10.") else "a loopback address"
+    wid = create(admin)["id"]
+    for resp in (admin.post(BASE, {"url": f"https://{host}/hook", "events": ["*"]}),
+                 admin.put(f"{BASE}/{wid}", {"url": f"https://{host}/hook"})):
+        err = assert_422(resp)
+        assert f"{host} resolves to {rule}" in err["message"]
+        assert err["details"][0]["field"] == "url"
+        text = json.dumps(resp.json)
+        assert address not in text and address.rsplit(".", 1)[0] not in text, text
+        assert "/8" not in text
 
 
 def test_https_required_when_deployed_unless_allow_listed(admin: Api, monkeypatch: Any
