@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from chalicelib.auth.fields import ScopeList
 from chalicelib.http.models import Body
@@ -16,7 +16,8 @@ class NewCredential(Body):
     """What every new credential (OAuth client, API key) is given."""
 
     name: str = Field(min_length=1, max_length=100)
-    scopes: ScopeList
+    # `permissions` is what one of the briefs calls them; accepted as written.
+    scopes: ScopeList = Field(validation_alias=AliasChoices("scopes", "permissions"))
     tier: Tier | None = None
     rate_limit: int | None = Field(None, ge=1, le=1_000_000,
                                    description="Requests per hour; overrides the tier.")

@@ -74,6 +74,13 @@ def refresh_token(ctx: RequestContext, body: TokenRequest) -> Reply:
     return _grant(ctx, body, "refresh_token")
 
 
+@api.route("/oauth/refresh", "POST", auth="none", limited=False, body=TokenRequest,
+           oauth=True, media=FORM_OR_JSON, idempotent=False,
+           summary="Refresh an access token (the PRD's name for /oauth/refresh-token)")
+def refresh_alias(ctx: RequestContext, body: TokenRequest) -> Reply:
+    return _grant(ctx, body, "refresh_token")
+
+
 @api.route("/oauth/revoke", "POST", auth="none", body=TokenOnly, oauth=True, media=FORM_OR_JSON,
            idempotent=False, summary="Revoke a token (RFC 7009)")
 def revoke(ctx: RequestContext, body: TokenOnly) -> Reply:

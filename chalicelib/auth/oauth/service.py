@@ -339,6 +339,19 @@ def revoke(token: str, issuer: str, client: dict[str, Any] | None) -> None:
     repo.mark_revoked(pk, sk, str(claims["jti"]), int(claims["exp"]) + 60)
 
 
+def end_session(access_token: str, issuer: str) -> None:
+    """Logout with an access token: it and its refresh family (its session) are revoked;
+    a token that is not valid ends nothing."""
+    claims = _claims_ignoring_expiry(access_token, issuer)
+    if claims is None:
+        return
+    pk, sk = principal_key(claims.get("gh_kind", "client"), str(claims["sub"]))
+    kind = str(claims.get("gh_kind", "client"))
+    if claims.get("sid"):
+        repo.revoke_family(str(claims["sid"]), pk, sk, _access_ttl(kind))
+    repo.mark_revoked(pk, sk, str(claims["jti"]), int(claims["exp"]) + 60)
+
+
 def _claims_ignoring_expiry(token: str, issuer: str) -> dict[str, Any] | None:
     from chalicelib.core.errors import TokenExpired
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from chalicelib.auth.fields import ScopeList
 from chalicelib.http.models import Body, PageQuery
@@ -14,22 +14,33 @@ ROLE_NAME = r"^[a-z][a-z0-9_-]{1,39}$"
 EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
 
 
+NAME_PART = Field(None, min_length=1, max_length=100)
+# The ticket-tracking brief's field names (first_name, is_active) are accepted as written.
+ACTIVE = AliasChoices("active", "isActive", "is_active")
+
+
 class CreateUser(Body):
     username: str = Field(pattern=USERNAME)
     email: str = Field(pattern=EMAIL, max_length=254)
     password: str = Field(min_length=8, max_length=256)
     roles: list[str] = Field(default_factory=lambda: ["viewer"], max_length=20)
     tier: Literal["free", "pro", "enterprise"] | None = None
+    first_name: str | None = NAME_PART
+    last_name: str | None = NAME_PART
+    active: bool = Field(True, validation_alias=ACTIVE,
+                         description="Created inactive when false (a manager activates it).")
 
 
 class UpdateUser(Body):
     email: str | None = Field(None, pattern=EMAIL, max_length=254)
     password: str | None = Field(None, min_length=8, max_length=256)
     current_password: str | None = Field(
-        None, max_length=256, description="Needed to change your own password.")
+        None, max_length=256, description="Needed to change your own email or password.")
     roles: list[str] | None = Field(None, max_length=20)
-    active: bool | None = None
+    active: bool | None = Field(None, validation_alias=ACTIVE)
     tier: Literal["free", "pro", "enterprise"] | None = None
+    first_name: str | None = NAME_PART
+    last_name: str | None = NAME_PART
 
 
 class Login(Body):
@@ -38,7 +49,9 @@ class Login(Body):
 
 
 class RefreshBody(Body):
-    refresh_token: str = Field(alias="refresh_token", min_length=1, max_length=512)
+    refresh_token: str = Field(alias="refresh_token", min_length=1, max_length=512,
+                               validation_alias=AliasChoices("refresh_token", "refresh",
+                                                             "refreshToken"))
 
 
 class LogoutBody(Body):
@@ -57,8 +70,13 @@ class UpdateRole(Body):
 
 
 class AssignRole(Body):
-    user_id: str = Field(min_length=1, max_length=100)
-    role: str = Field(pattern=ROLE_NAME)
+    user_id: str = Field(min_length=1, max_length=100,
+                         validation_alias=AliasChoices("userId", "user_id"))
+    role: str = Field(pattern=ROLE_NAME,
+                      validation_alias=AliasChoices("role", "roleId", "role_id"))
+    system: str | None = Field(None, max_length=50,
+                               description="Accepted for the ticket-tracking brief's clients "
+                                           "and ignored: roles hold across the platform.")
 
 
 class UserQuery(PageQuery):

@@ -41,7 +41,11 @@ def refresh(ctx: RequestContext, body: RefreshBody) -> Reply:
 @api.route("/auth/logout", "POST", auth="none", body=LogoutBody, idempotent=False,
            summary="Log out (revoke the refresh token and its access tokens)")
 def logout(ctx: RequestContext, body: LogoutBody) -> Reply:
-    service.logout(body.refresh_token, ctx.base_url)
+    """Send the `refresh_token`, or only `Authorization: Bearer <access token>`: either
+    ends that session (the refresh family and its access tokens)."""
+    auth = ctx.header("authorization")
+    bearer = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+    service.logout(body.refresh_token, bearer, ctx.base_url)
     return Reply({"data": {"loggedOut": True}}, 200, dict(NO_STORE))
 
 
@@ -75,6 +79,12 @@ def update_user(ctx: RequestContext, user_id: str, body: UpdateUser) -> Reply:
     session issued before it."""
     assert ctx.principal is not None
     return ok(service.update_user(ctx.principal, user_id, body))
+
+
+@api.route("/users/{user_id}", "PATCH", scopes=("users:read",), body=UpdateUser,
+           summary="Update a user (as PUT: only the fields sent change)")
+def patch_user(ctx: RequestContext, user_id: str, body: UpdateUser) -> Reply:
+    return ok(service.update_user(ctx.actor, user_id, body))
 
 
 @api.route("/users/{user_id}", "DELETE", scopes=("users:manage",), summary="Delete a user")

@@ -38,7 +38,8 @@ PORTAL_CLIENT = "gatehouse-portal"
 def public_user(item: dict[str, Any]) -> dict[str, Any]:
     return {"id": item["userId"], "username": item["username"], "email": item["email"],
             "roles": item.get("roles", []), "active": item.get("active", True),
-            "tier": item.get("tier", "pro"), "createdAt": item["createdAt"],
+            "tier": item.get("tier", "pro"), "firstName": item.get("firstName"),
+            "lastName": item.get("lastName"), "createdAt": item["createdAt"],
             "updatedAt": item.get("updatedAt"), "lastLoginAt": item.get("lastLoginAt")}
 
 
@@ -190,9 +191,11 @@ def create_user(actor: Principal | None, body: CreateUser) -> dict[str, Any]:
     item = {"PK": f"USER#{user_id}", "SK": "USER", "GSI2PK": "USER",
             "GSI2SK": body.username.lower(), "userId": user_id, "username": body.username,
             "email": body.email, "passwordHash": credentials.hash_password(body.password),
-            "roles": roles, "scopes": sorted(role_scopes(roles)), "active": True,
+            "roles": roles, "scopes": sorted(role_scopes(roles)), "active": body.active,
             "tier": tier, "hourLimit": get_settings().tiers[tier], "owner": user_id,
             "createdAt": now, "updatedAt": now}
+    item.update({k: v for k, v in (("firstName", body.first_name),
+                                   ("lastName", body.last_name)) if v is not None})
     try:
         store.transact([
             {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
@@ -240,6 +243,9 @@ def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, A
                             details=[{"field": "currentPassword", "message": "wrong or missing"}])
     if body.email is not None:
         changes["email"] = body.email
+    for field, attr in (("first_name", "firstName"), ("last_name", "lastName")):
+        if getattr(body, field) is not None:
+            changes[attr] = getattr(body, field)
     if body.password is not None:
         changes["passwordHash"] = credentials.hash_password(body.password)
         end_sessions = True  # a new password: tokens issued before it are refused
@@ -418,10 +424,14 @@ def refresh(refresh_token: str, issuer: str) -> dict[str, Any]:
         raise AuthenticationFailed(exc.description, error="invalid_token") from exc
 
 
-def logout(refresh_token: str | None, issuer: str) -> None:
-    """Revokes the refresh token's family and with it its access tokens."""
+def logout(refresh_token: str | None, bearer: str, issuer: str) -> None:
+    """Revokes the session: the refresh token's family and with it its access tokens;
+    with only the access token (`Authorization: Bearer`, as the ticket-tracking brief
+    logs out), that token's family."""
     if refresh_token:
         oauth.revoke(refresh_token, issuer, client=None)
+    if bearer:
+        oauth.end_session(bearer, issuer)
 
 
 def ensure_user(username: str, password: str, email: str, roles: list[str]) -> str:
