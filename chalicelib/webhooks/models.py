@@ -8,7 +8,7 @@ import binascii
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, AliasChoices, Field, field_validator, model_validator
 
 from chalicelib.http.models import Body, PageQuery
 
@@ -126,6 +126,9 @@ class CreateWebhook(Body):
     url: Url
     events: EventList
     description: str | None = Field(None, max_length=500)
+    name: str | None = Field(None, min_length=1, max_length=100, description=(
+        "A label (one of the briefs sends it): kept as the description when none is "
+        "given."))
     secret: Secret | None = Field(None, description="Generated if not given.")
     headers: Headers | None = None
     retry_count: int | None = Field(None, ge=0, le=MAX_RETRIES,
@@ -133,9 +136,17 @@ class CreateWebhook(Body):
                                                 "schedule.")
     retry_schedule: RetrySchedule | None = None
     timeout_seconds: int = Field(DEFAULT_TIMEOUT, ge=1, le=MAX_TIMEOUT, description=(
-        "Seconds per attempt; less when the delivery run is about to end."))
+        "Seconds per attempt; less when the delivery run is about to end (`timeout` is "
+        "accepted too)."), validation_alias=AliasChoices("timeoutSeconds", "timeout_seconds",
+                                                           "timeout"))
     payload_fields: PayloadFields | None = None
     active: bool = True
+
+    @model_validator(mode="after")
+    def _name_as_description(self) -> CreateWebhook:
+        if self.name and not self.description:
+            self.description = self.name
+        return self
 
 
 class UpdateWebhook(Body):
@@ -148,7 +159,8 @@ class UpdateWebhook(Body):
     headers: Headers | None = None
     retry_count: int | None = Field(None, ge=0, le=MAX_RETRIES)
     retry_schedule: RetrySchedule | None = None
-    timeout_seconds: int | None = Field(None, ge=1, le=MAX_TIMEOUT)
+    timeout_seconds: int | None = Field(None, ge=1, le=MAX_TIMEOUT, validation_alias=AliasChoices(
+        "timeoutSeconds", "timeout_seconds", "timeout"))
     payload_fields: PayloadFields | None = None
     active: bool | None = Field(None, description="false pauses; true resumes a paused or "
                                                   "disabled webhook.")

@@ -8,8 +8,7 @@ built yet, so not here: exports, imports, integrations, monitoring, cache, backu
 versions and migration guides, /api/sdk, /api/docs/{version}, /api/v1/health/*,
 diagnostics, and doc 004's workflow, task, comment and notification services.
 
-The examples marked xfail need a change in a module of another area (named in the
-reason); strict, so the mark must go once the change lands."""
+Every example that maps onto a route works as written."""
 
 from __future__ import annotations
 
@@ -261,13 +260,12 @@ def test_ayurveda_create_key(admin: Api) -> None:
                                      "rateLimit": 1000, "expiresAt": expires}), 201)
 
 
-@pytest.mark.xfail(strict=True, reason="webhooks/models.py: accept `name` and `timeout` "
-                                       "(seconds, alias of timeoutSeconds) in CreateWebhook")
 def test_ayurveda_create_webhook(admin: Api) -> None:
     """POST /api/webhooks { name, url, events, retryCount?, timeout? }."""
-    ok(admin.post(f"{V}/webhooks", {"name": "orders feed", "url": HOOK_URL,
-                                     "events": ["order.created"], "retryCount": 3,
-                                     "timeout": 30}), 201)
+    made = ok(admin.post(f"{V}/webhooks", {"name": "orders feed", "url": HOOK_URL,
+                                            "events": ["order.created"], "retryCount": 3,
+                                            "timeout": 30}), 201)["data"]
+    assert made["timeoutSeconds"] == 30 and made["description"] == "orders feed"
 
 
 def test_expires_at_too_soon_says_the_minimum(admin: Api) -> None:
