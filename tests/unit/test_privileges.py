@@ -229,6 +229,7 @@ def test_narrowing_a_client_or_a_role_takes_effect_at_once(admin: Api) -> None:
     assert admin.put(f"{V}/oauth/clients/{cid}", {"scopes": ["orders:read"]}).status_code == 200
     assert_error(as_client.get(f"{V}/products"), 403, "AUTHORIZATION_ERROR")
     assert as_client.get(f"{V}/orders").status_code == 200
+    assert as_client.get(VALIDATE).json["data"]["scope"] == "orders:read"
 
     assert admin.post(f"{V}/roles", {"name": "reader", "scopes": [
         "orders:read", "products:read", "keys:manage"]}).status_code == 201

@@ -135,7 +135,9 @@ def validate(ctx: RequestContext) -> Reply:
     if principal.kind == "api_key":
         return ok({"active": True, "token_type": "api_key", "keyId": principal.id,
                    "scope": " ".join(sorted(principal.scopes)), "sandbox": principal.sandbox})
-    return ok(service.active_claims(principal.claims))
+    # The scopes as they stand now (within the client's and the owner's current ones).
+    return ok({**service.active_claims(principal.claims),
+               "scope": " ".join(sorted(principal.scopes))})
 
 
 @api.route("/oauth/userinfo", summary="Who the bearer token belongs to")
