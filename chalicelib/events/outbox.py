@@ -63,11 +63,6 @@ def transact(ops: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
         publish(events)
 
 
-def emit(events: list[dict[str, Any]]) -> None:
-    """Events with no data change of their own (platform events, tests)."""
-    transact([], events)
-
-
 def publish(events: list[dict[str, Any]]) -> None:
     """To the events queue, then clear the pending marks. Failures leave them pending for
     the sweeper; the caller's change is already committed either way."""

@@ -1,6 +1,6 @@
 """The generic operations every declared resource gets: list, get, create, update,
-delete and status transitions. Each write commits its change, its uniqueness items and
-its events in one transaction (the outbox), then is audited."""
+delete and status transitions. Each write commits its change, its uniqueness items, its
+audit entry and its events in one transaction (the outbox)."""
 
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ def _for_dynamo(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def commit(res: Resource, ops: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
-    """One transaction: the change, its uniqueness items, its events."""
+    """One transaction: the change, its uniqueness items, its audit entry, its events."""
     try:
         outbox.transact(_for_dynamo(ops), events)
     except store.TransactionConflict as exc:
@@ -203,10 +203,11 @@ def create(res: Resource, principal: Principal, body: Any) -> dict[str, Any]:
     events = _events(res, ns, "created", None, item)
     ops = [{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
            *_unique_ops(res, ns, record, None),
-           *(res.create_ops(ns, record) if res.create_ops else [])]
+           *(res.create_ops(ns, record) if res.create_ops else []),
+           audit.put_op(audit.entry(principal, f"{res.singular}.create", res.singular,
+                                    record["id"], {**_unpersonal(res, record),
+                                                   "sandbox": ns == "sandbox"}))]
     commit(res, ops, events)
-    audit.record(principal, f"{res.singular}.create", res.singular, record["id"],
-                 {**_unpersonal(res, record), "sandbox": ns == "sandbox"})
     return res.present(item)
 
 
@@ -225,22 +226,26 @@ def mutate(res: Resource, principal: Principal, item_id: str,
            change: Callable[[dict[str, Any]], tuple[dict[str, Any], Events]],
            action: str, extra_ops: Callable[[dict[str, Any], dict[str, Any]],
                                             list[dict[str, Any]]] | None = None,
-           audit_changes: dict[str, Any] | None = None) -> dict[str, Any]:
+           audit_changes: dict[str, Any] | None = None,
+           attempts: int = ATTEMPTS) -> dict[str, Any]:
     """Read, change, write back if nobody else wrote in between (optimistic, on
-    `version`), with the change's events; retried a few times on a lost race."""
+    `version`), with the change's events and audit entry; retried on a lost race."""
     ns = namespace(principal)
-    for attempt in range(ATTEMPTS):
+    for attempt in range(attempts):
         current = load(res, ns, item_id)
         record = {k: v for k, v in current.items() if k not in ("PK", "SK", "GSI1PK",
                                                                 "GSI1SK", "GSI2PK", "GSI2SK",
                                                                 "ns", "version")}
-        new_record, events = change(dict(record))
-        new_record["updatedAt"] = clock.iso()
+        stamp = clock.iso()  # seen by `change` too, so its events carry the written one
+        new_record, events = change({**record, "updatedAt": stamp})
+        new_record["updatedAt"] = stamp
         item = res.item(ns, new_record, int(current["version"]) + 1)
         ops = [{"Put": {"Item": item, "ConditionExpression": "version = :v",
                         "ExpressionAttributeValues": {":v": current["version"]}}},
                *(_unique_ops(res, ns, new_record, record)),
-               *(extra_ops(record, new_record) if extra_ops else [])]
+               *(extra_ops(record, new_record) if extra_ops else []),
+               audit.put_op(audit.entry(principal, action, res.singular, item_id, _unpersonal(
+                   res, audit_changes if audit_changes is not None else new_record)))]
         evs = [new_event(ns, t, d if d else res.present(item), res) for t, d in events]
         try:
             outbox.transact(_for_dynamo(ops), evs)
@@ -250,8 +255,6 @@ def mutate(res: Resource, principal: Principal, item_id: str,
                 time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311
                 continue
             raise Conflict(_conflict_message(res, ops, exc.reasons)) from exc
-        audit.record(principal, action, res.singular, item_id, _unpersonal(
-            res, audit_changes if audit_changes is not None else new_record))
         return res.present(item)
     raise Conflict(f"The {res.singular} changed concurrently; try again.")
 
@@ -334,6 +337,8 @@ def delete(res: Resource, principal: Principal, item_id: str) -> None:
             if current.get(name):
                 ops.append({"Delete": {"Key": {"PK": res.unique_pk(ns, name, current[name]),
                                                "SK": "UNIQUE"}}})
+        ops.append(audit.put_op(audit.entry(principal, f"{res.singular}.delete",
+                                            res.singular, item_id, {})))
         events = []
         deleted = res.event_type("deleted")
         if deleted:
@@ -342,6 +347,5 @@ def delete(res: Resource, principal: Principal, item_id: str) -> None:
             outbox.transact(ops, events)
         except store.TransactionConflict:
             continue
-        audit.record(principal, f"{res.singular}.delete", res.singular, item_id, {})
         return
     raise Conflict(f"The {res.singular} changed concurrently; try again.")

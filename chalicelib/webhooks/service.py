@@ -2,8 +2,9 @@
 secret; and what the delivery side needs (get_webhook, secrets_for_signing,
 custom_headers, record_outcome, warn_disabling, disable).
 
-A webhook and its subscription index items (repo.py) are written in one transaction, so
-fan-out never sees a webhook's subscriptions disagree with it. Secrets and custom headers
+A webhook, its subscription index items (repo.py) and the change's audit entry are
+written in one transaction, so fan-out never sees a webhook's subscriptions disagree with
+it and no change goes unaudited. Secrets and custom headers
 are stored encrypted (keyring); the secret is shown only at creation and rotation, header
 values never again. Another owner's webhook is simply not there (404); an admin sees all.
 
@@ -203,10 +204,11 @@ def create(actor: Principal, body: CreateWebhook) -> dict[str, Any]:
         item["retryCount"] = body.retry_count
     elif body.retry_schedule is not None:
         item["retryCount"] = len(body.retry_schedule)
-    ops = [repo.put_op(item, "attribute_not_exists(PK)"), *_sub_ops(item, [])]
+    ops = [repo.put_op(item, "attribute_not_exists(PK)"), *_sub_ops(item, []),
+           audit.put_op(audit.entry(actor, "webhook.create", "webhook", webhook_id,
+                                    _audited(item), owner=owner))]
     if not _transact(ops):
         raise Conflict("A webhook with this id already exists; try again.")
-    audit.record(actor, "webhook.create", "webhook", webhook_id, _audited(item), owner=owner)
     return {**public_webhook(item), "secret": secret}
 
 
@@ -291,12 +293,12 @@ def update(actor: Principal, webhook_id: str, body: UpdateWebhook) -> dict[str, 
         ops = [repo.webhook_update_op(item, changes, remove)]
         if "events" in changes or "active" in changes:
             ops += _sub_ops(after, list(item["events"]))
+        noted = _audited({k: v for k, v in changes.items() if k != "headersEnc"})
+        if "headers" in body.model_fields_set:
+            noted["headerNames"] = sorted(body.headers or {})
+        ops.append(audit.put_op(audit.entry(actor, "webhook.update", "webhook", webhook_id,
+                                            noted, owner=str(item["owner"]))))
         if _transact(ops):
-            noted = _audited({k: v for k, v in changes.items() if k != "headersEnc"})
-            if "headers" in body.model_fields_set:
-                noted["headerNames"] = sorted(body.headers or {})
-            audit.record(actor, "webhook.update", "webhook", webhook_id, noted,
-                         owner=str(item["owner"]))
             return public_webhook({**after, "version": int(item.get("version", 0)) + 1})
     raise Conflict("The webhook changed meanwhile; try again.")
 
@@ -308,23 +310,24 @@ def delete(actor: Principal, webhook_id: str) -> None:
     ops = [{"Delete": {"Key": {"PK": repo.pk(webhook_id), "SK": repo.SK},
                        "ConditionExpression": "attribute_exists(PK)"}}]
     ops += [repo.delete_op(repo.sub_pk(sandbox, e), webhook_id) for e in item["events"]]
+    ops.append(audit.put_op(audit.entry(actor, "webhook.delete", "webhook", webhook_id,
+                                        {"url": item["url"]}, owner=str(item["owner"]))))
     if not _transact(ops):
         raise NotFound("No such webhook.")
-    audit.record(actor, "webhook.delete", "webhook", webhook_id, {"url": item["url"]},
-                 owner=str(item["owner"]))
 
 
 def send_test(actor: Principal, webhook_id: str) -> dict[str, Any]:
-    """A webhook.test event for this webhook only (sent even while paused)."""
+    """A webhook.test event for this webhook only (sent even while paused); the event's
+    outbox item and the audit entry in one transaction."""
     item = visible(actor, webhook_id)
     event = outbox.new_event(
         "webhook.test", {"webhookId": webhook_id,
                          "message": "This is a test event from Gatehouse.",
                          "requestedBy": actor.describe()},
         owner=str(item["owner"]), sandbox=bool(item.get("sandbox")), webhook_id=webhook_id)
-    outbox.emit([event])
-    audit.record(actor, "webhook.test", "webhook", webhook_id, {"eventId": event["id"]},
-                 owner=str(item["owner"]))
+    outbox.transact([audit.put_op(audit.entry(actor, "webhook.test", "webhook", webhook_id,
+                                              {"eventId": event["id"]},
+                                              owner=str(item["owner"])))], [event])
     return {"eventId": event["id"], "webhookId": webhook_id, "event": "webhook.test",
             "timestamp": event["timestamp"]}
 
@@ -344,9 +347,9 @@ def rotate_secret(actor: Principal, webhook_id: str, body: RotateSecret) -> dict
                             "prevSecretExpiresAt": int(now) + body.overlap_hours * 3600})
         else:
             remove = ("prevSecretEnc", "prevSecretExpiresAt")
-        if _transact([repo.webhook_update_op(item, changes, remove)]):
-            audit.record(actor, "webhook.rotate_secret", "webhook", webhook_id,
-                         {"overlapHours": body.overlap_hours}, owner=str(item["owner"]))
+        noted = audit.entry(actor, "webhook.rotate_secret", "webhook", webhook_id,
+                            {"overlapHours": body.overlap_hours}, owner=str(item["owner"]))
+        if _transact([repo.webhook_update_op(item, changes, remove), audit.put_op(noted)]):
             after = {k: v for k, v in {**item, **changes}.items() if k not in remove}
             return {**public_webhook(after), "secret": secret}
     raise Conflict("The webhook changed meanwhile; try again.")
@@ -401,17 +404,17 @@ def warn_disabling(webhook_id: str, disable_at: float) -> bool:
         # sweep in health.py reads this marker.
         watch = repo.put_op({"PK": health_watch_pk(), "SK": f"{clock.iso(disable_at)}#{webhook_id}",
                              "webhookId": webhook_id})
-        if _transact([op, watch], [event]):
-            audit.record(None, "webhook.disabling", "webhook", webhook_id,
-                         {"disableAt": clock.iso(disable_at)}, owner=str(item["owner"]))
+        noted = audit.entry(None, "webhook.disabling", "webhook", webhook_id,
+                            {"disableAt": clock.iso(disable_at)}, owner=str(item["owner"]))
+        if _transact([op, watch, audit.put_op(noted)], [event]):
             return True
     return False
 
 
 def disable(webhook_id: str, reason: str) -> bool:
-    """status=disabled, active=false, subscriptions inactive, and a webhook.disabled
-    event to the owner, in one transaction. True if it disabled it now (False if it was
-    gone or already disabled)."""
+    """status=disabled, active=false, subscriptions inactive, a webhook.disabled event
+    to the owner and the audit entry, in one transaction. True if it disabled it now
+    (False if it was gone or already disabled)."""
     for _ in range(_ATTEMPTS):
         item = get_webhook(webhook_id)
         if item is None or item.get("status") == "disabled":
@@ -425,9 +428,9 @@ def disable(webhook_id: str, reason: str) -> bool:
             "disabledAt": stamp, "failingSince": item.get("failingSince"),
             "consecutiveFailures": int(item.get("consecutiveFailures", 0))},
             owner=str(item["owner"]), sandbox=bool(item.get("sandbox")))
-        ops = [repo.webhook_update_op(item, changes), *_sub_ops(after, list(item["events"]))]
+        ops = [repo.webhook_update_op(item, changes), *_sub_ops(after, list(item["events"])),
+               audit.put_op(audit.entry(None, "webhook.disable", "webhook", webhook_id,
+                                        {"reason": reason}, owner=str(item["owner"])))]
         if _transact(ops, [event]):
-            audit.record(None, "webhook.disable", "webhook", webhook_id, {"reason": reason},
-                         owner=str(item["owner"]))
             return True
     return False

@@ -155,3 +155,41 @@ def test_query_is_stored_as_text_and_listed_as_an_object(admin):
     raw = [i for i in store.table().scan()["Items"] if str(i["PK"]).startswith("ALOG#")
            and i["path"] == "/api/v1/products"]
     assert raw and all(isinstance(i["query"], str) for i in raw)
+
+
+def test_audit_entries_of_resources_inventory_and_webhooks(admin, monkeypatch):
+    """Written inside their change's transaction now (test_audit_atomic.py), and listed
+    as before: one entry per change, with actor, request id, masked ip and changes."""
+    from chalicelib.webhooks import ssrf
+
+    def unresolved(url):
+        raise ssrf.ResolutionFailed("not resolvable in tests")
+
+    monkeypatch.setattr(ssrf, "resolve", unresolved)
+    pid = admin.post("/api/v1/products", {"sku": "LOG-1", "name": "Mug", "price": "2.00"}
+                     ).json["data"]["id"]
+    assert admin.post("/api/v1/inventory", {"sku": "LOG-1", "quantity": 5}).status_code == 201
+    assert admin.patch("/api/v1/inventory/LOG-1/reserve", {"quantity": 2}).status_code == 200
+    hook = admin.post("/api/v1/webhooks", {"url": "https://hooks.example.com/x",
+                                           "events": ["webhook.test"]})
+    assert hook.status_code == 201, hook.body
+    wid = hook.json["data"]["id"]
+    assert admin.post(f"/api/v1/webhooks/{wid}/test").status_code == 202
+    assert admin.delete(f"/api/v1/webhooks/{wid}").status_code == 204
+    logs = admin.get("/api/v1/audit-logs?perPage=100").json["data"]
+    mine = [e for e in logs if e["targetId"] in (pid, "LOG-1", wid)]
+    assert [e["action"] for e in mine] == [
+        "webhook.delete", "webhook.test", "webhook.create", "inventory.reserve",
+        "inventory.create", "product.create"]
+    for e in mine:
+        assert e["actor"] == "client:admin" and e["requestId"].startswith("req_"), e
+        assert e["ip"] == "127.0.0.0" and e["timestamp"], e
+    by = {e["action"]: e for e in mine}
+    assert by["product.create"]["targetType"] == "product"
+    assert by["product.create"]["changes"]["sku"] == "LOG-1"
+    assert by["product.create"]["changes"]["sandbox"] is False
+    assert by["inventory.reserve"]["changes"] == {"quantity": 2}
+    assert by["webhook.create"]["changes"]["url"] == "https://hooks.example.com/x"
+    assert "secret" not in json.dumps(by["webhook.create"]["changes"]).lower()
+    assert by["webhook.test"]["changes"]["eventId"].startswith("evt_")
+    assert by["webhook.delete"]["changes"] == {"url": "https://hooks.example.com/x"}
