@@ -162,3 +162,41 @@ def users_holding(role: str) -> list[dict[str, Any]]:
     users, read only when a custom role changes)."""
     return [u for u in store.query_all("USER", index="GSI2", forward=True)
             if role in (u.get("roles") or [])]
+
+
+# -- writing a key or client with its audit entry --------------------------------------
+
+def create_credential(item: dict[str, Any], count_op: dict[str, Any] | None,
+                      audit: dict[str, Any], exists: str) -> None:
+    """A new key or client, its audit entry and (for an owner user) its count on the
+    owner, conditional on the owner's rights as read, in one transaction."""
+    from chalicelib.core.errors import Conflict
+
+    ops: list[dict[str, Any]] = [
+        {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+        {"Put": {"Item": audit}}]
+    if count_op is not None:
+        ops.append(count_op)
+    try:
+        store.transact(ops)
+    except store.TransactionConflict as exc:
+        if exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
+            raise Conflict(exists) from exc
+        raise refused_count(str(item["owner"])) from exc
+
+
+def update_credential(item: dict[str, Any], changes: dict[str, Any], audit: dict[str, Any], *,
+                      remove: tuple[str, ...] = (), condition: str = "attribute_exists(PK)",
+                      values: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Changes a key or client and writes its audit entry in one transaction; answers
+    the item as written, or None when the condition failed (gone or changed meanwhile)."""
+    from chalicelib.core import clock
+
+    changes = {**changes, "updatedAt": clock.iso()}
+    update = store.update_request(str(item["PK"]), str(item["SK"]), changes, remove=remove,
+                                  condition=condition, values=values)
+    try:
+        store.transact([{"Update": update}, {"Put": {"Item": audit}}])
+    except store.TransactionConflict:
+        return None
+    return {k: v for k, v in {**item, **changes}.items() if k not in remove}

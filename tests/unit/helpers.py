@@ -127,3 +127,18 @@ def set_env(monkeypatch: Any, **env: str) -> None:
         monkeypatch.setenv(name, value)
     reset_settings()
     get_settings()
+
+
+def resolve_example_com_publicly(monkeypatch: Any) -> None:
+    """*.example.com resolves to a public address (the SSRF guard resolves webhook
+    hosts); other names resolve as usual."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def fake(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host.endswith("example.com"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)

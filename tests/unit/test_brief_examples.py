@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
 import time
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import ADMIN_SECRET, Api
-from tests.unit.helpers import FORM
+from tests.unit.helpers import FORM, resolve_example_com_publicly
 
 V = "/api/v1"
 HOOK_URL = "https://hooks.example.com/gatehouse"
@@ -31,15 +30,7 @@ HOOK_URL = "https://hooks.example.com/gatehouse"
 
 @pytest.fixture(autouse=True)
 def _no_dns(monkeypatch: Any) -> None:
-    """hooks.example.com resolves to a public address (the SSRF guard resolves it)."""
-    real = socket.getaddrinfo
-
-    def fake(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
-        if host.endswith("example.com"):
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    resolve_example_com_publicly(monkeypatch)
 
 
 def ok(resp: Any, *statuses: int) -> Any:

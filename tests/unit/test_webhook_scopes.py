@@ -5,14 +5,13 @@ scopes (and the subscriber's, kept on the webhook), and payloads in the deliveri
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from typing import Any
 
 import pytest
 
 from tests.conftest import Api, make_user
-from tests.unit.helpers import assert_error, snapshot
+from tests.unit.helpers import assert_error, resolve_example_com_publicly, snapshot
 
 BASE = "/api/v1/webhooks"
 URL = "https://hooks.example.com/gatehouse"
@@ -21,14 +20,7 @@ CUSTOMER = {"id": "cus_1", "name": "Ada Lovelace", "email": "ada@example.org"}
 
 @pytest.fixture(autouse=True)
 def _dns(monkeypatch: Any) -> None:
-    real = socket.getaddrinfo
-
-    def fake(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
-        if host.endswith("example.com"):
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
-        return real(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    resolve_example_com_publicly(monkeypatch)
 
 
 def key_with(api: Api, scopes: list[str]) -> Api:

@@ -18,8 +18,6 @@ from typing import Any
 
 from chalicelib.auth import owners
 from chalicelib.auth.guard import principal_key
-from chalicelib.core import clock
-from chalicelib.core.errors import Conflict
 from chalicelib.store import table as store
 
 
@@ -32,36 +30,17 @@ def key_item(key_id: str) -> dict[str, Any] | None:
     return store.get(pk, sk, consistent=True)
 
 
-def create_key(item: dict[str, Any], owner_check: dict[str, Any] | None,
+def create_key(item: dict[str, Any], count_op: dict[str, Any] | None,
                audit: dict[str, Any]) -> None:
-    """The key, its audit entry and (when the owner is a user) the check that the owner's
-    rights are still those copied onto the key, in one transaction."""
-    ops: list[dict[str, Any]] = [
-        {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
-           {"Put": {"Item": audit}}]
-    if owner_check is not None:
-        ops.append(owner_check)
-    try:
-        store.transact(ops)
-    except store.TransactionConflict as exc:
-        if exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
-            raise Conflict("An API key with this id already exists; try again.") from exc
-        raise owners.refused_count(str(item["owner"])) from exc
+    owners.create_credential(item, count_op, audit,
+                             "An API key with this id already exists; try again.")
 
 
 def update_key(item: dict[str, Any], changes: dict[str, Any], *, audit: dict[str, Any],
                remove: tuple[str, ...] = (), condition: str = "attribute_exists(PK)",
                values: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """Changes the key and writes its audit entry in one transaction; answers the key as
-    written, or None when the condition failed (removed or changed meanwhile)."""
-    changes = {**changes, "updatedAt": clock.iso()}
-    update = store.update_request(str(item["PK"]), str(item["SK"]), changes, remove=remove,
-                                  condition=condition, values=values)
-    try:
-        store.transact([{"Update": update}, {"Put": {"Item": audit}}])
-    except store.TransactionConflict:
-        return None
-    return {k: v for k, v in {**item, **changes}.items() if k not in remove}
+    return owners.update_credential(item, changes, audit, remove=remove,
+                                    condition=condition, values=values)
 
 
 def list_keys(owner: str | None, cursor: str | None, limit: int,

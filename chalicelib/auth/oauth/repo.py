@@ -11,7 +11,6 @@ from typing import Any
 
 from chalicelib.auth import owners
 from chalicelib.core import clock
-from chalicelib.core.errors import Conflict
 from chalicelib.store import table as store
 
 
@@ -19,35 +18,15 @@ def client_item(client_id: str) -> dict[str, Any] | None:
     return store.get(f"CLIENT#{client_id}", "CLIENT")
 
 
-def create_client(item: dict[str, Any], owner_check: dict[str, Any] | None,
+def create_client(item: dict[str, Any], count_op: dict[str, Any] | None,
                   audit: dict[str, Any]) -> None:
-    """The client, its audit entry and the check that its owner's rights are still those
-    copied onto it, in one transaction."""
-    ops: list[dict[str, Any]] = [
-        {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
-           {"Put": {"Item": audit}}]
-    if owner_check is not None:
-        ops.append(owner_check)
-    try:
-        store.transact(ops)
-    except store.TransactionConflict as exc:
-        if exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
-            raise Conflict("An OAuth client with this id already exists.") from exc
-        raise owners.refused_count(str(item["owner"])) from exc
+    owners.create_credential(item, count_op, audit,
+                             "An OAuth client with this id already exists.")
 
 
 def update_client(item: dict[str, Any], changes: dict[str, Any], *, audit: dict[str, Any],
                   remove: tuple[str, ...] = ()) -> dict[str, Any] | None:
-    """Changes the client and writes its audit entry in one transaction; answers the
-    client as written, None if it was deleted meanwhile."""
-    changes = {**changes, "updatedAt": clock.iso()}
-    update = store.update_request(str(item["PK"]), str(item["SK"]), changes, remove=remove,
-                                  condition="attribute_exists(PK)")
-    try:
-        store.transact([{"Update": update}, {"Put": {"Item": audit}}])
-    except store.TransactionConflict:
-        return None
-    return {k: v for k, v in {**item, **changes}.items() if k not in remove}
+    return owners.update_credential(item, changes, audit, remove=remove)
 
 
 def set_client_secret(client_id: str, secret_hash: str) -> None:
