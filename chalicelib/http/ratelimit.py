@@ -221,13 +221,17 @@ BREACH_OVERFLOW = "p_(other)"
 def record_breach(who: str) -> None:
     """Counts a refused request for monitoring: one item per day, a total and a count per
     principal (STATS#RATELIMIT / <day>, kept 90 days). Off the success path: only 429s
-    pay this write. `who` must be verified (or the caller's masked IP), and the item holds
-    at most BREACH_NAMES_PER_DAY names (counted in `names`); the rest count as one
-    overflow entry, so no flood of names can grow the item towards DynamoDB's 400 KB."""
+    pay this, one to three writes. `who` must be verified (or the caller's masked IP), and
+    the item holds at most BREACH_NAMES_PER_DAY names (counted in `names`); the rest count
+    as one overflow entry, so no flood of names can grow the item towards DynamoDB's 400 KB."""
     from botocore.exceptions import ClientError
 
-    def add(expr: str, condition: str, names: dict[str, str], values: dict[str, Any]) -> bool:
-        kwargs: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
+    def add(expr: str, condition: str, names: dict[str, str],
+            values: dict[str, Any]) -> dict[str, Any] | None:
+        """None once written; the item as it stood when `condition` failed."""
+        kwargs: dict[str, Any] = {"ConditionExpression": condition,
+                                  "ReturnValuesOnConditionCheckFailure": "ALL_OLD"
+                                  } if condition else {}
         try:
             store.table().update_item(
                 Key={"PK": "STATS#RATELIMIT", "SK": clock.day()},
@@ -238,18 +242,22 @@ def record_breach(who: str) -> None:
         except ClientError as exc:
             if not store.is_condition_failure(exc):
                 raise
-            return False
-        return True
+            return _old_item(exc) or {}
+        return None
 
-    name = {"#who": f"p_{who}"[:255]}
-    for _ in range(2):  # a name a concurrent breach just created is found the second time
-        if add("ADD #total :one, #who :one", "attribute_exists(#who)", name, {}):
-            return
-        if add("ADD #total :one, #who :one, #n :one",
-               "attribute_not_exists(#who) AND (attribute_not_exists(#n) OR #n < :cap)",
-               {**name, "#n": "names"}, {":cap": BREACH_NAMES_PER_DAY}):
-            return
-    add("ADD #total :one, #other :one", "", {"#other": BREACH_OVERFLOW}, {})
+    attr = f"p_{who}"[:255]
+    name = {"#who": attr}
+    if add("ADD #total :one, #who :one", "attribute_exists(#who)", name, {}) is None:
+        return  # a name already counted today: the usual case, one write
+    found = add("ADD #total :one, #who :one, #n :one",
+                "attribute_not_exists(#who) AND (attribute_not_exists(#n) OR #n < :cap)",
+                {**name, "#n": "names"}, {":cap": BREACH_NAMES_PER_DAY})
+    if found is None:
+        return
+    if attr in found:  # a concurrent breach named it meanwhile: count under it
+        add("ADD #total :one, #who :one", "", name, {})
+    else:  # the day's names are all taken
+        add("ADD #total :one, #other :one", "", {"#other": BREACH_OVERFLOW}, {})
 
 
 def breaches(day: str) -> dict[str, Any]:

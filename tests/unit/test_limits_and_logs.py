@@ -238,6 +238,34 @@ def test_breach_item_is_bounded(api, monkeypatch):
     assert counted["byPrincipal"]["ip:198.51.0.0"] == 2
 
 
+def test_a_breach_costs_at_most_three_writes(api, monkeypatch):
+    """README: a 429 adds one to three writes for the breach counter, however full the
+    day's item (one for a known name, two for a new one, three once the names are all
+    taken)."""
+    from chalicelib.core import clock
+    from chalicelib.http import ratelimit
+    from chalicelib.store import table as store
+
+    monkeypatch.setattr(ratelimit, "BREACH_NAMES_PER_DAY", 2)
+    writes: list[int] = []
+    table = store.table()
+    real = table.update_item
+
+    def counted(**kwargs: Any) -> Any:
+        writes[-1] += 1
+        return real(**kwargs)
+
+    monkeypatch.setattr(table, "update_item", counted)
+    for who, cost in (("ip:a", 2), ("ip:a", 1), ("ip:b", 2), ("ip:c", 3), ("ip:d", 3),
+                      ("ip:b", 1)):
+        writes.append(0)
+        ratelimit.record_breach(who)
+        assert writes[-1] == cost, (who, writes)
+    counted_now = ratelimit.breaches(clock.day())
+    assert counted_now["total"] == 6
+    assert counted_now["byPrincipal"] == {"ip:a": 2, "ip:b": 2, "(other)": 2}
+
+
 # -- 6a. access-log entries nobody can overwrite ---------------------------------------------
 
 def test_a_callers_request_id_never_keys_an_entry(admin, api):
