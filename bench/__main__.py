@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, limiter, overhead, roundtrips, webhooks
+from bench import coldstart, limiter, overhead, propagation, roundtrips, webhooks
 
 GOALS = {
     "roundtrips": "DynamoDB round trips per authenticated GET: goal <= 2 (floor 1)",
     "coldstart": "import app vs bare Chalice+boto3 (median): goal <= 1.5x",
     "overhead": "full pipeline vs bare route, in-process against moto: ratio",
     "limiter": "N threads x M requests vs limit L over HTTP: over-admissions must be 0",
+    "propagation": "an owner's rights change (PUT /users/{id} roles) vs an email change, "
+                   "owners of 0/25/100 keys: ms, ratio, DynamoDB calls (report)",
     "webhooks": "delivery throughput vs receiver limit (goal >= 50%), write-to-attempt "
                 "latency, retry timer error",
 }
@@ -23,7 +25,7 @@ def main() -> int:
     results: dict[str, Any] = {}
     for name, module in (("coldstart", coldstart), ("roundtrips", roundtrips),
                          ("overhead", overhead), ("limiter", limiter),
-                         ("webhooks", webhooks)):
+                         ("propagation", propagation), ("webhooks", webhooks)):
         print(f"running {name} ...", flush=True)
         results[name] = module.run()
     rt = results["roundtrips"]
@@ -43,6 +45,10 @@ def main() -> int:
          f"{results['limiter']['threads'] * results['limiter']['perThread']}, "
          f"limit {results['limiter']['limit']})", "0"),
     ]
+    for size, fig in results["propagation"].items():
+        rows.append((f"owner change reaching {size} keys", f"{fig['rightsChangeMs']} ms vs "
+                     f"{fig['emailChangeMs']} ms ({fig['ratio']}x), {fig['dynamoCalls']} calls",
+                     "report"))
     wh = results["webhooks"]
     tp = wh["throughput"]
     rows += [
