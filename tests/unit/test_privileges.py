@@ -110,6 +110,10 @@ def test_tier_and_activation_need_a_caller_as_powerful_as_the_change(admin: Api)
     assert admin.put(f"{V}/oauth/clients/{cid}", {"active": False}).status_code == 200
     assert_error(manager.put(f"{V}/oauth/clients/{cid}", {"active": True}), 403,
                  "AUTHORIZATION_ERROR")
+    # Switching it off again does not wash the admin's switch-off away.
+    assert manager.put(f"{V}/oauth/clients/{cid}", {"active": False}).status_code == 200
+    assert_error(manager.put(f"{V}/oauth/clients/{cid}", {"active": True}), 403,
+                 "AUTHORIZATION_ERROR")
     assert admin.put(f"{V}/oauth/clients/{cid}", {"active": True}).status_code == 200
     # ... and a user the admin deactivated too.
     assert admin.put(f"{V}/users/{other['id']}", {"active": False}).status_code == 200

@@ -110,7 +110,9 @@ def update_client(actor: Principal, client_id: str, body: UpdateClient) -> dict[
     delegation.check_limit(actor, changes["hourLimit"], int(item["hourLimit"]), "a client")
     remove: tuple[str, ...] = ()
     if changes.get("active") is False:
-        changes["deactivatedByAdmin"] = actor.is_admin
+        # Switching off again never clears an admin's switch-off (or a non-admin could
+        # then switch it back on).
+        changes["deactivatedByAdmin"] = actor.is_admin or bool(item.get("deactivatedByAdmin"))
     elif changes.get("active"):
         remove = ("deactivatedByAdmin",)
     updated = repo.update_client(item, changes, remove=remove, audit=audit.entry(
