@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import Api, make_user
-from tests.unit.helpers import assert_error, client_grant, make_client, refresh_with
+from tests.unit.helpers import (
+    assert_error,
+    assert_oauth_error,
+    client_grant,
+    make_client,
+    refresh_with,
+)
 
 V = "/api/v1"
 VALIDATE = f"{V}/oauth/token/validate"
@@ -262,6 +268,20 @@ def test_deactivation_ends_sessions_for_good(admin: Api) -> None:
     assert again.status_code == 401, again.body
     old = admin.as_bearer(login.json["access_token"])
     assert old.get(VALIDATE).status_code == 401
+
+
+def test_deactivating_a_client_ends_its_sessions_for_good(admin: Api) -> None:
+    user, _ = make_user(admin, "cleo", ["integrator"])
+    client = new_client(user, ["orders:read"])
+    cid, secret = client["client_id"], client["client_secret"]
+    tokens = client_grant(user, cid, secret).json
+    assert user.put(f"{V}/oauth/clients/{cid}", {"active": False}).status_code == 200
+    assert user.put(f"{V}/oauth/clients/{cid}", {"active": True}).status_code == 200
+    # The client works again, with new tokens only.
+    assert admin.as_bearer(tokens["access_token"]).get(VALIDATE).status_code == 401
+    assert_oauth_error(refresh_with(user, tokens["refresh_token"], cid, secret), 400,
+                       "invalid_grant")
+    assert admin.as_bearer(token_of(user, client)).get(VALIDATE).status_code == 200
 
 
 def test_a_client_refresh_keeps_only_what_is_left(admin: Api) -> None:

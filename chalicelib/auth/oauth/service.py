@@ -113,11 +113,16 @@ def update_client(actor: Principal, client_id: str, body: UpdateClient) -> dict[
         # Switching off again never clears an admin's switch-off (or a non-admin could
         # then switch it back on).
         changes["deactivatedByAdmin"] = actor.is_admin or bool(item.get("deactivatedByAdmin"))
+        if item.get("active"):
+            # Deactivation ends the client's tokens for good, refresh tokens included:
+            # reactivating it brings the client back, not its old sessions.
+            changes[SESSION_EPOCH] = int(item.get(SESSION_EPOCH, 0)) + 1
     elif changes.get("active"):
         remove = ("deactivatedByAdmin",)
     updated = repo.update_client(item, changes, remove=remove, audit=audit.entry(
         actor, "oauth_client.update", "oauth_client", client_id,
-        {k: v for k, v in changes.items() if k not in ("hourLimit", "deactivatedByAdmin")},
+        {k: v for k, v in changes.items()
+         if k not in ("hourLimit", "deactivatedByAdmin", SESSION_EPOCH)},
         owner=str(item["owner"])))
     if updated is None:
         raise NotFound("No such OAuth client.")
