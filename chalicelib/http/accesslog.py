@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.core import clock, ids
+from chalicelib.core import clock
 from chalicelib.core.settings import get_settings
 from chalicelib.http.context import RequestContext
 from chalicelib.store import table as store
@@ -33,17 +33,12 @@ def masked_query(query: dict[str, str]) -> dict[str, str]:
             for k, v in query.items()}
 
 
-def entry_id(ctx: RequestContext) -> str:
-    """The request id when the server made it; a fresh one when the caller chose it."""
-    return ids.new_id("req") if ctx.client_request_id else ctx.request_id
-
-
 def record(ctx: RequestContext, status: int, latency_ms: float) -> dict[str, Any]:
     now = clock.now()
     stamp = clock.iso(now)
     principal = ctx.principal
     owner = principal.owner if principal else ""
-    log_id = entry_id(ctx)
+    log_id = ctx.server_id
     item: dict[str, Any] = {
         "PK": f"ALOG#{log_id}", "SK": "ALOG",
         "GSI2PK": "ALOG", "GSI2SK": f"{stamp}#{log_id}",

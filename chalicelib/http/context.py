@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.auth.principal import Principal
+from chalicelib.core import ids
 
 
 @dataclass
@@ -30,8 +31,15 @@ class RequestContext:
     # principal a 429 was counted against (breach statistics name nobody unverified).
     client_request_id: str = ""
     limited_as: str = ""
+    # The server's own id of the request: the key of its access-log entry and the
+    # requestId of its audit entries. The request id itself unless the caller chose that.
+    server_id: str = ""
     response_headers: dict[str, str] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.server_id:
+            self.server_id = ids.new_id("req") if self.client_request_id else self.request_id
 
     @property
     def actor(self) -> Principal:

@@ -53,7 +53,7 @@ def entry(actor: Principal | None, action: str, target_type: str, target_id: str
 
     try:
         ctx = context.current()
-        request_id, ip = ctx.request_id, ctx.ip
+        request_id, ip = ctx.server_id, ctx.ip  # never the caller's chosen id
     except RuntimeError:
         request_id, ip = "", ""
     from chalicelib.http.accesslog import masked_ip

@@ -287,6 +287,24 @@ def test_a_callers_request_id_never_keys_an_entry(admin, api):
     assert {e["clientRequestId"] for e in listed} == {rid}
 
 
+def test_audit_entries_name_the_servers_request_id(admin):
+    """An audit entry's requestId is what the server chose, the key of the request's
+    access-log entry, never a caller's X-Request-Id (anyone could name another
+    request's id there)."""
+    from chalicelib.store import table as store
+
+    rid = "req_" + uuid.uuid4().hex  # looks like a server id
+    made = admin.post("/api/v1/roles", {"name": "auditors", "scopes": ["orders:read"]},
+                      headers={"X-Request-Id": rid})
+    assert made.status_code == 201 and made.headers["X-Request-Id"] == rid
+    logged = [store.plain(i) for i in store.table().scan()["Items"]
+              if str(i["PK"]).startswith("ALOG#") and i.get("clientRequestId") == rid]
+    assert len(logged) == 1 and logged[0]["id"] != rid
+    audits = [e for e in admin.get("/api/v1/audit-logs?perPage=100").json["data"]
+              if e["action"] == "role.create" and e["targetId"] == "auditors"]
+    assert [e["requestId"] for e in audits] == [logged[0]["id"]]
+
+
 def test_an_entry_is_never_overwritten(api):
     from chalicelib.core.errors import Conflict
     from chalicelib.http import accesslog
