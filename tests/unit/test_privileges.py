@@ -189,6 +189,9 @@ def test_sandbox_principals_never_reach_live(admin: Api) -> None:
     assert product.status_code == 201, product.body
     client = new_client(as_sb, ["products:read"])
     assert client["sandbox"] is True
+    # It lists sandbox clients only (the live admin client is not there for it).
+    listed = as_sb.get(f"{V}/oauth/clients?perPage=100").json["data"]
+    assert [c["client_id"] for c in listed] == [client["client_id"]], listed
     as_client = admin.as_bearer(token_of(admin, client))
     seen = as_client.get(f"{V}/products").json["data"]
     assert all(p["sku"] != "LIVE-1" for p in seen), seen

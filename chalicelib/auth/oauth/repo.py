@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.auth import owners
@@ -49,9 +50,11 @@ def delete_client(item: dict[str, Any], audit: dict[str, Any]) -> None:
         pass  # deleted meanwhile (or its owner was): nothing left to do
 
 
-def list_clients(owner: str | None, cursor: str | None,
-                 limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    return store.owned_page("CLIENT", owner, cursor=cursor, limit=limit)
+def list_clients(owner: str | None, cursor: str | None, limit: int,
+                 item_filter: Callable[[dict[str, Any]], bool] | None = None
+                 ) -> tuple[list[dict[str, Any]], str | None]:
+    return store.owned_page("CLIENT", owner, cursor=cursor, limit=limit,
+                            item_filter=item_filter)
 
 
 def put_refresh(token_hash: str, item: dict[str, Any]) -> None:

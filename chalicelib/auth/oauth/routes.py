@@ -212,8 +212,11 @@ def rotate_keys(ctx: RequestContext) -> Reply:
 def list_clients(ctx: RequestContext, query: PageQuery) -> Reply:
     principal = ctx.principal
     assert principal is not None
+    # A sandbox caller sees sandbox clients only (a live one answers 404 to it too).
     items, cursor = repo.list_clients(None if principal.is_admin else principal.owner,
-                                      query.cursor, query.per_page)
+                                      query.cursor, query.per_page,
+                                      (lambda i: bool(i.get("sandbox")))
+                                      if principal.sandbox else None)
     return page([service.public_client(i) for i in items], cursor, query.per_page)
 
 
