@@ -86,6 +86,24 @@ def test_a_restricted_key_makes_nothing_looser_than_itself(admin: Api) -> None:
                  403, "AUTHORIZATION_ERROR")
 
 
+def test_a_short_lived_key_gets_no_longer_lived_secret(admin: Api) -> None:
+    from chalicelib.core import clock
+
+    user, _ = make_user(admin, "sue", ["integrator"])
+    lasting = new_key(user, ["orders:read"])  # a year
+    brief = new_key(user, ["keys:manage", "orders:read"],
+                    expiresAt=clock.iso(clock.now() + 86400))
+    as_brief = user.as_key(brief["key"])
+    # Creating a key outliving it is refused; so is taking over one by a new secret.
+    for path in ("rotate", "regenerate"):
+        resp = as_brief.post(f"{V}/api-keys/{lasting['id']}/{path}", {})
+        err = assert_error(resp, 403, "AUTHORIZATION_ERROR")
+        assert "expiresAt" in str(err["details"])
+    shorter = new_key(user, ["orders:read"], expiresAt=clock.iso(clock.now() + 3600))
+    assert as_brief.post(f"{V}/api-keys/{shorter['id']}/rotate", {}).status_code == 200
+    assert as_brief.post(f"{V}/api-keys/{brief['id']}/rotate", {}).status_code == 200
+
+
 def test_a_narrow_client_cannot_touch_the_admin_client(admin: Api) -> None:
     # The bootstrap admin client belongs to the admin user; a clients:manage-only
     # credential of that same owner must not change, deactivate or delete it.

@@ -134,10 +134,11 @@ def visible_key(actor: Principal, key_id: str) -> dict[str, Any]:
     return delegation.visible(actor, item, "API key")
 
 
-def _changeable_key(actor: Principal, key_id: str) -> dict[str, Any]:
-    """A key the actor may change: visible, and no broader or looser than the actor."""
+def _changeable_key(actor: Principal, key_id: str, expiry: bool = False) -> dict[str, Any]:
+    """A key the actor may change: visible, and no broader or looser than the actor
+    (with `expiry`, for a new secret: expiring no later than a calling key, either)."""
     item = visible_key(actor, key_id)
-    _check_result(actor, item, int(item["hourLimit"]), expiry=False)
+    _check_result(actor, item, int(item["hourLimit"]), expiry=expiry)
     return item
 
 
@@ -205,9 +206,9 @@ def rotate_key(actor: Principal, key_id: str, grace_seconds: int,
                action: str = "api_key.rotate") -> dict[str, Any]:
     """A new key and secret under the same id. During `grace_seconds` the old key (and
     its secret, for signed requests) still works; with 0 it stops at once. Only a caller
-    holding every scope of the key (and no looser than it) may: the new secret is the
-    key's whole power."""
-    item = _changeable_key(actor, key_id)
+    holding every scope of the key (and no looser than it, its expiry included) may: the
+    new secret is the key's whole power."""
+    item = _changeable_key(actor, key_id, expiry=True)
     if status_of(item) != "active":
         raise Conflict(f"Only an active API key can be rotated; this one is "
                        f"{status_of(item)}.")
