@@ -1,7 +1,15 @@
 """The error codes of the envelope, with what they mean: the reference that each error's
-`documentation` link points into (`/api/docs#errors-<code>`) and the schema's enum."""
+`documentation` link points into (`/api/docs#errors-<code>`), the schema's enum, and the
+code of each status (for errors Chalice answers itself and the documented responses)."""
 
 from __future__ import annotations
+
+ERROR_CODES = {
+    400: "VALIDATION_ERROR", 401: "AUTHENTICATION_ERROR", 403: "AUTHORIZATION_ERROR",
+    404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR", 429: "RATE_LIMIT_EXCEEDED",
+    500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE",
+}
 
 # code -> (statuses, meaning, what to do)
 ERRORS: dict[str, tuple[str, str, str]] = {
@@ -58,5 +66,10 @@ ERRORS: dict[str, tuple[str, str, str]] = {
 
 
 def anchor(code: str) -> str:
-    """The fragment of a code's entry, as the envelope's `documentation` link builds it."""
+    """The id of a code's entry on the docs page."""
     return "errors-" + code.lower().replace("_", "-")
+
+
+def link(code: str) -> str:
+    """An error's `documentation`: the code's entry on /api/docs."""
+    return f"/api/docs#{anchor(code)}"

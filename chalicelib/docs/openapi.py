@@ -8,15 +8,9 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib.auth.scopes import SCOPES
-from chalicelib.docs.errors import ERRORS
+from chalicelib.docs.errors import ERROR_CODES, ERRORS
 from chalicelib.http import routes
 
-ERROR_CODES = {
-    400: "VALIDATION_ERROR", 401: "AUTHENTICATION_ERROR", 403: "AUTHORIZATION_ERROR",
-    404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR", 429: "RATE_LIMIT_EXCEEDED",
-    500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE",
-}
 _PARAM = re.compile(r"{([^}]+)}")
 
 ERROR_SCHEMA: dict[str, Any] = {

@@ -9,8 +9,8 @@ from chalice import Response
 
 from chalicelib.core import clock
 from chalicelib.core.errors import AppError, OAuthError
+from chalicelib.docs.errors import ERROR_CODES, link
 
-DOCS_BASE = "/api/docs#errors"
 JSON = "application/json"
 
 
@@ -32,7 +32,7 @@ def error_body(code: str, message: str, request_id: str, details: Any = None,
         "details": details if details is not None else [],
         "requestId": request_id,
         "timestamp": clock.iso(),
-        "documentation": f"{DOCS_BASE}-{code.lower().replace('_', '-')}",
+        "documentation": link(code),
     }
     err.update(extra or {})
     return {"error": err}
@@ -51,12 +51,6 @@ def oauth_error_response(exc: OAuthError) -> Response:
 
 
 # Chalice answers some errors itself ({"Code","Message"} bodies); map them to ours.
-CHALICE_CODES = {
-    400: "VALIDATION_ERROR", 401: "AUTHENTICATION_ERROR", 403: "AUTHORIZATION_ERROR",
-    404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
-    415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR", 429: "RATE_LIMIT_EXCEEDED",
-    500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE",
-}
 CHALICE_MESSAGES = {
     405: "This method is not allowed on this path.",
     415: "The request body's media type is not supported.",
@@ -69,6 +63,6 @@ def is_chalice_error(body: Any) -> bool:
 
 
 def from_chalice_error(status: int, request_id: str, headers: dict[str, str]) -> Response:
-    code = CHALICE_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR")
+    code = ERROR_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR")
     message = CHALICE_MESSAGES.get(status, "The request could not be processed.")
     return json_response(error_body(code, message, request_id), status, headers)

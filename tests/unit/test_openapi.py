@@ -96,26 +96,30 @@ def test_docs_page_lists_operations_and_works_offline(api):
 
 def test_error_documentation_links_resolve_on_the_docs_page(api):
     """Each error's `documentation` is /api/docs#errors-<code>; the page has that entry
-    for every code the envelope can carry, and the schema lists the same codes."""
-    from chalicelib.docs.errors import ERRORS
+    for every code an answer can carry (the app's errors, the codes of Chalice's and of
+    API Gateway's own answers), and the schema lists the same codes."""
+    from chalicelib.core import errors
+    from chalicelib.docs.errors import ERROR_CODES, ERRORS
     from chalicelib.http import envelope
+    from infra.template import GATEWAY_RESPONSES
 
     page = api.client.http.get("/api/docs").body.decode()
     assert "id=errors>" in page
     link = api.get("/api/v1/orders").json["error"]["documentation"]
     assert link == "/api/docs#errors-authentication-error"
-    codes = {"TOKEN_EXPIRED", "METHOD_NOT_ALLOWED", *openapi_codes()}
+
+    def subclasses(cls: type) -> set[type]:
+        return {cls} | {s for sub in cls.__subclasses__() for s in subclasses(sub)}
+
+    raised = {c.code for c in subclasses(errors.AppError)}
+    codes = raised | set(ERROR_CODES.values()) | {c for _, c, _ in GATEWAY_RESPONSES.values()}
     assert codes == set(ERRORS)
+    schema = api.get("/api/docs/openapi.json").json["components"]["schemas"]["Error"]
+    assert set(schema["properties"]["error"]["properties"]["code"]["enum"]) == codes
     for code in codes:
         fragment = envelope.error_body(code, "m", "r")["error"]["documentation"]
         assert fragment.startswith("/api/docs#")
         assert f"id={fragment.split('#')[1]}>" in page, code
-
-
-def openapi_codes():
-    from chalicelib.docs import openapi
-
-    return set(openapi.ERROR_CODES.values())
 
 
 def test_order_address_documented_in_the_briefs_shape(api, admin):
