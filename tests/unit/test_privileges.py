@@ -159,6 +159,14 @@ def test_a_key_never_changes_its_owners_account(admin: Api) -> None:
     ok = user.put(f"{V}/users/{me['id']}", {"email": "new@ex.com",
                                             "currentPassword": "pw-kim-long"})
     assert ok.status_code == 200 and ok.json["data"]["email"] == "new@ex.com"
+    # Nor its roles, even an admin's key: it would demote (or promote) its own owner.
+    admin_id = admin.get(f"{V}/oauth/userinfo").json["owner"]
+    admin_key = admin.as_key(new_key(admin, ["admin"])["key"])
+    for resp in (admin_key.delete(f"{V}/user-roles/{admin_id}/admin"),
+                 admin_key.post(f"{V}/user-roles", {"userId": admin_id, "role": "viewer"}),
+                 admin_key.put(f"{V}/users/{admin_id}", {"roles": ["viewer"]})):
+        assert_error(resp, 403, "AUTHORIZATION_ERROR")
+    assert admin.get(f"{V}/users/{admin_id}").json["data"]["roles"] == ["admin"]
     # A key without users:read does not read its owner's profile either.
     bare = user.as_key(new_key(user, ["orders:read"])["key"])
     assert_error(bare.get(f"{V}/users/{me['id']}"), 403, "AUTHORIZATION_ERROR")

@@ -69,8 +69,12 @@ def _check_roles(actor: Principal | None, roles: list[str],
 
 
 def _check_target(actor: Principal, item: dict[str, Any]) -> None:
-    """A non-admin manager acts only on users with no more power than itself (or it
-    could reset an admin's password and become the admin)."""
+    """A key or client never changes its owner's account (its roles included); a
+    non-admin manager acts only on users with no more power than itself (or it could
+    reset an admin's password and become the admin)."""
+    if actor.kind != "user" and actor.owner == item["userId"]:
+        raise Forbidden("An API key or OAuth client cannot change its owner's account; "
+                        "log in as the user.")
     if actor.is_admin or (actor.kind == "user" and actor.id == item["userId"]):
         return
     if "admin" in item.get("roles", []) or owners.user_scopes(
@@ -225,10 +229,6 @@ def _manager(actor: Principal) -> bool:
 def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, Any]:
     item = visible_user(actor, user_id)
     oneself = actor.owner == user_id
-    if oneself and actor.kind != "user":
-        # A key or client acts for its owner; it never changes the owner's account.
-        raise Forbidden("An API key or OAuth client cannot change its owner's account; "
-                        "log in as the user.")
     manager = _manager(actor)
     _check_target(actor, item)
     changes: dict[str, Any] = {}
