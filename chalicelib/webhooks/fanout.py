@@ -7,9 +7,9 @@ event sent twice (the outbox sweeper, an SQS redelivery) creates nothing twice.
 
 A webhook gets an event only while its owner holds the event type's read scope (the
 catalog's `read_scope`), read from the owner's user item now, not when it subscribed,
-and only if whoever set its events and URL held it too (`readScopes`): a `*`
-subscription yields no more than either may read, and an owner who lost a scope, or was
-deactivated or deleted, gets nothing more of it."""
+and only if whoever set its events and URL held it too (`readScopes`; see
+subscriptions.may_send): a `*` subscription yields no more than either may read, and an
+owner who lost a scope, or was deactivated or deleted, gets nothing more of it."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import json
 from typing import Any
 
 from chalicelib.core.errors import Conflict
-from chalicelib.events import catalog, privacy
+from chalicelib.events import privacy
 from chalicelib.events.outbox import public_body
 from chalicelib.store import table as store
-from chalicelib.webhooks import delivery, repo, service
+from chalicelib.webhooks import delivery, repo, service, subscriptions
 
 
 def process_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +140,8 @@ def fan_out(event: dict[str, Any], cache: Cache) -> list[tuple[str, int, float]]
         if bool(hook.get("sandbox", False)) != bool(event.get("sandbox", False)) \
                 and not event.get("webhookId"):
             continue
-        if not may_receive(event["event"], hook, cache):
+        owner = str(hook.get("owner") or "")
+        if not subscriptions.may_send(event["event"], hook, cache.owner_scopes(owner)):
             continue
         body = public_body(event)
         body["data"] = trim(body.get("data") or {}, hook.get("payloadFields") or [])
@@ -158,15 +159,6 @@ def fan_out(event: dict[str, Any], cache: Cache) -> list[tuple[str, int, float]]
                 continue
         send.append((item["id"], 0, 0.0))
     return send
-
-
-def may_receive(event_type: str, hook: dict[str, Any], cache: Cache) -> bool:
-    """Its owner holds the type's read scope now, and so did whoever chose its events
-    and URL (`readScopes`; absent on webhooks made before it was kept)."""
-    ceiling = hook.get("readScopes")
-    if ceiling is not None and not catalog.readable(event_type, ceiling):
-        return False
-    return catalog.readable(event_type, cache.owner_scopes(str(hook.get("owner") or "")))
 
 
 def trim(data: dict[str, Any], fields: list[str]) -> dict[str, Any]:

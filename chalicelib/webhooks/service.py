@@ -8,12 +8,7 @@ it and no change goes unaudited. Secrets and custom headers
 are stored encrypted (keyring); the secret is shown only at creation and rotation, header
 values never again. Another owner's webhook is simply not there (404); an admin sees all.
 
-Subscribing needs the read scope of each event type (the catalog's `read_scope`) held by
-the principal making the request: a key with only webhooks:manage cannot route customer
-data to a URL of its choosing. `*` needs none: it means every type that principal may
-read. The read scopes it held are kept on the webhook (`readScopes`, rewritten whenever
-the events or the URL change), and fan-out sends a type only if it is among them and its
-owner holds it at the time.
+Subscribing needs the read scope of each event type (subscriptions.py).
 """
 
 from __future__ import annotations
@@ -27,7 +22,7 @@ from typing import Any
 from chalicelib.auth import keyring
 from chalicelib.auth.principal import Principal
 from chalicelib.core import clock, ids
-from chalicelib.core.errors import Conflict, Forbidden, NotFound
+from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.settings import get_settings
 from chalicelib.events import catalog, outbox
 from chalicelib.ops import audit
@@ -41,6 +36,7 @@ from chalicelib.webhooks.models import (
     RotateSecret,
     UpdateWebhook,
 )
+from chalicelib.webhooks.subscriptions import check_subscription, read_scopes
 
 WEBHOOK_ID_RE = re.compile(r"^whk_[0-9a-hjkmnp-tv-z]{26}$")
 REDACTED = "********"
@@ -124,27 +120,6 @@ def check_target(url: str) -> None:
         ssrf.resolve(url)
     except ssrf.ResolutionFailed:
         pass
-
-
-def read_scopes(actor: Principal) -> list[str]:
-    """The event read scopes the actor holds: the most its subscriptions may ever yield."""
-    from chalicelib.auth.scopes import expand
-
-    held = expand(actor.scopes)
-    return sorted({e.read_scope for e in catalog.CATALOG.values()} & held)
-
-
-def check_subscription(actor: Principal, events: list[str]) -> None:
-    """403 unless the actor may read every subscribed type; details name each type and
-    the scope it needs."""
-    missing = [(e, catalog.read_scope(e)) for e in events
-               if e != "*" and not catalog.readable(e, actor.scopes)]
-    if missing:
-        raise Forbidden(
-            "Subscribing to an event type needs its read scope: "
-            + ", ".join(sorted({str(scope) for _, scope in missing})) + ".",
-            details=[{"field": "events", "event": e, "requiredScope": scope,
-                      "message": f"{e} needs the scope {scope}"} for e, scope in missing])
 
 
 def visible(actor: Principal, webhook_id: str) -> dict[str, Any]:
@@ -356,7 +331,6 @@ def rotate_secret(actor: Principal, webhook_id: str, body: RotateSecret) -> dict
 
 
 def event_catalog() -> list[dict[str, Any]]:
-    from chalicelib.events import catalog
 
     return catalog.describe()
 
