@@ -284,6 +284,29 @@ def test_narrowing_a_client_or_a_role_takes_effect_at_once(admin: Api) -> None:
     assert_error(user.get(f"{V}/orders"), 403, "AUTHORIZATION_ERROR")
 
 
+def test_a_role_change_reaches_holders_changed_meanwhile(admin: Api, monkeypatch: Any) -> None:
+    from chalicelib.auth import owners
+    from chalicelib.store import table as store
+
+    assert admin.post(f"{V}/roles", {"name": "stale", "scopes": [
+        "orders:read", "products:read"]}).status_code == 201
+    user, me = make_user(admin, "sam", ["stale"])
+    listing = owners.users_holding
+
+    def changed_after_listing(role: str) -> list[dict[str, Any]]:
+        found = listing(role)
+        for u in found:  # another change to the holder lands between listing and writing
+            store.update(f"USER#{u['userId']}", "USER", {"rightsRev": 41})
+        return found
+
+    monkeypatch.setattr(owners, "users_holding", changed_after_listing)
+    assert admin.put(f"{V}/roles/stale", {"scopes": ["orders:read"]}).status_code == 200
+    assert_error(user.get(f"{V}/products"), 403, "AUTHORIZATION_ERROR")
+    assert admin.delete(f"{V}/roles/stale").status_code in (200, 204)
+    assert_error(user.get(f"{V}/orders"), 403, "AUTHORIZATION_ERROR")
+    assert admin.get(f"{V}/users/{me['id']}").json["data"]["roles"] == []
+
+
 def test_deactivation_ends_sessions_for_good(admin: Api) -> None:
     password = "pw-eve-long"
     _, me = make_user(admin, "eve", ["viewer"])

@@ -159,10 +159,23 @@ def update_role(actor: Principal, name: str, body: UpdateRole) -> dict[str, Any]
 
 def _refresh_holders(role: str, dropped: bool = False) -> None:
     """A custom role changed: its holders' scopes (and their keys' and clients') follow
-    before the change answers. Dropped: the role is gone from their roles too."""
-    for user in owners.users_holding(role):
-        roles = [r for r in user.get("roles", []) if not (dropped and r == role)]
-        _write_user(user, {"roles": roles}, rights_changed=True)
+    before the change answers. Dropped: the role is gone from their roles too. The role
+    is already written: a holder changed meanwhile (or listed stale by the index) is read
+    again and rewritten, never left with the role's old scopes."""
+    for listed in owners.users_holding(role):
+        for attempt in range(5):
+            user = store.get(f"USER#{listed['userId']}", "USER", consistent=True)
+            if user is None or role not in (user.get("roles") or []):
+                break  # gone, or its roles rewritten (and its scopes with them) meanwhile
+            roles = [r for r in user["roles"] if not (dropped and r == role)]
+            try:
+                _write_user(user, {"roles": roles}, rights_changed=True)
+                break
+            except NotFound:
+                break
+            except Conflict:
+                if attempt == 4:
+                    raise
 
 
 def delete_role(actor: Principal, name: str) -> None:
