@@ -51,6 +51,16 @@ class RequestContext:
         return self.headers.get(name.lower(), "")
 
     @property
+    def path_with_query(self) -> str:
+        """The path as signed and as idempotency compares it: query parameters in the
+        order sent, RFC 3986 encoded."""
+        from urllib.parse import quote, urlencode
+
+        if not self.query_pairs:
+            return self.path
+        return self.path + "?" + urlencode(self.query_pairs, quote_via=quote, safe="-_.~")
+
+    @property
     def base_url(self) -> str:
         from chalicelib.core.settings import get_settings
 

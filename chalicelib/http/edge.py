@@ -62,15 +62,6 @@ def _context(event: Any, started: float) -> RequestContext:
     )
 
 
-def path_with_query(ctx: RequestContext) -> str:
-    """The path as signed: query parameters in the order sent, RFC 3986 encoded."""
-    from urllib.parse import quote, urlencode
-
-    if not ctx.query_pairs:
-        return ctx.path
-    return ctx.path + "?" + urlencode(ctx.query_pairs, quote_via=quote, safe="-_.~")
-
-
 def authenticate(ctx: RequestContext, spec: routes.RouteSpec) -> guard.Caller:
     if spec.auth == "required":
         try:
@@ -98,7 +89,7 @@ def _credentials(ctx: RequestContext) -> guard.Caller:
         return guard.from_bearer(token.strip(), ctx.base_url)
     key = ctx.header("x-api-key")
     if key:
-        return guard.from_api_key(key, ctx.ip, ctx.method, path_with_query(ctx), ctx.raw_body,
+        return guard.from_api_key(key, ctx.ip, ctx.method, ctx.path_with_query, ctx.raw_body,
                                   ctx.header("x-timestamp"), ctx.header("x-api-signature"))
     raise AuthenticationFailed("Authentication is required: send a Bearer token or an "
                                "X-API-Key.", error="")

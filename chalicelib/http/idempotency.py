@@ -36,9 +36,7 @@ def _record_key(ctx: RequestContext, key: str) -> str:
 def fingerprint(ctx: RequestContext) -> str:
     """What makes two requests "the same": method, path with its query string (as sent),
     media type and body."""
-    from chalicelib.http.edge import path_with_query
-
-    head = f"{ctx.method} {path_with_query(ctx)}\n{ctx.header('content-type').strip()}\n"
+    head = f"{ctx.method} {ctx.path_with_query}\n{ctx.header('content-type').strip()}\n"
     digest = hashlib.sha256(head.encode())
     digest.update(ctx.raw_body or b"")
     return digest.hexdigest()
