@@ -99,18 +99,20 @@ def uncount_op(owner_id: str) -> dict[str, Any]:
                        "ExpressionAttributeValues": {":minus": -1}}}
 
 
-def propagate(owner_id: str, user: dict[str, Any] | None, *, end_sessions: bool) -> int:
+def propagate(owner_id: str, user: dict[str, Any] | None, *, end_sessions: bool,
+              expected: int | None = None) -> int:
     """Writes the owner's current rights onto each of its keys and clients (GSI1 by
     owner, at most MAX_DELEGATED), so the request path, which reads only the credential's
     own item, sees them. `end_sessions` also ends the clients' access tokens
     (deactivation, deletion). Runs before the owner change answers, eight writes at a
-    time; answers how many credentials it wrote."""
+    time; answers how many credentials it wrote. `expected`: how many the owner counted
+    (for a deleted owner, whose item can no longer be read for it)."""
     from concurrent.futures import ThreadPoolExecutor
 
     scopes = user_scopes(user)
     changes = {"ownerScopes": sorted(scopes), "ownerActive": bool(scopes)}
     requests = []
-    for item in _handed_out(owner_id, user):
+    for item in _handed_out(owner_id, user, expected):
         req = store.update_request(item["PK"], item["SK"], changes,
                                    condition="attribute_exists(PK)")
         if end_sessions and item["SK"] == "CLIENT":
@@ -127,17 +129,19 @@ def propagate(owner_id: str, user: dict[str, Any] | None, *, end_sessions: bool)
     return len(requests)
 
 
-def _handed_out(owner_id: str, user: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _handed_out(owner_id: str, user: dict[str, Any] | None,
+                expected: int | None = None) -> list[dict[str, Any]]:
     """The owner's keys and clients. The owner index is eventually consistent: one created
     just before the owner's change (counted on the owner's item in its own transaction)
     may not show yet, so the listing is read again, briefly, until it holds as many as
-    the owner's item counts."""
+    the owner's item counts (or `expected`)."""
     import time
 
-    expected = 0
-    if user is not None:
-        fresh = store.get(f"USER#{owner_id}", "USER", consistent=True)
-        expected = int((fresh or user).get(HANDED_OUT, 0))
+    if expected is None:
+        expected = 0
+        if user is not None:
+            fresh = store.get(f"USER#{owner_id}", "USER", consistent=True)
+            expected = int((fresh or user).get(HANDED_OUT, 0))
     deadline = time.monotonic() + 3.0
     while True:
         found = [item for kind in _DELEGATED

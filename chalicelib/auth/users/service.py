@@ -349,19 +349,27 @@ def delete_user(actor: Principal, user_id: str) -> None:
     if not _manager(actor):
         raise Forbidden("Deleting a user needs users:manage.")
     _check_target(actor, item)
-    # The user and its username claim go together, with the audit entry.
+    # The user and its username claim go together, with the audit entry; on condition
+    # that it counts the keys and clients read here (one made meanwhile would be missed
+    # by the propagation below, which can no longer read the count).
+    handed_out = int(item.get(owners.HANDED_OUT, 0))
     try:
         store.transact([
             {"Delete": {"Key": {"PK": f"USER#{user_id}", "SK": "USER"},
-                        "ConditionExpression": "attribute_exists(PK)"}},
+                        "ConditionExpression": "attribute_exists(PK) AND "
+                                               "(attribute_not_exists(#dc) OR #dc = :dc)",
+                        "ExpressionAttributeNames": {"#dc": owners.HANDED_OUT},
+                        "ExpressionAttributeValues": {":dc": handed_out}}},
             {"Delete": {"Key": {"PK": f"USERNAME#{str(item['username']).lower()}",
                                 "SK": "USERNAME"}}},
             audit.put_op(audit.entry(actor, "user.delete", "user", user_id,
                                      {"username": item["username"]}, owner=user_id))])
     except store.TransactionConflict as exc:
-        raise NotFound("No such user.") from exc
+        if store.get(f"USER#{user_id}", "USER", consistent=True) is None:
+            raise NotFound("No such user.") from exc
+        raise Conflict("The user changed meanwhile; try again.") from exc
     # Its keys and clients stop at once (and its clients' tokens for good).
-    owners.propagate(user_id, None, end_sessions=True)
+    owners.propagate(user_id, None, end_sessions=True, expected=handed_out)
 
 
 def list_users(search: str | None, cursor: str | None,
