@@ -6,7 +6,9 @@ What an event says is shown only to who may read it: a delivery's payload `data`
 the receiver's answers, which may echo it) appear only when both the caller and the
 webhook's owner, now, hold the event type's read scope; otherwise the delivery answers
 `dataOmitted: true` with the `requiredScope`. Redelivering sends the payload again, so it
-needs the owner to hold that scope still (403 otherwise; recover skips such deliveries)."""
+follows fan-out's rule (subscriptions.may_send): the owner holds that scope still, and so
+did whoever last set the webhook's events or URL (403 otherwise; recover skips such
+deliveries)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from chalicelib.events import catalog
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import Body, PageQuery
 from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
+from chalicelib.webhooks import subscriptions
 
 
 def _engine() -> Any:
@@ -71,19 +74,28 @@ def _webhook(ctx: RequestContext, webhook_id: str) -> dict[str, Any]:
 
 class _Readers:
     """Who may see an event type's data here: the caller, and the webhook's owner as of
-    now (read once, on first need)."""
+    now (read once, on first need); and whether the webhook may be sent it again."""
 
     def __init__(self, ctx: RequestContext, hook: dict[str, Any]) -> None:
         self.caller = ctx.actor.scopes
-        self.owner_id = str(hook.get("owner") or "")
+        self.hook = hook
         self._owner: frozenset[str] | None = None
 
-    def owner(self, event_type: str) -> bool:
+    def _owner_scopes(self) -> frozenset[str]:
         if self._owner is None:
             from chalicelib.auth.owners import current_scopes
 
-            self._owner = current_scopes([self.owner_id]).get(self.owner_id, frozenset())
-        return catalog.readable(event_type, self._owner)
+            owner_id = str(self.hook.get("owner") or "")
+            self._owner = current_scopes([owner_id]).get(owner_id, frozenset())
+        return self._owner
+
+    def owner(self, event_type: str) -> bool:
+        return catalog.readable(event_type, self._owner_scopes())
+
+    def sendable(self, event_type: str) -> bool:
+        """As fan-out decides: the owner reads it now, and whoever last chose the
+        webhook's events or URL could (a URL moved since must not get earlier data)."""
+        return subscriptions.may_send(event_type, self.hook, self._owner_scopes())
 
     def __call__(self, event_type: str) -> bool:
         return catalog.readable(event_type, self.caller) and self.owner(event_type)
@@ -138,13 +150,14 @@ def get_delivery(ctx: RequestContext, webhook_id: str, delivery_id: str) -> Repl
 def redeliver(ctx: RequestContext, webhook_id: str, delivery_id: str) -> Reply:
     """A new attempt cycle (the full retry schedule) starts now; earlier attempts stay in
     the log. 409 while an attempt is in flight; 403 when the webhook's owner no longer
-    holds the event type's read scope."""
+    holds the event type's read scope, or whoever last set its events or URL did not."""
     item, readers = _delivery(ctx, webhook_id, delivery_id)
     event_type = str(item.get("event"))
-    if not readers.owner(event_type):
+    if not readers.sendable(event_type):
         scope = catalog.read_scope(event_type)
-        raise Forbidden("The webhook's owner may no longer read this event; it is not sent "
-                        "again.", details=[{"field": "event", "event": event_type,
+        raise Forbidden("This event is not sent again: the webhook's owner may no longer "
+                        "read it, or whoever last set the webhook's events or URL could "
+                        "not.", details=[{"field": "event", "event": event_type,
                                             "requiredScope": scope,
                                             "message": f"{event_type} needs {scope}"}])
     if item.get("status") == "delivering":
@@ -159,13 +172,13 @@ def redeliver(ctx: RequestContext, webhook_id: str, delivery_id: str) -> Reply:
            summary="Redeliver every failed delivery of a time window")
 def recover(ctx: RequestContext, webhook_id: str, body: Recover) -> Reply:
     """Every `failed` delivery created between `since` and `until` starts a new attempt
-    cycle; answers how many (those whose event type the webhook's owner may no longer
-    read are left as they are)."""
+    cycle; answers how many (those it may no longer be sent, as for redeliver, are left
+    as they are)."""
     readers = _Readers(ctx, _webhook(ctx, webhook_id))
     since = clock.iso(body.since.timestamp())
     until = clock.iso((body.until or datetime.fromtimestamp(clock.now()).astimezone())
                       .timestamp())
-    count = _engine().recover(webhook_id, since, until, readers.owner)
+    count = _engine().recover(webhook_id, since, until, readers.sendable)
     return ok({"webhookId": webhook_id, "since": since, "until": until, "recovered": count},
               status=202)
 

@@ -6,7 +6,9 @@ A delivery is one event to one webhook:
   GSI2 = DUE / <deadline>#<id>                           every unfinished delivery (see below)
 
 States: pending -> delivering -> delivered | pending (retry) | failed; cancelled when the
-webhook is gone or disabled. Each queue message names (deliveryId, seq); an attempt starts
+webhook is gone or disabled, or may no longer be sent the event (fan-out's rule,
+subscriptions.may_send, checked again before every attempt: the owners of a batch's
+webhooks are read once). Each queue message names (deliveryId, seq); an attempt starts
 only by a conditional claim `status = pending AND attemptCount = seq`, so duplicate or
 stale messages (SQS is at-least-once, the sweeper may re-enqueue) never cause a second
 attempt for the same slot.
@@ -41,9 +43,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.auth.owners import current_scopes
 from chalicelib.core import aws, clock, ids
 from chalicelib.store import table as store
-from chalicelib.webhooks import repo, service, signing
+from chalicelib.webhooks import repo, service, signing, subscriptions
 from chalicelib.webhooks.models import DEFAULT_TIMEOUT, DELIVERY_FUNCTION_TIMEOUT
 
 DUE = "DUE"
@@ -404,6 +407,7 @@ class Job:
     resend: tuple[str, int, float] | None = None
     failed: bool = False
     deadline: float | None = None  # time.monotonic() by which attempts must end
+    owner_scopes: frozenset[str] = frozenset()  # the webhook's owner's, as of this batch
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -479,12 +483,16 @@ class _Batch:
         found = batch_get([j.did for j in self.jobs])
         hook_keys = {i["webhookId"]: (repo.pk(i["webhookId"]), repo.SK) for i in found.values()}
         hooks = store.batch_get(list(hook_keys.values()), True)
+        owners = {str(h.get("owner") or "") for h in hooks.values()} - {""}
+        scopes = current_scopes(owners) if owners else {}
         for job in self.jobs:
             job.item = found.get(job.did)
             if job.item is None:
                 job.failed = True  # no such delivery: retried, then the DLQ
                 continue
             job.hook = hooks.get(hook_keys[job.item["webhookId"]])
+            if job.hook is not None:
+                job.owner_scopes = scopes.get(str(job.hook.get("owner") or ""), frozenset())
         self.running = len(records)
         self.deadline = deadline
         self.clients: _Clients | None = None
@@ -553,6 +561,12 @@ def _prepare(job: Job) -> None:
         return  # stale or duplicate message: the slot is taken or over
     if hook is None or is_disabled(hook):
         cancel(item, "webhook deleted" if hook is None else "webhook disabled", job.seq)
+        return
+    if not subscriptions.may_send(str(item["event"]), hook, job.owner_scopes):
+        # Fan-out's rule at every attempt: the owner lost the read scope since, or the
+        # URL was moved by someone who lacks it (earlier data must not follow it there).
+        cancel(item, "no longer sendable: the webhook's owner may not read this event, or "
+               "whoever last set its events or URL could not", job.seq)
         return
     now = clock.now()
     if is_paused(hook) and not item.get("targeted"):

@@ -467,7 +467,8 @@ def test_stuck_delivery_is_taken_back(admin, env, receiver):
     [msg] = drain()
     did = msg["deliveryId"]
     # A worker claims the attempt and dies before any outcome.
-    job = delivery.Job("m", did, 0, delivery.get(did), service.get_webhook(hook["id"]))
+    job = delivery.Job("m", did, 0, delivery.get(did), service.get_webhook(hook["id"]),
+                       owner_scopes=frozenset({"products:read"}))
     delivery._prepare(job)
     assert delivery.get(did)["status"] == "delivering"
     clock.advance(200)

@@ -220,3 +220,46 @@ def test_the_rule_is_published_in_the_catalog_and_openapi(admin: Api) -> None:
     listing = next(ops["get"] for p, ops in paths.items()
                    if p.endswith("/webhooks/{webhook_id}/deliveries"))
     assert "dataOmitted" in listing["description"]
+
+
+def test_a_moved_url_gets_no_earlier_data_its_mover_may_not_read(
+        admin: Api, monkeypatch: Any) -> None:
+    """`*` lets a key without customers:read move the owner's webhook to its own URL;
+    the deliveries made before (failed ones, pending retries) must not follow it there:
+    not by redeliver, not by recover, not by the next attempt."""
+    from chalicelib.webhooks import delivery, worker
+
+    hook = create(admin, ["*"])["id"]
+    fan_out(("customer.created", CUSTOMER), ("product.created", {"id": "prd_1"}))
+    made = deliveries(hook)
+    customer, product = made["customer.created"]["id"], made["product.created"]["id"]
+    delivery._update(customer, {"status": "failed"})
+    key = key_with(admin, ["webhooks:manage", "products:read"])
+    moved = key.put(f"{BASE}/{hook}", {"events": ["*"],
+                                       "url": "https://attacker.example.com/x"})
+    assert moved.status_code == 200, moved.body
+    base = f"{BASE}/{hook}"
+    for caller in (key, admin):
+        err = assert_error(caller.post(f"{base}/redeliver/{customer}"), 403,
+                           "AUTHORIZATION_ERROR")
+        assert err["details"][0]["requiredScope"] == "customers:read"
+        got = caller.post(f"{base}/recover", {"since": "2000-01-01T00:00:00Z"})
+        assert got.status_code == 202 and got.json["data"]["recovered"] == 0
+    assert delivery.get(customer)["status"] == "failed"
+
+    # pending (a retry due): cancelled at its attempt, not sent; what the key may read
+    # still goes to the URL it chose
+    delivery._update(customer, {"status": "pending", "attemptCount": 0})
+    sent: list[str] = []
+
+    async def send(req: Any, *_: Any) -> None:
+        sent.append(json.loads(req.body)["event"])
+        req.outcome.status = 200
+
+    monkeypatch.setattr(delivery, "_send_one", send)
+    worker.deliver_batch({"Records": [record({"deliveryId": did, "seq": 0})
+                                      for did in (customer, product)]})
+    item = delivery.get(customer)
+    assert item["status"] == "cancelled" and "no longer sendable" in item["reason"]
+    assert sent == ["product.created"]
+    assert delivery.get(product)["status"] == "delivered"
