@@ -134,11 +134,11 @@ def visible_key(actor: Principal, key_id: str) -> dict[str, Any]:
     return delegation.visible(actor, item, "API key")
 
 
-def _changeable_key(actor: Principal, key_id: str, expiry: bool = False) -> dict[str, Any]:
-    """A key the actor may change: visible, and no broader or looser than the actor
-    (with `expiry`, for a new secret: expiring no later than a calling key, either)."""
+def _changeable_key(actor: Principal, key_id: str) -> dict[str, Any]:
+    """A key the actor may change: visible, and no broader or looser than the actor (its
+    expiry is checked where the actor sets one, and capped where it takes a secret)."""
     item = visible_key(actor, key_id)
-    _check_result(actor, item, int(item["hourLimit"]), expiry=expiry)
+    _check_result(actor, item, int(item["hourLimit"]), expiry=False)
     return item
 
 
@@ -206,9 +206,10 @@ def rotate_key(actor: Principal, key_id: str, grace_seconds: int,
                action: str = "api_key.rotate") -> dict[str, Any]:
     """A new key and secret under the same id. During `grace_seconds` the old key (and
     its secret, for signed requests) still works; with 0 it stops at once. Only a caller
-    holding every scope of the key (and no looser than it, its expiry included) may: the
-    new secret is the key's whole power."""
-    item = _changeable_key(actor, key_id, expiry=True)
+    holding every scope of the key (and no looser than it) may: the new secret is the
+    key's whole power. A key rotated by a key that expires sooner expires with it: the
+    secret handed out never outlives the hand that took it."""
+    item = _changeable_key(actor, key_id)
     if status_of(item) != "active":
         raise Conflict(f"Only an active API key can be rotated; this one is "
                        f"{status_of(item)}.")
@@ -219,6 +220,10 @@ def rotate_key(actor: Principal, key_id: str, grace_seconds: int,
     now = clock.now()
     changes: dict[str, Any] = {"keyHash": credentials.hash_secret(key),
                                "secretEnc": keyring.encrypt(secret), "rotatedAt": clock.iso(now)}
+    caller_expiry = int(actor.restrictions.get("expiresAtEpoch") or 0)
+    if actor.kind == "api_key" and 0 < caller_expiry < int(item["expiresAtEpoch"]):
+        changes.update({"expiresAt": clock.iso(caller_expiry),
+                        "expiresAtEpoch": caller_expiry})
     remove: tuple[str, ...] = ()
     if grace_seconds > 0:
         changes.update({"prevHash": item["keyHash"],
