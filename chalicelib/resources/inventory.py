@@ -1,21 +1,27 @@
 """Inventory: the sku is the id. `available = quantity - reserved`, both never below
-zero. Reserve and release write the stock as read, on condition that its version has
-not changed (never oversold), with their audit entry in the same transaction;
+zero. Reserve and release are conditional updates on `available` / `reserved` (no
+read-modify-write race, never oversold), with their audit entry in the same transaction;
 inventory.low is raised exactly when a change takes `available` from above
 `lowStockThreshold` to at or below it (also when a stock record is created already low)."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
 
 from chalicelib.auth.principal import Principal
+from chalicelib.core import clock
 from chalicelib.core.errors import Conflict
+from chalicelib.events import outbox
 from chalicelib.http.models import Body, ChangeBody
+from chalicelib.ops import audit
 from chalicelib.resources import service
 from chalicelib.resources.declaration import Out, Resource, register_events
+from chalicelib.store import table as store
 
 SKU = r"^[A-Za-z0-9._\-]+$"
 ATTEMPTS = 60
@@ -87,36 +93,86 @@ register_events(INVENTORY, {"created": "Stock was set (created or changed with P
 
 def reserve(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
     """Takes `quantity` from available into reserved, or 409 if not that many are
-    available."""
-    def change(cur: dict[str, Any]) -> tuple[dict[str, Any], service.Events]:
-        avail = int(cur["available"])
+    available. The condition is on `available` itself, so concurrent reservations never
+    oversell and rarely retry (a condition on the version read would make every
+    concurrent writer but one read and try again); only a reservation that crosses the
+    threshold pins the exact version (its inventory.low event carries the exact state)."""
+    ns = service.namespace(principal)
+
+    def attempt() -> dict[str, Any] | None:
+        cur = service.load(INVENTORY, ns, sku)
+        avail, threshold = int(cur["available"]), cur.get("lowStockThreshold")
         if avail < quantity:
             raise Conflict(f"Only {avail} available.", details=[
                 {"field": "quantity", "message": f"at most {avail}"}])
-        after = {**cur, "available": avail - quantity,
-                 "reserved": int(cur["reserved"]) + quantity}
-        return after, _low(cur, after)
+        values: dict[str, Any] = {":q": quantity, ":one": 1, ":now": clock.iso()}
+        events: list[dict[str, Any]] = []
+        after = None
+        if threshold is None:
+            cond = "#a >= :q AND attribute_not_exists(#t)"
+        elif avail <= threshold:  # already low: stays low
+            cond, values[":t"] = "#a >= :q AND #a <= :t AND #t = :t", threshold
+        elif avail - quantity > threshold:  # stays above
+            cond = "#a >= :tq AND #t = :t"
+            values.update({":t": threshold, ":tq": threshold + quantity + 1})
+        else:  # crosses: pin the state the event describes
+            cond, values[":v"] = "#v = :v", cur["version"]
+            after = {**cur, "available": avail - quantity,
+                     "reserved": int(cur["reserved"]) + quantity, "updatedAt": values[":now"],
+                     "version": int(cur["version"]) + 1}
+            events = [service.new_event(ns, "inventory.low", INVENTORY.present(after))]
+        return _apply(principal, ns, sku, "inventory.reserve", quantity,
+                      "SET #a = #a - :q, #r = #r + :q, #v = #v + :one, #u = :now",
+                      cond, values, events, after)
 
-    return _stock_change(principal, sku, change, "inventory.reserve", quantity)
+    return INVENTORY.present(_retrying(attempt))
 
 
 def release(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
-    """Gives reserved units back to available, or 409 if fewer are reserved."""
-    def change(cur: dict[str, Any]) -> tuple[dict[str, Any], service.Events]:
+    """Gives reserved units back to available, or 409 if fewer are reserved (a condition
+    on `reserved` itself, as reserve's on `available`)."""
+    ns = service.namespace(principal)
+
+    def attempt() -> dict[str, Any] | None:
+        cur = service.load(INVENTORY, ns, sku)
         if int(cur["reserved"]) < quantity:
             raise Conflict(f"Only {cur['reserved']} reserved.", details=[
                 {"field": "quantity", "message": f"at most {cur['reserved']}"}])
-        return {**cur, "available": int(cur["available"]) + quantity,
-                "reserved": int(cur["reserved"]) - quantity}, []
+        return _apply(principal, ns, sku, "inventory.release", quantity,
+                      "SET #a = #a + :q, #r = #r - :q, #v = #v + :one, #u = :now",
+                      "#r >= :q", {":q": quantity, ":one": 1, ":now": clock.iso()}, [], None)
 
-    return _stock_change(principal, sku, change, "inventory.release", quantity)
+    return INVENTORY.present(_retrying(attempt))
 
 
-def _stock_change(principal: Principal, sku: str,
-                  change: Callable[[dict[str, Any]], tuple[dict[str, Any], service.Events]],
-                  action: str, quantity: int) -> dict[str, Any]:
-    """The read, then one transaction: the stock written on condition that its version
-    is still the one read (so the answer and any inventory.low event are exactly what
-    was written) and the audit entry. Two DynamoDB calls; a lost race reads again."""
-    return service.mutate(INVENTORY, principal, sku, change, action,
-                          audit_changes={"quantity": quantity}, attempts=ATTEMPTS)
+def _retrying(attempt: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    """Runs `attempt` until its conditional write lands, with a short random backoff;
+    answers the stock as written."""
+    for n in range(ATTEMPTS):
+        done = attempt()
+        if done is not None:
+            return done
+        time.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311
+    raise Conflict("The stock changed concurrently; try again.")
+
+
+def _apply(principal: Principal, ns: str, sku: str, action: str, quantity: int, expr: str,
+           cond: str, values: dict[str, Any], events: list[dict[str, Any]],
+           after: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The conditional write, its audit entry and its events in one transaction; None if
+    its condition failed or a concurrent transaction held the item. The answer: `after`
+    when the version was pinned (exactly what was written), else the stock read again
+    (consistent, so it includes this change)."""
+    names = {"#a": "available", "#r": "reserved", "#v": "version", "#u": "updatedAt",
+             "#t": "lowStockThreshold"}
+    used = expr + " " + cond
+    update = {"Key": {"PK": INVENTORY.pk(ns, sku), "SK": INVENTORY.kind},
+              "UpdateExpression": expr, "ConditionExpression": f"attribute_exists(PK) AND {cond}",
+              "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
+              "ExpressionAttributeValues": values}
+    noted = audit.entry(principal, action, "inventory", sku, {"quantity": quantity})
+    try:
+        outbox.transact([{"Update": update}, audit.put_op(noted)], events)
+    except store.TransactionConflict:
+        return None
+    return after if after is not None else service.load(INVENTORY, ns, sku)

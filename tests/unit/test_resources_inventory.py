@@ -111,3 +111,15 @@ def test_never_oversold_under_concurrency():
     assert result["reserved"] == 40 and result["refused"] == 56, result  # 96 attempts
     assert result["stored"] == 40 and result["available"] == 0, result
     assert result["low"] == 1, result
+
+
+def test_concurrent_reservations_with_stock_to_spare_are_never_refused():
+    """64 concurrent reservers of one sku with plenty of stock: every one lands (a
+    condition on the version read refused some with "changed concurrently")."""
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    out = subprocess.run([sys.executable, "-m", "tests.unit.inventory_race", "64", "3",
+                          "10000", "10"], capture_output=True, text=True, timeout=300,
+                         env=env, cwd=ROOT, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["reserved"] == 192 and result["refused"] == 0, result
+    assert result["stored"] == 192 and result["available"] == 9808, result
