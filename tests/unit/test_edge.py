@@ -240,12 +240,12 @@ def test_wrong_method_is_405_envelope(admin):
 
 
 def test_internal_error_never_leaks(admin, monkeypatch):
-    from chalicelib.auth.users import service
+    from chalicelib.auth.users import roles
 
     def boom(*_a, **_k):
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr(service, "list_roles", boom)
+    monkeypatch.setattr(roles, "list_roles", boom)
     resp = admin.get("/api/v1/roles")
     err = assert_error(resp, 500, "INTERNAL_ERROR")
     assert "passwd" not in resp.body.decode() and "RuntimeError" not in resp.body.decode()
@@ -254,10 +254,10 @@ def test_internal_error_never_leaks(admin, monkeypatch):
 
 def test_internal_error_in_debug_mode_still_no_trace(admin, monkeypatch):
     from app import app
-    from chalicelib.auth.users import service
+    from chalicelib.auth.users import roles
 
     monkeypatch.setattr(app, "debug", True)
-    monkeypatch.setattr(service, "list_roles",
+    monkeypatch.setattr(roles, "list_roles",
                         lambda *_a, **_k: (_ for _ in ()).throw(ValueError("internals")))
     resp = admin.get("/api/v1/roles")
     assert_error(resp, 500, "INTERNAL_ERROR")
@@ -417,14 +417,14 @@ def test_idempotency_in_progress_is_409(admin):
 
 
 def test_idempotency_server_error_releases_the_key(admin, monkeypatch):
-    from chalicelib.auth.users import service
+    from chalicelib.auth.users import roles
 
-    real = service.create_role
-    monkeypatch.setattr(service, "create_role",
+    real = roles.create_role
+    monkeypatch.setattr(roles, "create_role",
                         lambda *_a, **_k: (_ for _ in ()).throw(RuntimeError("flaky")))
     resp = admin.post("/api/v1/roles", ROLE, headers={"Idempotency-Key": "k-3"})
     assert_error(resp, 500, "INTERNAL_ERROR")
-    monkeypatch.setattr(service, "create_role", real)
+    monkeypatch.setattr(roles, "create_role", real)
     resp = admin.post("/api/v1/roles", ROLE, headers={"Idempotency-Key": "k-3"})
     assert resp.status_code == 201 and "Idempotent-Replayed" not in resp.headers
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.auth.users import service
+from chalicelib.auth.users import roles, service
 from chalicelib.auth.users.models import (
     AssignRole,
     CreateUser,
@@ -96,20 +96,20 @@ def delete_user(ctx: RequestContext, user_id: str) -> None:
 @api.route("/roles", scopes=("users:read",), query=PageQuery,
            summary="List roles (built-in and custom)")
 def list_roles(ctx: RequestContext, query: PageQuery) -> Reply:
-    roles = service.list_roles()
-    return page(roles, None, len(roles))
+    listed = roles.list_roles()
+    return page(listed, None, len(listed))
 
 
 @api.route("/roles", "POST", scopes=("users:manage",), body=RoleBody, status=201,
            summary="Create a custom role")
 def create_role(ctx: RequestContext, body: RoleBody) -> Reply:
     """Its scopes must be the caller's own."""
-    return Reply({"data": service.create_role(ctx.actor, body)}, 201)
+    return Reply({"data": roles.create_role(ctx.actor, body)}, 201)
 
 
 @api.route("/roles/{name}", scopes=("users:read",), summary="Get a role")
 def get_role(ctx: RequestContext, name: str) -> Reply:
-    return ok(service.get_role(name))
+    return ok(roles.get_role(name))
 
 
 @api.route("/roles/{name}", "PUT", scopes=("users:manage",), body=UpdateRole,
@@ -117,13 +117,13 @@ def get_role(ctx: RequestContext, name: str) -> Reply:
 def update_role(ctx: RequestContext, name: str, body: UpdateRole) -> Reply:
     """The caller must hold every scope of the role, before and after: changing a role
     changes what its holders (and their keys and clients) may do, at once."""
-    return ok(service.update_role(ctx.actor, name, body))
+    return ok(roles.update_role(ctx.actor, name, body))
 
 
 @api.route("/roles/{name}", "DELETE", scopes=("users:manage",), summary="Delete a custom role")
 def delete_role(ctx: RequestContext, name: str) -> None:
     assert ctx.principal is not None
-    service.delete_role(ctx.principal, name)
+    roles.delete_role(ctx.principal, name)
 
 
 @api.route("/user-roles", scopes=("users:manage",), query=UserRoleQuery,

@@ -1,24 +1,24 @@
-"""Users, roles and role assignments; login, refresh and logout of users.
+"""Users and role assignments; login, refresh and logout of users (custom roles
+themselves: roles.py).
 
 Items:
   USER#<id> / USER              the user (also its rate-limit counters and revocations);
                                 GSI2 = USER / <username> for the admin listing
   USERNAME#<lower name> / USERNAME   claims a username (created with the user in one
                                 transaction, so two sign-ups cannot share a name)
-  ROLE#<name> / ROLE            a custom role; GSI2 = ROLE / <name>
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.auth import credentials, delegation, owners
+from chalicelib.auth import credentials, owners
 from chalicelib.auth.guard import SESSION_EPOCH, epoch_condition
 from chalicelib.auth.oauth import service as oauth
 from chalicelib.auth.owners import RIGHTS_REV, role_scopes
 from chalicelib.auth.principal import Principal
 from chalicelib.auth.scopes import BUILTIN_ROLES, expand
-from chalicelib.auth.users.models import CreateUser, RoleBody, UpdateRole, UpdateUser
+from chalicelib.auth.users.models import CreateUser, UpdateUser
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import (
     AuthenticationFailed,
@@ -80,111 +80,6 @@ def _check_target(actor: Principal, item: dict[str, Any]) -> None:
     if "admin" in item.get("roles", []) or owners.user_scopes(
             {**item, "active": True}) - expand(actor.scopes):
         raise Forbidden("This user has scopes you lack; only an admin can change it.")
-
-
-def public_role(name: str, scopes: Any, description: str, builtin: bool) -> dict[str, Any]:
-    return {"name": name, "description": description, "scopes": sorted(scopes),
-            "builtIn": builtin}
-
-
-BUILTIN_DESCRIPTIONS = {
-    "admin": "Everything, across all owners.",
-    "integrator": "Own keys, clients, webhooks, exports, imports, integrations; reads and "
-                  "writes business resources.",
-    "analyst": "Reads and exports.",
-    "viewer": "Reads.",
-}
-
-
-def list_roles() -> list[dict[str, Any]]:
-    roles = [public_role(n, s, BUILTIN_DESCRIPTIONS[n], True) for n, s in BUILTIN_ROLES.items()]
-    custom, _ = store.query_page("ROLE", index="GSI2", limit=100, forward=True)
-    roles += [public_role(r["name"], r["scopes"], r.get("description", ""), False)
-              for r in custom]
-    return roles
-
-
-def get_role(name: str) -> dict[str, Any]:
-    if name in BUILTIN_ROLES:
-        return public_role(name, BUILTIN_ROLES[name], BUILTIN_DESCRIPTIONS[name], True)
-    item = store.get(f"ROLE#{name}", "ROLE")
-    if item is None:
-        raise NotFound("No such role.")
-    return public_role(item["name"], item["scopes"], item.get("description", ""), False)
-
-
-def create_role(actor: Principal, body: RoleBody) -> dict[str, Any]:
-    if body.name in BUILTIN_ROLES:
-        raise Conflict("A built-in role has this name.")
-    delegation.check_scopes(actor, body.scopes, "This role")
-    now = clock.iso()
-    try:
-        store.transact([
-            {"Put": {"Item": {"PK": f"ROLE#{body.name}", "SK": "ROLE", "GSI2PK": "ROLE",
-                              "GSI2SK": body.name, "name": body.name,
-                              "description": body.description, "scopes": body.scopes,
-                              "createdAt": now},
-                     "ConditionExpression": "attribute_not_exists(PK)"}},
-            audit.put_op(audit.entry(actor, "role.create", "role", body.name,
-                                     {"scopes": body.scopes}))])
-    except store.TransactionConflict as exc:
-        raise Conflict("A role with this name exists.") from exc
-    return public_role(body.name, body.scopes, body.description, False)
-
-
-def update_role(actor: Principal, name: str, body: UpdateRole) -> dict[str, Any]:
-    if name in BUILTIN_ROLES:
-        raise Conflict("Built-in roles cannot be changed.")
-    current = store.get(f"ROLE#{name}", "ROLE", consistent=True)
-    if current is None:
-        raise NotFound("No such role.")
-    # Changing a role is changing what its holders may do: only within the editor's own.
-    delegation.check_scopes(actor, [*current.get("scopes", []), *(body.scopes or [])],
-                            "This role")
-    changes = {k: v for k, v in (("description", body.description), ("scopes", body.scopes))
-               if v is not None}
-    updated = {**current, **changes, "updatedAt": clock.iso()}
-    try:
-        store.transact([
-            {"Update": store.update_request(f"ROLE#{name}", "ROLE",
-                                            {**changes, "updatedAt": updated["updatedAt"]},
-                                            condition="attribute_exists(PK)")},
-            audit.put_op(audit.entry(actor, "role.update", "role", name, changes))])
-    except store.TransactionConflict as exc:
-        raise NotFound("No such role.") from exc
-    if "scopes" in changes:
-        _refresh_holders(name)
-    return public_role(name, updated["scopes"], updated.get("description", ""), False)
-
-
-def _refresh_holders(role: str, dropped: bool = False) -> None:
-    """A custom role changed: its holders' scopes (and their keys' and clients') follow
-    before the change answers. Dropped: the role is gone from their roles too. The role
-    is already written: a holder changed meanwhile (or listed stale by the index) is read
-    again and rewritten, never left with the role's old scopes."""
-    for listed in owners.users_holding(role):
-        for attempt in range(5):
-            user = store.get(f"USER#{listed['userId']}", "USER", consistent=True)
-            if user is None or role not in (user.get("roles") or []):
-                break  # gone, or its roles rewritten (and its scopes with them) meanwhile
-            roles = [r for r in user["roles"] if not (dropped and r == role)]
-            try:
-                _write_user(user, {"roles": roles}, rights_changed=True)
-                break
-            except NotFound:
-                break
-            except Conflict:
-                if attempt == 4:
-                    raise
-
-
-def delete_role(actor: Principal, name: str) -> None:
-    if name in BUILTIN_ROLES:
-        raise Conflict("Built-in roles cannot be deleted.")
-    delegation.check_scopes(actor, get_role(name)["scopes"], "This role")
-    store.transact([{"Delete": {"Key": {"PK": f"ROLE#{name}", "SK": "ROLE"}}},
-                    audit.put_op(audit.entry(actor, "role.delete", "role", name, {}))])
-    _refresh_holders(name, dropped=True)
 
 
 # -- users ----------------------------------------------------------------------------
@@ -287,7 +182,7 @@ def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, A
                                                             "deactivatedByAdmin")}
     if "passwordHash" in changes:
         noted["password"] = "changed"
-    updated = _write_user(item, changes, rights_changed=rights_changed,
+    updated = write_user(item, changes, rights_changed=rights_changed,
                           end_sessions=end_sessions,
                           audit_item=audit.entry(actor, "user.update", "user", user_id, noted,
                                                  owner=user_id))
@@ -301,9 +196,9 @@ def _check_activation(actor: Principal, item: dict[str, Any], active: bool) -> N
         raise Forbidden("An admin deactivated this user; only an admin can reactivate it.")
 
 
-def _write_user(item: dict[str, Any], changes: dict[str, Any], *, rights_changed: bool = False,
-                end_sessions: bool = False,
-                audit_item: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_user(item: dict[str, Any], changes: dict[str, Any], *, rights_changed: bool = False,
+               end_sessions: bool = False,
+               audit_item: dict[str, Any] | None = None) -> dict[str, Any]:
     """Writes the changes (and the audit entry, in the same transaction) on condition
     that the user is as read: the session epoch and the rights revision are never
     overwritten by a writer that read them before a concurrent change (a token minted in
@@ -387,7 +282,7 @@ def assign_role(actor: Principal, user_id: str, role: str) -> dict[str, Any]:
     roles = _check_roles(actor, [*item.get("roles", []), role], held=item.get("roles", []))
     # Conditional on the user as read (rights revision), with its audit entry: two
     # assignments racing cannot lose one, a crash cannot lose the entry.
-    _write_user(item, {"roles": roles}, rights_changed=True,
+    write_user(item, {"roles": roles}, rights_changed=True,
                 audit_item=audit.entry(actor, "user_role.assign", "user", user_id,
                                        {"role": role}, owner=user_id))
     return {"userId": user_id, "username": item["username"], "role": role}
@@ -399,7 +294,7 @@ def unassign_role(actor: Principal, user_id: str, role: str) -> None:
         raise NotFound("No such role assignment.")
     _check_target(actor, item)
     # A role taken away ends the sessions that carried its scopes.
-    _write_user(item, {"roles": [r for r in item["roles"] if r != role]},
+    write_user(item, {"roles": [r for r in item["roles"] if r != role]},
                 rights_changed=True, end_sessions=True,
                 audit_item=audit.entry(actor, "user_role.remove", "user", user_id,
                                        {"role": role}, owner=user_id))
