@@ -15,8 +15,8 @@ from chalicelib.core.settings import get_settings
 
 
 def bootstrap(env: dict[str, str] | None = None) -> dict[str, str]:
+    from chalicelib.auth.oauth import clients as oauth_clients
     from chalicelib.auth.oauth import repo as oauth_repo
-    from chalicelib.auth.oauth import service as oauth_service
     from chalicelib.auth.oauth.models import CreateClient
     from chalicelib.auth.users import service as users
 
@@ -40,7 +40,7 @@ def bootstrap(env: dict[str, str] | None = None) -> dict[str, str]:
         secret = "gcs_" + ids.random_token(40)
         generated["GATEHOUSE_ADMIN_CLIENT_SECRET"] = secret
     if existing is None:
-        oauth_service.create_client(
+        oauth_clients.create_client(
             None, CreateClient(name="Bootstrap admin client", scopes=["admin"],
                                tier="enterprise"),
             owner=user_id, client_id=client_id, secret=secret)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.auth import keyring, tokens
-from chalicelib.auth.oauth import repo, service
+from chalicelib.auth.oauth import clients, repo, service
 from chalicelib.auth.oauth.models import (
     CreateClient,
     GrantRequest,
@@ -217,14 +217,14 @@ def list_clients(ctx: RequestContext, query: PageQuery) -> Reply:
                                       query.cursor, query.per_page,
                                       (lambda i: bool(i.get("sandbox")))
                                       if principal.sandbox else None)
-    return page([service.public_client(i) for i in items], cursor, query.per_page)
+    return page([clients.public_client(i) for i in items], cursor, query.per_page)
 
 
 @api.route("/oauth/clients", "POST", scopes=("clients:manage",), body=CreateClient,
            status=201, summary="Create an OAuth client")
 def create_client(ctx: RequestContext, body: CreateClient) -> Reply:
     """Answers the client with its `client_secret`, shown this once (stored hashed)."""
-    created = service.create_client(ctx.principal, body)
+    created = clients.create_client(ctx.principal, body)
     location = f"/api/v1/oauth/clients/{created['client_id']}"
     return Reply({"data": created}, 201, {**NO_STORE, "Location": location})
 
@@ -232,18 +232,18 @@ def create_client(ctx: RequestContext, body: CreateClient) -> Reply:
 @api.route("/oauth/clients/{client_id}", scopes=("clients:manage",), summary="Get a client")
 def get_client(ctx: RequestContext, client_id: str) -> Reply:
     assert ctx.principal is not None
-    return ok(service.public_client(service.visible_client(ctx.principal, client_id)))
+    return ok(clients.public_client(clients.visible_client(ctx.principal, client_id)))
 
 
 @api.route("/oauth/clients/{client_id}", "PUT", scopes=("clients:manage",), body=UpdateClient,
            summary="Update a client")
 def update_client(ctx: RequestContext, client_id: str, body: UpdateClient) -> Reply:
     assert ctx.principal is not None
-    return ok(service.update_client(ctx.principal, client_id, body))
+    return ok(clients.update_client(ctx.principal, client_id, body))
 
 
 @api.route("/oauth/clients/{client_id}", "DELETE", scopes=("clients:manage",),
            summary="Delete a client (its tokens stop working at once)")
 def delete_client(ctx: RequestContext, client_id: str) -> None:
     assert ctx.principal is not None
-    service.delete_client(ctx.principal, client_id)
+    clients.delete_client(ctx.principal, client_id)
