@@ -103,7 +103,13 @@ def throughput(n: int = 1000) -> dict[str, Any]:
             from chalicelib.webhooks.models import CreateWebhook
 
             reset_settings()
-            actor = Principal("client", "admin", "usr_bench", frozenset({"admin"}))
+            from chalicelib.auth.users import service as users
+
+            # The bootstrap admin client, acting for the admin user: fan-out sends only
+            # what a webhook's owner may read now, so the owner must exist.
+            admin_user = users.user_by_name("admin")
+            assert admin_user is not None
+            actor = Principal("client", "admin", str(admin_user["userId"]), frozenset({"admin"}))
             from chalicelib.webhooks import delivery
 
             hook_id = service.create(actor, CreateWebhook(url=url, events=["product.created"]))[
