@@ -9,7 +9,9 @@ express, derived from the merged template itself:
   secret of the template: Chalice's policy generator cannot see through our lazily
   created clients, so it grants only logs;
 - a queue's visibility timeout is at least six times its consumer's timeout (AWS refuses
-  less than once, and advises six times for SQS event sources).
+  less than once, and advises six times for SQS event sources);
+- deployment.zip carries bytecode for its modules (infra/bytecode.py), so cold starts
+  import rather than compile.
 Then cfn-lint: errors fail the build, warnings are shown.
 
 Usage: `STAGE=prod make package` (default stage dev).
@@ -186,6 +188,29 @@ def post_process(template: dict[str, Any]) -> list[str]:
     return notes
 
 
+def runtimes(template: dict[str, Any]) -> set[str]:
+    """The Lambda runtimes the template's functions name (directly or through Globals)."""
+    found = {str(r) for r in [template.get("Globals", {}).get("Function", {}).get("Runtime")]
+             if r}
+    for res in template.get("Resources", {}).values():
+        if res.get("Type") in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            runtime = (res.get("Properties") or {}).get("Runtime")
+            if runtime:
+                found.add(str(runtime))
+    return found
+
+
+def _bytecode(template: dict[str, Any]) -> str:
+    from infra.bytecode import add_bytecode, runtime
+
+    named = runtimes(template)
+    if named != {runtime()}:
+        return (f"no bytecode added: the functions run {sorted(named)}, this is "
+                f"{runtime()} (cold starts then compile from source)")
+    added = add_bytecode(DIST / "deployment.zip")
+    return f"{added} modules precompiled into deployment.zip for {runtime()}"
+
+
 def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
@@ -215,6 +240,7 @@ def main() -> int:
     for note in post_process(template):
         print(f"package: {note}")
     sam.write_text(json.dumps(template, indent=2) + "\n")
+    print(f"package: {_bytecode(template)}")
 
     lint = subprocess.run([_bin("cfn-lint"), str(sam)], cwd=ROOT, check=False)  # noqa: S603
     if lint.returncode & LINT_FAIL:

@@ -136,3 +136,28 @@ def test_a_visibility_timeout_below_six_times_the_function_timeout_is_refused():
     with pytest.raises(SystemExit, match="6 x Jobs timeout 31s"):
         post_process(chalice_like(timeout=31))  # the jobs queue keeps 180 s
     post_process(chalice_like(timeout=30))
+
+
+def test_the_package_carries_bytecode_used_as_it_is(tmp_path: Path) -> None:
+    """Lambda's /var/task is read-only: without .pyc in the zip every cold start compiles.
+    The .pyc added is unchecked, so it is used even though unzipping changes the
+    source's timestamp (here: even though the source itself changed)."""
+    import zipfile
+
+    from infra.bytecode import add_bytecode
+
+    zip_path = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(zip_path, "w") as zf:
+        zf.writestr("pkg/__init__.py", "")
+        zf.writestr("pkg/mod.py", "ANSWER = 'compiled'\n")
+    assert add_bytecode(zip_path) == 2
+    out = tmp_path / "task"
+    with zipfile.ZipFile(zip_path) as zf:
+        names = zf.namelist()
+        zf.extractall(out)
+    tag = sys.implementation.cache_tag
+    assert f"pkg/__pycache__/mod.{tag}.pyc" in names and "pkg/mod.py" in names
+    (out / "pkg" / "mod.py").write_text("ANSWER = 'source'\n")
+    got = subprocess.run([sys.executable, "-c", "import pkg.mod; print(pkg.mod.ANSWER)"],
+                         cwd=out, capture_output=True, text=True, check=True)
+    assert got.stdout.strip() == "compiled"
