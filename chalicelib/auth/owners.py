@@ -41,6 +41,15 @@ def user_scopes(user: dict[str, Any] | None) -> frozenset[str]:
     return expand(held)
 
 
+def carried(user: dict[str, Any] | None) -> dict[str, Any]:
+    """What a key or client carries of its owner: its scopes as held (`admin` not
+    expanded: the request path reads this attribute on every call) and whether it may act
+    at all."""
+    scopes = user_scopes(user)
+    held = ["admin"] if "admin" in scopes else sorted(scopes)
+    return {"ownerScopes": held, "ownerActive": bool(scopes)}
+
+
 def current_scopes(owner_ids: Iterable[str]) -> dict[str, frozenset[str]]:
     """Each owner's current scopes in one BatchGetItem; a deleted or inactive owner (or
     one that is not a user) has none."""
@@ -63,8 +72,7 @@ def owner_state(owner_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     changed meanwhile or holds MAX_DELEGATED already (None for a credential without an
     owner user, which then has no rights)."""
     user = store.get(f"USER#{owner_id}", "USER", consistent=True) if owner_id else None
-    scopes = user_scopes(user)
-    fields = {"ownerScopes": sorted(scopes), "ownerActive": bool(scopes)}
+    fields = carried(user)
     if user is None:
         return fields, None
     count = {"Update": {
@@ -109,8 +117,7 @@ def propagate(owner_id: str, user: dict[str, Any] | None, *, end_sessions: bool,
     (for a deleted owner, whose item can no longer be read for it)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    scopes = user_scopes(user)
-    changes = {"ownerScopes": sorted(scopes), "ownerActive": bool(scopes)}
+    changes = carried(user)
     requests = []
     for item in _handed_out(owner_id, user, expected):
         req = store.update_request(item["PK"], item["SK"], changes,
