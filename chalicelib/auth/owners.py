@@ -50,12 +50,22 @@ def carried(user: dict[str, Any] | None) -> dict[str, Any]:
     return {"ownerScopes": held, "ownerActive": bool(scopes)}
 
 
+def user_key(owner_id: str) -> tuple[str, str]:
+    """The owner's item, for callers that read it in a BatchGetItem of their own."""
+    return f"USER#{owner_id}", "USER"
+
+
+def scopes_in(found: dict[tuple[str, str], dict[str, Any]],
+              owner_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Each owner's current scopes from items read (consistently) by the caller."""
+    return {o: user_scopes(found.get(user_key(o))) for o in dict.fromkeys(owner_ids) if o}
+
+
 def current_scopes(owner_ids: Iterable[str]) -> dict[str, frozenset[str]]:
     """Each owner's current scopes in one BatchGetItem; a deleted or inactive owner (or
     one that is not a user) has none."""
     wanted = [o for o in dict.fromkeys(owner_ids) if o]
-    found = store.batch_get([(f"USER#{o}", "USER") for o in wanted], consistent=True)
-    return {o: user_scopes(found.get((f"USER#{o}", "USER"))) for o in wanted}
+    return scopes_in(store.batch_get([user_key(o) for o in wanted], consistent=True), wanted)
 
 
 # -- what keys and clients carry of their owner ----------------------------------------
