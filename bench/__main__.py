@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, limiter, overhead, propagation, roundtrips, webhooks
+from bench import coldstart, limiter, localhttp, overhead, propagation, roundtrips, webhooks
 
 GOALS = {
     "roundtrips": "DynamoDB round trips per authenticated GET: goal <= 2 (floor 1)",
@@ -17,6 +17,8 @@ GOALS = {
     "limiter": "N threads x M requests vs limit L over HTTP: over-admissions must be 0",
     "propagation": "an owner's rights change (PUT /users/{id} roles) vs an email change, "
                    "owners of 0/25/100 keys: ms, ratio, DynamoDB calls (report)",
+    "localhttp": "local stack over HTTP: keep-alive vs new connection, GET /api/health and an "
+                 "authenticated GET (p50 ms); goal: keep-alive health <= 2 ms",
     "webhooks": "delivery throughput vs receiver limit (goal >= 50%), write-to-attempt "
                 "latency, retry timer error",
 }
@@ -26,7 +28,8 @@ def main() -> int:
     results: dict[str, Any] = {}
     for name, module in (("coldstart", coldstart), ("roundtrips", roundtrips),
                          ("overhead", overhead), ("limiter", limiter),
-                         ("propagation", propagation), ("webhooks", webhooks)):
+                         ("propagation", propagation), ("localhttp", localhttp),
+                         ("webhooks", webhooks)):
         print(f"running {name} ...", flush=True)
         results[name] = module.run()
     rt = results["roundtrips"]
@@ -52,6 +55,14 @@ def main() -> int:
         rows.append((f"owner change reaching {size} keys", f"{fig['rightsChangeMs']} ms vs "
                      f"{fig['emailChangeMs']} ms ({fig['ratio']}x), {fig['dynamoCalls']} calls",
                      "report"))
+    lh = results["localhttp"]
+    rows += [
+        ("local stack, GET /api/health", f"keep-alive p50 {lh['health']['keepAliveP50Ms']} ms, "
+         f"new connection {lh['health']['newConnectionP50Ms']} ms", "keep-alive <= 2 ms"),
+        ("local stack, authenticated GET", f"keep-alive p50 "
+         f"{lh['authenticatedGet']['keepAliveP50Ms']} ms, new connection "
+         f"{lh['authenticatedGet']['newConnectionP50Ms']} ms", "report"),
+    ]
     wh = results["webhooks"]
     tp = wh["throughput"]
     rows += [

@@ -78,6 +78,9 @@ class Gateway(LocalGateway):
 
 class RequestHandler(ChaliceRequestHandler):
     server_version = "gatehouse-local"
+    # TCP_NODELAY: the headers and the body go out as two writes; with Nagle's algorithm
+    # the second waits for the client's delayed ACK, about 40 ms per keep-alive request.
+    disable_nagle_algorithm = True
 
     def __init__(self, request: Any, client_address: tuple[str, int], server: Any,
                  gateway: Gateway) -> None:
