@@ -40,6 +40,8 @@ class Receiver:
         self.script: list[Action] = []
         self.default = Action()
         self.decide: Any = None  # optional callable(Received) -> Action
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests being answered at once
         self._lock = threading.Lock()
         outer = self
 
@@ -67,10 +69,13 @@ class Receiver:
                     self.connection.close()
                     self.close_connection = True
                     return
-                if action.delay:
-                    time.sleep(action.delay)
-                payload = action.body.encode()
+                with outer._lock:
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
                 try:
+                    if action.delay:
+                        time.sleep(action.delay)
+                    payload = action.body.encode()
                     self.send_response(action.status)
                     for name, value in action.headers.items():
                         self.send_header(name, value)
@@ -79,6 +84,9 @@ class Receiver:
                     self.wfile.write(payload)
                 except OSError:
                     self.close_connection = True
+                finally:
+                    with outer._lock:
+                        outer.in_flight -= 1
 
             def finish(self) -> None:
                 try:

@@ -507,16 +507,15 @@ def test_stale_and_duplicate_messages_attempt_once(admin, env, receiver):
 
 
 def test_concurrent_batch(admin, env, receiver):
-    import time
-
     create_hook(admin, receiver.url)
     receiver.default = Action(200, delay=0.3)
     for i in range(10):
         publish(data={"id": f"prd_{i}"})
-    started = time.monotonic()
     assert deliver_queued() == {"batchItemFailures": []}
-    assert time.monotonic() - started < 2.5  # not 10 x 0.3 s one after another
     assert len(receiver.requests) == 10
+    # The receiver saw the batch's attempts overlap (one after another it would see one
+    # at a time), whatever the machine's speed.
+    assert receiver.max_in_flight >= 5, receiver.max_in_flight
 
 
 def test_next_delay_policy():

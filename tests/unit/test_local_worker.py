@@ -77,6 +77,15 @@ def _bound(sqs: Any, names: Any, seen: list[dict[str, Any]], handler: str) -> An
     return worker, next(b for b in worker.queues if b.name == handler)
 
 
+def _eventually(check: Any, timeout: float = 10.0) -> None:
+    """Waits until `check()` holds (the emulator's clock is real time: a visibility
+    timeout or a delay has to pass), failing after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.1)
+
+
 def _bodies(sqs: Any, url: str) -> list[str]:
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
     return sorted(m["Body"] for m in got.get("Messages", []))
@@ -109,8 +118,7 @@ def test_partial_batch_failure_keeps_only_the_failed_records(sqs, queues):
 
     # Still invisible: the worker used the queue's visibility timeout, not its own.
     assert _bodies(sqs, urls["jobs"]) == []
-    time.sleep(1.2)
-    assert _bodies(sqs, urls["jobs"]) == ["bad-1"]  # the two good ones were deleted
+    _eventually(lambda: _bodies(sqs, urls["jobs"]) == ["bad-1"])  # the good ones were deleted
 
 
 def test_a_raising_handler_leaves_the_whole_batch(sqs, queues):
@@ -119,8 +127,7 @@ def test_a_raising_handler_leaves_the_whole_batch(sqs, queues):
     sqs.send_message_batch(QueueUrl=urls["boom"], Entries=[
         {"Id": "a", "MessageBody": "one"}, {"Id": "b", "MessageBody": "two"}])
     assert _drain(worker, boom) + _drain(worker, boom) == 2
-    time.sleep(1.2)
-    assert _bodies(sqs, urls["boom"]) == ["one", "two"]
+    _eventually(lambda: _bodies(sqs, urls["boom"]) == ["one", "two"])
 
 
 def test_delayed_messages_wait_for_their_delay(sqs, queues):
@@ -129,8 +136,7 @@ def test_delayed_messages_wait_for_their_delay(sqs, queues):
     worker, jobs = _bound(sqs, names, seen, "consume")
     sqs.send_message(QueueUrl=urls["jobs"], MessageBody="later", DelaySeconds=1)
     assert _drain(worker, jobs) == 0
-    time.sleep(1.2)
-    assert _drain(worker, jobs) == 1
+    _eventually(lambda: _drain(worker, jobs) == 1)
     assert [r["body"] for r in seen] == ["later"]
 
 
