@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.auth import credentials, keyring, tokens
-from chalicelib.auth.owners import user_scopes
+from chalicelib.auth.owners import delegated_scopes, user_scopes
 from chalicelib.auth.principal import Principal
 from chalicelib.auth.scopes import sandboxed, within
 from chalicelib.core import clock
@@ -218,8 +218,7 @@ def from_api_key(key: str, ip: str, method: str, path_qs: str, body: bytes,
         raise Forbidden("This API key may not be used from this address.")
     principal = Principal(
         kind="api_key", id=key_id, owner=str(item.get("owner", "")),
-        scopes=_confined(within(item.get("scopes") or [], item.get("ownerScopes") or []),
-                         bool(item.get("sandbox"))),
+        scopes=_confined(delegated_scopes(item), bool(item.get("sandbox"))),
         tier=str(item.get("tier", "free")),
         hour_limit=charge.quota.hour_limit, sandbox=bool(item.get("sandbox")),
         claims={"keyId": key_id},
@@ -258,7 +257,6 @@ def anonymous(ip: str) -> Caller:
     settings = get_settings()
     charge = ratelimit.charge_ip(ip, settings.anonymous_hourly_limit, settings.burst_limit)
     if not charge.allowed:
-        _refuse(charge)
         raise RateLimited(charge.quota.retry_after, charge.quota.headers())
     return Caller(None, charge.quota)
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from chalicelib.auth.scopes import BUILTIN_ROLES, expand
+from chalicelib.auth.scopes import BUILTIN_ROLES, expand, within
 from chalicelib.store import table as store
 
 
 def role_scopes(names: Iterable[str]) -> frozenset[str]:
     """The scopes of these roles (built-in or custom; an unknown role gives none)."""
+    names = list(names)  # read twice below
     scopes: set[str] = set()
     custom = [n for n in names if n not in BUILTIN_ROLES]
     for name in names:
@@ -39,6 +40,14 @@ def user_scopes(user: dict[str, Any] | None) -> frozenset[str]:
     if held is None:  # an item written before scopes were kept on it
         held = role_scopes(list(user.get("roles", [])))
     return expand(held)
+
+
+def delegated_scopes(item: dict[str, Any]) -> frozenset[str]:
+    """What a key or client may do now: its scopes within the owner's it carries (none
+    while its owner is inactive or gone)."""
+    if item.get("ownerActive") is not True:
+        return frozenset()
+    return within(item.get("scopes") or [], item.get("ownerScopes") or [])
 
 
 def carried(user: dict[str, Any] | None) -> dict[str, Any]:
@@ -81,12 +90,13 @@ def owner_state(owner_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     transaction op that counts the new credential on the owner, failing if the owner
     changed meanwhile or holds MAX_DELEGATED already (None for a credential without an
     owner user, which then has no rights)."""
-    user = store.get(f"USER#{owner_id}", "USER", consistent=True) if owner_id else None
+    user = store.get(*user_key(owner_id), consistent=True) if owner_id else None
     fields = carried(user)
     if user is None:
         return fields, None
+    pk, sk = user_key(owner_id)
     count = {"Update": {
-        "Key": {"PK": f"USER#{owner_id}", "SK": "USER"},
+        "Key": {"PK": pk, "SK": sk},
         "UpdateExpression": "ADD #dc :one",
         "ConditionExpression": "attribute_exists(PK) AND "
                                "(attribute_not_exists(#rr) OR #rr = :rr) AND "
@@ -101,7 +111,7 @@ def refused_count(owner_id: str) -> Exception:
     """Why counting a new credential on its owner failed, as the error to answer."""
     from chalicelib.core.errors import Conflict
 
-    user = store.get(f"USER#{owner_id}", "USER", consistent=True)
+    user = store.get(*user_key(owner_id), consistent=True)
     if user is not None and int(user.get(HANDED_OUT, 0)) >= MAX_DELEGATED:
         return Conflict(f"An owner may hold at most {MAX_DELEGATED} API keys and OAuth "
                         "clients; delete clients it no longer needs.")
@@ -110,7 +120,8 @@ def refused_count(owner_id: str) -> Exception:
 
 def uncount_op(owner_id: str) -> dict[str, Any]:
     """A deleted client leaves its owner's index."""
-    return {"Update": {"Key": {"PK": f"USER#{owner_id}", "SK": "USER"},
+    pk, sk = user_key(owner_id)
+    return {"Update": {"Key": {"PK": pk, "SK": sk},
                        "UpdateExpression": "ADD #dc :minus",
                        "ConditionExpression": "attribute_exists(PK)",
                        "ExpressionAttributeNames": {"#dc": HANDED_OUT},
@@ -157,7 +168,7 @@ def _handed_out(owner_id: str, user: dict[str, Any] | None,
     if expected is None:
         expected = 0
         if user is not None:
-            fresh = store.get(f"USER#{owner_id}", "USER", consistent=True)
+            fresh = store.get(*user_key(owner_id), consistent=True)
             expected = int((fresh or user).get(HANDED_OUT, 0))
     deadline = time.monotonic() + 3.0
     while True:

@@ -76,11 +76,4 @@ def within(granted: Iterable[str], limit: Iterable[str]) -> frozenset[str]:
 
 def covers(holder: Iterable[str], target: Iterable[str]) -> bool:
     """The holder has every scope the target has (`admin` only under `admin`)."""
-    have = expand(holder)
-    return all(s in have for s in expand(target))
-
-
-def narrow(requested: Iterable[str], allowed: Iterable[str]) -> frozenset[str]:
-    """Scopes a principal may delegate: only those it has itself."""
-    have = expand(allowed)
-    return frozenset(s for s in requested if s in have)
+    return allows(holder, expand(target))

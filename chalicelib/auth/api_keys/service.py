@@ -22,7 +22,6 @@ from chalicelib.auth.api_keys.models import (
 from chalicelib.auth.guard import usage_attr
 from chalicelib.auth.oauth.service import hour_limit_for
 from chalicelib.auth.principal import Principal
-from chalicelib.auth.scopes import within
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, Forbidden
 from chalicelib.ops import audit
@@ -58,8 +57,7 @@ def public_key(item: dict[str, Any]) -> dict[str, Any]:
         "rotatedAt": item.get("rotatedAt"), "revokedAt": item.get("revokedAt"),
         "previousKeyExpiresAt": None,
         # What the key may do now: its scopes within its owner's current ones.
-        "effectiveScopes": sorted(within(item["scopes"], item.get("ownerScopes") or []))
-        if item.get("ownerActive") else [],
+        "effectiveScopes": sorted(owners.delegated_scopes(item)),
     }
     prev_until = float(item.get("prevHashExpiresAt", 0))
     if item.get("prevHash") and prev_until > now:

@@ -42,7 +42,7 @@ def delete_client(item: dict[str, Any], audit: dict[str, Any]) -> None:
         {"Delete": {"Key": {"PK": item["PK"], "SK": item["SK"]},
                     "ConditionExpression": "attribute_exists(PK)"}},
         {"Put": {"Item": audit}}]
-    if item.get("owner") and store.get(f"USER#{item['owner']}", "USER") is not None:
+    if item.get("owner") and store.get(*owners.user_key(str(item["owner"]))) is not None:
         ops.append(owners.uncount_op(str(item["owner"])))
     try:
         store.transact(ops)

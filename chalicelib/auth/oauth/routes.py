@@ -100,7 +100,7 @@ def introspect(ctx: RequestContext, body: TokenOnly) -> Reply:
     learns about its own tokens; about anyone else's only with `tokens:introspect` (or
     `admin`): otherwise `{"active": false}`. Scopes are answered as they stand now."""
     from chalicelib.auth.guard import bearer_scopes
-    from chalicelib.auth.scopes import allows
+    from chalicelib.auth.scopes import allows, sandboxed
 
     auth = ctx.header("authorization")
     if auth.lower().startswith("bearer "):
@@ -115,12 +115,14 @@ def introspect(ctx: RequestContext, body: TokenOnly) -> Reply:
         kind = str(claims.get("gh_kind", "client"))
         caller, scopes = (kind, str(claims["sub"])), bearer_scopes(kind, claims, subject)
         if subject.get("sandbox"):
-            scopes = frozenset()
+            scopes = sandboxed(scopes)
     else:
         creds = service.client_credentials_from(auth, body.client_id, body.client_secret)
         client = service.authenticate_client(creds, ctx.ip, charge=False)
         caller = ("client", str(client["clientId"]))
-        scopes = service.effective_scopes(client) if not client.get("sandbox") else frozenset()
+        scopes = service.effective_scopes(client)
+        if client.get("sandbox"):
+            scopes = sandboxed(scopes)
     may_all = allows(scopes, ("tokens:introspect",))
     return Reply(service.introspect(body.token, ctx.base_url, caller, may_all), 200,
                  dict(NO_STORE))

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from chalicelib.auth import credentials, owners, tokens
 from chalicelib.auth.guard import SESSION_EPOCH, principal_key, session_epoch_of
 from chalicelib.auth.oauth import repo
-from chalicelib.auth.scopes import expand, within
+from chalicelib.auth.scopes import expand
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import (
     AuthenticationFailed,
@@ -29,10 +29,9 @@ def hour_limit_for(tier: str, custom: int | None) -> int:
 
 
 def effective_scopes(client: dict[str, Any]) -> frozenset[str]:
-    """What the client may do now: its scopes within its owner's current ones."""
-    if not client.get("active") or client.get("ownerActive") is not True:
-        return frozenset()
-    return within(client.get("scopes") or [], client.get("ownerScopes") or [])
+    """What the client may do now: nothing while switched off, else its scopes within
+    its owner's current ones."""
+    return owners.delegated_scopes(client) if client.get("active") else frozenset()
 
 
 # -- client authentication ----------------------------------------------------------
@@ -177,21 +176,10 @@ def refresh_grant(refresh: str, issuer: str, *, client: dict[str, Any] | None,
         repo.revoke_family(item["family"], subject_pk, subject_sk, _access_ttl(item["kind"]))
         raise OAuthError("invalid_grant", "The refresh token was already used; its whole "
                          "family is now revoked.")
-    # Not in a revoked family; and the subject must still exist, be active and be in the
-    # same session epoch (a password change ends refresh tokens too); it keeps only the
-    # scopes it has now. Both read in one BatchGetItem.
-    from chalicelib.store import table as store
-
-    family = repo.family_key(item["family"])
-    found = store.batch_get([family, (subject_pk, subject_sk)], consistent=True)
-    if family in found:
+    current = refresh_scopes_now(item)
+    if current is None:
         raise invalid
-    subject = found.get((subject_pk, subject_sk))
-    epoch = int(item.get("epoch", 0))
-    if (subject is None or not subject.get("active", True)
-            or int(subject.get(SESSION_EPOCH, 0)) != epoch):
-        raise invalid
-    scopes = sorted(set(item["scopes"]) & _current_scopes(item["kind"], subject))
+    scopes, epoch = current, int(item.get("epoch", 0))
     if scope:
         requested = set(scope.split())
         if not requested <= set(scopes):
@@ -281,7 +269,7 @@ def introspect(token: str, issuer: str, caller: tuple[str, str],
             return inactive
         if not may_all and (item.get("kind"), item.get("subject")) != caller:
             return inactive
-        scopes = _refresh_scopes_now(item)
+        scopes = refresh_scopes_now(item)
         if not scopes:
             return inactive
         return {"active": True, "token_type": "refresh_token", "scope": " ".join(scopes),
@@ -304,10 +292,11 @@ def introspect(token: str, issuer: str, caller: tuple[str, str],
     return answer
 
 
-def _refresh_scopes_now(item: dict[str, Any]) -> list[str]:
-    """What a refresh token would grant now: none if its family is revoked or its
-    subject is gone, inactive or in a later session epoch; else its scopes within the
-    subject's current ones (one BatchGetItem, as a refresh reads them)."""
+def refresh_scopes_now(item: dict[str, Any]) -> list[str] | None:
+    """What a refresh token would grant now (for a refresh, and for introspection):
+    None if its family is revoked or its subject is gone, inactive or in a later session
+    epoch (a password change ends refresh tokens too); else its scopes within the
+    subject's current ones. Family and subject are read in one BatchGetItem."""
     from chalicelib.store import table as store
 
     subject_key = principal_key(item["kind"], item["subject"])
@@ -316,7 +305,7 @@ def _refresh_scopes_now(item: dict[str, Any]) -> list[str]:
     subject = found.get(subject_key)
     if (family in found or subject is None or not subject.get("active", True)
             or int(subject.get(SESSION_EPOCH, 0)) != int(item.get("epoch", 0))):
-        return []
+        return None
     return sorted(set(item["scopes"]) & _current_scopes(item["kind"], subject))
 
 

@@ -102,7 +102,7 @@ def _refresh_holders(role: str, dropped: bool = False) -> None:
     again and rewritten, never left with the role's old scopes."""
     for listed in owners.users_holding(role):
         for attempt in range(5):
-            user = store.get(f"USER#{listed['userId']}", "USER", consistent=True)
+            user = store.get(*owners.user_key(str(listed["userId"])), consistent=True)
             if user is None or role not in (user.get("roles") or []):
                 break  # gone, or its roles rewritten (and its scopes with them) meanwhile
             kept = [r for r in user["roles"] if not (dropped and r == role)]

@@ -85,7 +85,7 @@ def _check_target(actor: Principal, item: dict[str, Any]) -> None:
 # -- users ----------------------------------------------------------------------------
 
 def user_item(user_id: str) -> dict[str, Any] | None:
-    return store.get(f"USER#{user_id}", "USER")
+    return store.get(*owners.user_key(user_id))
 
 
 def user_by_name(username: str) -> dict[str, Any] | None:
@@ -206,7 +206,7 @@ def write_user(item: dict[str, Any], changes: dict[str, Any], *, rights_changed:
     status) recompute the user's scopes and reach its keys and clients before this
     answers."""
     user_id = str(item["userId"])
-    key = (f"USER#{user_id}", "USER")
+    key = owners.user_key(user_id)
     changes = {**changes, "updatedAt": clock.iso()}
     seen_ep, seen_rev = int(item.get(SESSION_EPOCH, 0)), int(item.get(RIGHTS_REV, 0))
     cond = f"attribute_exists(PK) AND {epoch_condition(seen_ep)}"
@@ -215,11 +215,10 @@ def write_user(item: dict[str, Any], changes: dict[str, Any], *, rights_changed:
     names, values = {"#ep": SESSION_EPOCH, "#rr": RIGHTS_REV}, {":ep": seen_ep, ":rr": seen_rev}
     if end_sessions:
         changes[SESSION_EPOCH] = seen_ep + 1
-    after = {**item, **changes}
     if rights_changed:
-        changes["scopes"] = sorted(role_scopes(list(after.get("roles", []))))
+        changes["scopes"] = sorted(role_scopes(changes.get("roles", item.get("roles", []))))
         changes[RIGHTS_REV] = seen_rev + 1
-        after = {**item, **changes}
+    after = {**item, **changes}
     ops: list[dict[str, Any]] = [{"Update": store.update_request(
         *key, changes, condition=cond, names=names, values=values)}]
     if audit_item is not None:
@@ -248,9 +247,10 @@ def delete_user(actor: Principal, user_id: str) -> None:
     # that it counts the keys and clients read here (one made meanwhile would be missed
     # by the propagation below, which can no longer read the count).
     handed_out = int(item.get(owners.HANDED_OUT, 0))
+    pk, sk = owners.user_key(user_id)
     try:
         store.transact([
-            {"Delete": {"Key": {"PK": f"USER#{user_id}", "SK": "USER"},
+            {"Delete": {"Key": {"PK": pk, "SK": sk},
                         "ConditionExpression": "attribute_exists(PK) AND "
                                                "(attribute_not_exists(#dc) OR #dc = :dc)",
                         "ExpressionAttributeNames": {"#dc": owners.HANDED_OUT},
@@ -260,7 +260,7 @@ def delete_user(actor: Principal, user_id: str) -> None:
             audit.put_op(audit.entry(actor, "user.delete", "user", user_id,
                                      {"username": item["username"]}, owner=user_id))])
     except store.TransactionConflict as exc:
-        if store.get(f"USER#{user_id}", "USER", consistent=True) is None:
+        if store.get(pk, sk, consistent=True) is None:
             raise NotFound("No such user.") from exc
         raise Conflict("The user changed meanwhile; try again.") from exc
     # Its keys and clients stop at once (and its clients' tokens for good).
@@ -319,14 +319,14 @@ def login(username: str, password: str, issuer: str, ip: str) -> dict[str, Any]:
     if credentials.needs_rehash(stored):
         # Old parameters: rewritten with the current ones, only if the hash is still the
         # one checked (a password changed meanwhile is never overwritten).
-        upgraded = store.update(f"USER#{item['userId']}", "USER",
+        upgraded = store.update(*owners.user_key(item["userId"]),
                                 {**changes, "passwordHash": credentials.hash_password(password)},
                                 condition="passwordHash = :old", values={":old": stored},
                                 returns=False)
         if upgraded is not None:
             changes = {}
     if changes:
-        store.update(f"USER#{item['userId']}", "USER", changes)
+        store.update(*owners.user_key(item["userId"]), changes)
     scopes = sorted(role_scopes(item.get("roles", [])))
     return oauth.token_response(issuer=issuer, kind="user", subject=item["userId"],
                                 client_id=PORTAL_CLIENT, scopes=scopes,
@@ -359,6 +359,6 @@ def ensure_user(username: str, password: str, email: str, roles: list[str]) -> s
         return str(create_user(None, Create(username=username, email=email, password=password,
                                             roles=roles, tier="enterprise"))["id"])
     if not credentials.check_password(password, str(found["passwordHash"])):
-        store.update(f"USER#{found['userId']}", "USER",
+        store.update(*owners.user_key(found["userId"]),
                      {"passwordHash": credentials.hash_password(password)})
     return str(found["userId"])
