@@ -66,8 +66,12 @@ def epoch_condition(epoch: int) -> str:
     return "(attribute_not_exists(#ep) OR #ep = :ep)" if epoch == 0 else "#ep = :ep"
 
 
-def _refuse(charge: ratelimit.Charge) -> None:
+def _refuse(charge: ratelimit.Charge, who: str) -> None:
+    """A 429 when the limits refused the write; `who` is verified by then (the token's
+    signature checked, or the key's hash matched in the same write), so the breach
+    statistics may name it."""
     if charge.quota.exceeded:
+        ratelimit.name_breach(who)
         raise RateLimited(charge.quota.retry_after, charge.quota.headers())
 
 
@@ -113,7 +117,7 @@ def from_bearer(token: str, issuer: str) -> Caller:
             raise AuthenticationFailed("The access token has been revoked.")
         if kind == "client" and old.get("ownerActive") is not True:
             raise AuthenticationFailed("The client's owner is no longer active.")
-        _refuse(charge)
+        _refuse(charge, f"{kind}:{claims['sub']}")
         raise AuthenticationFailed("The access token is not valid.")
     item = charge.item or {}
     ratelimit.note_stale(pk, _stale_extras(item, clock.now()))
@@ -196,7 +200,7 @@ def from_api_key(key: str, ip: str, method: str, path_qs: str, body: bytes,
         if sig_attr and sig_attr in old:
             raise AuthenticationFailed("This signature has already been used (replay).",
                                        error="")
-        _refuse(charge)
+        _refuse(charge, f"api_key:{key_id}")
         raise AuthenticationFailed("The API key is not valid.", error="")
     item = charge.item or {}
     ratelimit.note_stale(pk, _stale_extras(item, now))

@@ -14,13 +14,12 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.auth import credentials, guard, tokens
+from chalicelib.auth import guard
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import (
     AuthenticationFailed,
     Forbidden,
     PayloadTooLarge,
-    RateLimited,
 )
 from chalicelib.core.logging import get_logger
 from chalicelib.core.settings import get_settings
@@ -66,11 +65,6 @@ def authenticate(ctx: RequestContext, spec: routes.RouteSpec) -> guard.Caller:
     if spec.auth == "required":
         try:
             return _credentials(ctx)
-        except RateLimited:
-            # The guard limits a principal in the same write that matched its token or
-            # key, so a 429 from it names a verified principal.
-            ratelimit.name_breach(_limited_principal(ctx))
-            raise
         except AuthenticationFailed:
             _charge_anonymous(ctx)  # missing or failed credentials count against the IP
             raise
@@ -180,21 +174,6 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
         return response
     finally:
         context.set_current(None)
-
-
-def _limited_principal(ctx: RequestContext) -> str:
-    """The principal the guard refused with a 429: it refuses only in the write that
-    matched the key's hash, or once the token's signature has checked out (checked again
-    here, so the name stays verified whatever the guard's order)."""
-    auth = ctx.header("authorization")
-    if auth:
-        try:
-            claims = tokens.verify(auth.partition(" ")[2].strip(), ctx.base_url)
-        except AuthenticationFailed:
-            return ""
-        return f"{claims.get('gh_kind', 'client')}:{claims['sub']}"
-    parsed = credentials.parse_api_key(ctx.header("x-api-key"))
-    return f"api_key:{parsed[0]}" if parsed else ""
 
 
 def _breach_name(ctx: RequestContext) -> str:

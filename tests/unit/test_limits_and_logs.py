@@ -210,6 +210,14 @@ def test_breaches_never_name_an_unverified_caller(api, admin):
     assert bearer.get(PROBE).status_code == 200
     assert bearer.get(PROBE).status_code == 429
     assert breaches(clock.day())["byPrincipal"][f"client:{cid}"] == 1
+    # ... and so is an API key over its own limit
+    made = admin.post("/api/v1/api-keys", {"name": "one", "scopes": ["orders:read"],
+                                           "rateLimit": 1})
+    assert made.status_code == 201, made.body
+    as_key = api.as_key(made.json["data"]["key"])
+    assert as_key.get(PROBE).status_code == 200
+    assert as_key.get(PROBE).status_code == 429
+    assert breaches(clock.day())["byPrincipal"][f"api_key:{made.json['data']['id']}"] == 1
 
 
 def token_for(cid: str) -> str:
