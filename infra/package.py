@@ -27,11 +27,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from infra.template import VISIBILITY_FACTOR
+
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist"
 BATCH_FAILURES = ["ReportBatchItemFailures"]
 POLICY_NAME = "GatehouseResourceAccess"
-VISIBILITY_FACTOR = 6
 
 # cfn-lint exit status is a bit mask: 2 errors, 4 warnings, 8 informational, 1 fatal.
 LINT_FAIL = 1 | 2

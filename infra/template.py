@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from chalicelib.core.settings import Settings, resource_prefix_for
 from chalicelib.webhooks.models import DELIVERY_FUNCTION_TIMEOUT
 
 QUEUES = ("events", "webhooks", "jobs")
-FUNCTION_TIMEOUT = 30  # .chalice/config.json's lambda_timeout, for functions not named below
+# .chalice/config.json's lambda_timeout, for the functions it does not name otherwise.
+FUNCTION_TIMEOUT = int(json.loads(
+    (Path(__file__).resolve().parents[1] / ".chalice" / "config.json").read_text()
+)["lambda_timeout"])
 # Each queue's visibility timeout: six times its consumer's Lambda timeout, as AWS advises
 # for SQS event sources (a message must not reappear while a retried batch still runs).
+VISIBILITY_FACTOR = 6
 VISIBILITY_TIMEOUT: dict[str, int] = {
-    "events": 6 * FUNCTION_TIMEOUT,
-    "webhooks": 6 * DELIVERY_FUNCTION_TIMEOUT,
-    "jobs": 6 * FUNCTION_TIMEOUT,
-}
+    q: VISIBILITY_FACTOR * (DELIVERY_FUNCTION_TIMEOUT if q == "webhooks" else FUNCTION_TIMEOUT)
+    for q in QUEUES}
 
 
 def settings_for(stage: str) -> Settings:

@@ -43,10 +43,12 @@ def read_scope(name: str) -> str | None:
 
 
 def readable(name: str, scopes: Iterable[str]) -> bool:
-    """Whether holders of these (expanded) scopes may see events of this type."""
-    held = set(scopes)
+    """Whether holders of these scopes (expanded here: `admin` and implied ones count)
+    may see events of this type."""
+    from chalicelib.auth.scopes import expand
+
     needed = read_scope(name)
-    return "admin" in held or (needed is not None and needed in held)
+    return needed is not None and needed in expand(scopes)
 
 
 def describe() -> list[dict[str, Any]]:

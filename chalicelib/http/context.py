@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 from chalicelib.auth.principal import Principal
 from chalicelib.core import ids
@@ -35,7 +34,6 @@ class RequestContext:
     # requestId of its audit entries. The request id itself unless the caller chose that.
     server_id: str = ""
     response_headers: dict[str, str] = field(default_factory=dict)
-    audit: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.server_id:

@@ -189,8 +189,8 @@ def refund_ip(ip: str, quota: Quota) -> None:
     from botocore.exceptions import ClientError
 
     pk, sk = ip_key(ip)
-    hour_name = f"rl_h{quota.hour_reset // HOUR - 1}"
-    minute_name = f"rl_m{quota.burst_reset // MINUTE - 1}"
+    # The windows it was counted in: the charged minute's start lies in the charged hour.
+    hour_name, minute_name, _, _ = window_names(quota.burst_reset - MINUTE)
     try:
         store.table().update_item(
             Key={"PK": pk, "SK": sk}, UpdateExpression="ADD #h :minus, #m :minus",

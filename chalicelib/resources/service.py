@@ -227,11 +227,11 @@ def mutate(res: Resource, principal: Principal, item_id: str,
            action: str, extra_ops: Callable[[dict[str, Any], dict[str, Any]],
                                             list[dict[str, Any]]] | None = None,
            audit_changes: dict[str, Any] | None = None,
-           attempts: int = ATTEMPTS) -> dict[str, Any]:
+           ) -> dict[str, Any]:
     """Read, change, write back if nobody else wrote in between (optimistic, on
     `version`), with the change's events and audit entry; retried on a lost race."""
     ns = namespace(principal)
-    for attempt in range(attempts):
+    for attempt in range(ATTEMPTS):
         current = load(res, ns, item_id)
         record = {k: v for k, v in current.items() if k not in ("PK", "SK", "GSI1PK",
                                                                 "GSI1SK", "GSI2PK", "GSI2SK",

@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.auth.owners import current_scopes, scopes_in, user_key
+from chalicelib.auth.owners import scopes_in, user_key
 from chalicelib.core import aws, clock, ids
 from chalicelib.store import table as store
 from chalicelib.webhooks import repo, service, signing, subscriptions
@@ -488,9 +488,6 @@ class _Batch:
         both = store.batch_get([*hook_keys.values(), *(user_key(o) for o in named)], True)
         hooks = {k: both[k] for k in hook_keys.values() if k in both}
         scopes = scopes_in(both, named)
-        unnamed = {str(h.get("owner") or "") for h in hooks.values()} - named - {""}
-        if unnamed:  # deliveries written before they named the owner
-            scopes.update(current_scopes(unnamed))
         for job in self.jobs:
             job.item = found.get(job.did)
             if job.item is None:
