@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.auth.owners import scopes_in, user_key
 from chalicelib.core.errors import Conflict
 from chalicelib.events import privacy
 from chalicelib.events.outbox import public_body
@@ -55,7 +56,8 @@ def process_event(event: dict[str, Any]) -> dict[str, Any]:
 
 class Cache:
     """Per batch: a batch of ten events of one type reads its subscriptions once, then
-    every webhook they name in one BatchGetItem and their owners' scopes in another."""
+    every webhook they name and those webhooks' owners (named by the subscriptions and
+    the platform events) in one BatchGetItem."""
 
     def __init__(self) -> None:
         self.hooks: dict[str, dict[str, Any] | None] = {}
@@ -68,9 +70,14 @@ class Cache:
             events = [b for b in (_parse(x) for x in bodies) if b is not None]
             wanted = {h for e in events for h in targets(e, self)
                       if h not in self.hooks and service.WEBHOOK_ID_RE.match(h)}
-            found = store.batch_get([(repo.pk(h), repo.SK) for h in wanted], True)
+            named = ({str(sub.get("owner") or "") for subs in self.subs.values() for sub in subs}
+                     | {str(e.get("owner") or "") for e in events}) - {""} - set(self.scopes)
+            found = store.batch_get([*((repo.pk(h), repo.SK) for h in wanted),
+                                     *(user_key(o) for o in named)], True)
             for hid in wanted:
                 self.hooks[hid] = found.get((repo.pk(hid), repo.SK))
+            self.scopes.update(scopes_in(found, named))
+            # A webhook whose owner no subscription named (a targeted test event).
             self.owner_scopes(*{str(h.get("owner") or "") for h in self.hooks.values() if h})
         except Exception:  # noqa: BLE001 - an optimisation only
             from chalicelib.core.logging import get_logger

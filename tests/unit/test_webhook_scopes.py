@@ -134,16 +134,21 @@ def test_fan_out_checks_the_owners_current_scopes(admin: Api, monkeypatch: Any) 
     set_rights(alice["id"], ["webhooks:manage", "products:read"])  # lost customers:read
     set_rights(bob["id"], ["webhooks:manage", "customers:read", "products:read"],
                active=False)
-    calls: list[list[str]] = []
-    real = owners.current_scopes
-    monkeypatch.setattr(owners, "current_scopes",
-                        lambda ids: calls.append(list(ids)) or real(ids))
+    from chalicelib.store import table as store
+
+    calls: list[list[tuple[str, str]]] = []
+    real = store.batch_get
+    monkeypatch.setattr(store, "batch_get",
+                        lambda keys, *a, **k: calls.append(list(keys)) or real(keys, *a, **k))
     fan_out(("customer.created", CUSTOMER), ("product.created", {"id": "prd_1"}),
             ("customer.created", {**CUSTOMER, "id": "cus_2"}))
     assert set(deliveries(hooks["alice"]["id"])) == {"product.created"}
     assert deliveries(hooks["bob"]["id"]) == {}  # inactive: nothing at all
-    assert len(calls) == 1  # the owners of a batch's webhooks, read once
-    assert set(calls[0]) >= {alice["id"], bob["id"]}
+    # The owners of a batch's webhooks, read once, in the same call as the webhooks.
+    reads = [c for c in calls if any(pk.startswith("USER#") for pk, _ in c)]
+    assert len(reads) == 1, calls
+    assert {owners.user_key(alice["id"]), owners.user_key(bob["id"])} <= set(reads[0])
+    assert any(pk.startswith("WEBHOOK#") for pk, _ in reads[0])
 
 
 def test_platform_events_need_their_declared_scope(admin: Api) -> None:
