@@ -13,13 +13,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	exec $(BIN)/python -m chalicelib.local
+	exec $(BIN)/python -m devstack
 
 lint: $(STAMP)
-	$(BIN)/ruff check app.py chalicelib infra tests bench
+	$(BIN)/ruff check app.py chalicelib devstack infra tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy chalicelib
+	$(BIN)/mypy chalicelib devstack
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 tests

@@ -9,7 +9,7 @@ from chalicelib.auth.oauth import routes as oauth_routes
 from chalicelib.auth.users import routes as user_routes
 from chalicelib.core.settings import get_settings
 from chalicelib.docs import routes as docs_routes
-from chalicelib.http import edge
+from chalicelib.edge import middleware as edge
 from chalicelib.ops import health, logs
 from chalicelib.resources import routes as resource_routes
 from chalicelib.webhooks import deliveries as delivery_routes

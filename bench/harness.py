@@ -40,7 +40,7 @@ def in_process_stack() -> Iterator[Any]:
         from chalicelib.auth.bootstrap import bootstrap
         from chalicelib.core import aws
         from chalicelib.core.settings import reset_settings
-        from chalicelib.local.provision import provision
+        from devstack.provision import provision
 
         reset_settings()
         aws.reset()

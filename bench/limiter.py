@@ -9,16 +9,16 @@ from typing import Any
 def run(threads: int = 16, per_thread: int = 25, limit: int = 150) -> dict[str, Any]:
     """Run it in a process of its own: an active in-process moto mock would answer the
     calls instead of the server."""
-    from chalicelib.http import ratelimit
-    from chalicelib.local.emulator import provisioned, race
+    from chalicelib.auth import limiter
     from chalicelib.store import table as store
+    from devstack.emulator import provisioned, race
 
     # The local stack's emulator: moto with DynamoDB's per-item atomicity restored.
     with provisioned("benchlimit"):
         store.put({"PK": "CLIENT#bench", "SK": "CLIENT", "active": True, "hourLimit": limit})
 
         def attempt() -> bool:
-            return ratelimit.charge("CLIENT#bench", "CLIENT", hour_limit="hourLimit",
+            return limiter.charge("CLIENT#bench", "CLIENT", hour_limit="hourLimit",
                                     burst_limit=10**9, condition="active = :t",
                                     values={":t": True}).allowed
 

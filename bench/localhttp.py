@@ -1,5 +1,5 @@
 """Benchmark: the local stack as a client sees it, over real HTTP against
-`python -m chalicelib.local`: a keep-alive connection (as httpx.Client, requests.Session,
+`python -m devstack`: a keep-alive connection (as httpx.Client, requests.Session,
 Postman and browsers use) against a new connection per request, for GET /api/health and
 for an authenticated GET; medians of 200 (the first 10 dropped as warm-up)."""
 
@@ -41,7 +41,7 @@ def run() -> dict[str, Any]:
     env["GATEHOUSE_BURST_LIMIT"] = "1000000"
     log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local"], cwd=root, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=root, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {}

@@ -3,7 +3,7 @@
     answering in 10 ms, against the receiver's own capacity (the limit, measured in the
     same run) and a sequential loop;
  6. latency from the API write (POST /products) to the first delivery attempt, in the
-    local stack (`python -m chalicelib.local`, as `make run`);
+    local stack (`python -m devstack`, as `make run`);
  7. retry timer accuracy in the local stack: scheduled (nextAttemptAt) vs actual time of
     the retry's arrival, p99 error.
 The receiver of 5 runs in its own process (its capacity must not share our GIL)."""
@@ -96,7 +96,7 @@ def throughput(n: int = 1000) -> dict[str, Any]:
     proc, url = _receiver()
     try:
         with in_process_stack():
-            from chalicelib.auth.principal import Principal
+            from chalicelib.core.principal import Principal
             from chalicelib.core.settings import reset_settings
             from chalicelib.events import outbox
             from chalicelib.webhooks import service, worker
@@ -170,7 +170,7 @@ def local_stack(n_latency: int = 40, n_timer: int = 30) -> dict[str, Any]:
     env = _child_env(port, aws_port)
     env["GATEHOUSE_BURST_LIMIT"] = "100000"
     log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local"], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

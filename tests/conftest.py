@@ -37,19 +37,18 @@ def stack(_moto: None) -> Iterator[None]:
     """A fresh stack per test: provisioned from infra/, bootstrapped."""
     import boto3
 
-    from chalicelib.auth import keyring
+    from chalicelib.auth import keyring, limiter
     from chalicelib.auth.bootstrap import bootstrap
     from chalicelib.core import aws, clock
     from chalicelib.core.settings import reset_settings
-    from chalicelib.http import ratelimit
-    from chalicelib.local.provision import provision
+    from devstack.provision import provision
 
     reset_settings()
     if os.environ.get("AWS_ENDPOINT_URL"):
         aws.reset()  # a test switched endpoints; otherwise clients survive (same moto)
     keyring.forget()
     clock.reset()
-    ratelimit._stale.clear()
+    limiter._stale.clear()
     provision("test")
     bootstrap({"GATEHOUSE_ADMIN_CLIENT_SECRET": ADMIN_SECRET,
                "GATEHOUSE_ADMIN_PASSWORD": ADMIN_PASSWORD})

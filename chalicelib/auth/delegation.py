@@ -14,9 +14,9 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from chalicelib.auth.principal import Principal
-from chalicelib.auth.scopes import covers, expand
 from chalicelib.core.errors import Forbidden, NotFound
+from chalicelib.core.principal import Principal
+from chalicelib.core.scopes import covers, expand
 
 
 def visible(actor: Principal, item: dict[str, Any] | None, what: str) -> dict[str, Any]:

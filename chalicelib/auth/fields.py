@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, WithJsonSchema
 
-from chalicelib.auth.scopes import SCOPES
+from chalicelib.core.scopes import SCOPES
 
 
 def _known(value: str) -> str:

@@ -13,15 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.auth import credentials, keyring, tokens
+from chalicelib.auth import credentials, keyring, limiter, tokens
+from chalicelib.auth.limiter import Quota
 from chalicelib.auth.owners import delegated_scopes, user_scopes
-from chalicelib.auth.principal import Principal
-from chalicelib.auth.scopes import sandboxed, within
 from chalicelib.core import clock
 from chalicelib.core.errors import AuthenticationFailed, Forbidden, RateLimited
+from chalicelib.core.principal import Principal
+from chalicelib.core.scopes import sandboxed, within
 from chalicelib.core.settings import get_settings
-from chalicelib.http import ratelimit
-from chalicelib.http.ratelimit import Quota
 
 USAGE_KEEP_DAYS = 400
 
@@ -66,12 +65,12 @@ def epoch_condition(epoch: int) -> str:
     return "(attribute_not_exists(#ep) OR #ep = :ep)" if epoch == 0 else "#ep = :ep"
 
 
-def _refuse(charge: ratelimit.Charge, who: str) -> None:
+def _refuse(charge: limiter.Charge, who: str) -> None:
     """A 429 when the limits refused the write; `who` is verified by then (the token's
     signature checked, or the key's hash matched in the same write), so the breach
     statistics may name it."""
     if charge.quota.exceeded:
-        ratelimit.name_breach(who)
+        limiter.name_breach(who)
         raise RateLimited(charge.quota.retry_after, charge.quota.headers())
 
 
@@ -106,7 +105,7 @@ def from_bearer(token: str, issuer: str) -> Caller:
     if claims.get("sid"):
         names["#rs"] = revocation_attr(str(claims["sid"]))
         condition += " AND attribute_not_exists(#rs)"
-    charge = ratelimit.charge(pk, sk, hour_limit="hourLimit",
+    charge = limiter.charge(pk, sk, hour_limit="hourLimit",
                               burst_limit=get_settings().burst_limit, condition=condition,
                               names=names, values=values)
     if not charge.allowed:
@@ -120,7 +119,7 @@ def from_bearer(token: str, issuer: str) -> Caller:
         _refuse(charge, f"{kind}:{claims['sub']}")
         raise AuthenticationFailed("The access token is not valid.")
     item = charge.item or {}
-    ratelimit.note_stale(pk, _stale_extras(item, clock.now()))
+    limiter.note_stale(pk, _stale_extras(item, clock.now()))
     principal = Principal(
         kind=kind, id=str(claims["sub"]), owner=str(item.get("owner") or claims["sub"]),
         scopes=_confined(bearer_scopes(kind, claims, item), bool(item.get("sandbox"))),
@@ -183,7 +182,7 @@ def from_api_key(key: str, ip: str, method: str, path_qs: str, body: bytes,
     if sig_attr:
         sets[sig_attr] = int(now)
     pk, sk = principal_key("api_key", key_id)
-    charge = ratelimit.charge(pk, sk, hour_limit="hourLimit",
+    charge = limiter.charge(pk, sk, hour_limit="hourLimit",
                               burst_limit=get_settings().burst_limit, condition=condition,
                               names=names, values=values, sets=sets,
                               set_exprs=tuple(set_exprs))
@@ -203,7 +202,7 @@ def from_api_key(key: str, ip: str, method: str, path_qs: str, body: bytes,
         _refuse(charge, f"api_key:{key_id}")
         raise AuthenticationFailed("The API key is not valid.", error="")
     item = charge.item or {}
-    ratelimit.note_stale(pk, _stale_extras(item, now))
+    limiter.note_stale(pk, _stale_extras(item, now))
     if item.get("requireSignature") and not sig_attr:
         raise AuthenticationFailed("This key requires signed requests (X-Timestamp and "
                                    "X-API-Signature).", error="")
@@ -259,7 +258,7 @@ def anonymous(ip: str) -> Caller:
     """Counts one request (or one credential check) against the IP, in one conditional
     write that refuses (429) once its budget is spent."""
     settings = get_settings()
-    charge = ratelimit.charge_ip(ip, settings.anonymous_hourly_limit, settings.burst_limit)
+    charge = limiter.charge_ip(ip, settings.anonymous_hourly_limit, settings.burst_limit)
     if not charge.allowed:
         raise RateLimited(charge.quota.retry_after, charge.quota.headers())
     return Caller(None, charge.quota)
@@ -269,7 +268,7 @@ def spend_attempt(ip: str) -> Quota:
     """Before a password or secret is checked: the attempt is charged to the IP first,
     so an IP out of attempts gets no more guesses (a right guess past the limit is
     refused too), and concurrent guesses cannot all pass a read of the counter. Give a
-    successful attempt back with `ratelimit.refund_ip`."""
+    successful attempt back with `limiter.refund_ip`."""
     quota = anonymous(ip).quota
     assert quota is not None
     return quota

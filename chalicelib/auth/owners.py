@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from chalicelib.auth.scopes import BUILTIN_ROLES, expand, within
+from chalicelib.core.scopes import BUILTIN_ROLES, expand, within
 from chalicelib.store import table as store
 
 

@@ -7,9 +7,9 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.auth.scopes import SCOPES
-from chalicelib.docs.errors import ERROR_CODES, ERRORS
-from chalicelib.http import routes
+from chalicelib.core.errors import ERROR_CODES, ERRORS
+from chalicelib.core.scopes import SCOPES
+from chalicelib.http import registry
 
 _PARAM = re.compile(r"{([^}]+)}")
 
@@ -66,7 +66,7 @@ def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _errors(spec: routes.RouteSpec) -> dict[str, Any]:
+def _errors(spec: registry.RouteSpec) -> dict[str, Any]:
     statuses = [400, 429, 500, *spec.errors]
     if spec.auth == "required":
         statuses += [401, 403]
@@ -86,7 +86,7 @@ def _errors(spec: routes.RouteSpec) -> dict[str, Any]:
             for s in sorted(set(statuses))}
 
 
-def _operation(spec: routes.RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
+def _operation(spec: registry.RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": spec.name, "summary": spec.summary, "tags": [spec.tag],
         "description": spec.description, "responses": {},
@@ -131,7 +131,7 @@ def _operation(spec: routes.RouteSpec, components: dict[str, Any]) -> dict[str, 
 def document(server: str = "") -> dict[str, Any]:
     components: dict[str, Any] = {"Error": ERROR_SCHEMA, "OAuthError": OAUTH_ERROR_SCHEMA}
     paths: dict[str, Any] = {}
-    for (path, method), spec in sorted(routes.REGISTRY.items()):
+    for (path, method), spec in sorted(registry.REGISTRY.items()):
         paths.setdefault(path, {})[method.lower()] = _operation(spec, components)
     return {
         "openapi": "3.1.0",

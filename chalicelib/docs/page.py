@@ -9,8 +9,8 @@ from functools import lru_cache
 from html import escape
 from typing import Any
 
+from chalicelib.core.errors import ERRORS, anchor
 from chalicelib.docs import openapi
-from chalicelib.docs.errors import ERRORS, anchor
 
 METHODS = ("get", "post", "put", "patch", "delete")
 _TICKS = re.compile(r"`([^`]+)`")

@@ -10,7 +10,7 @@ from pydantic import Field
 from chalicelib.docs import openapi, page
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import Query
-from chalicelib.http.routes import ApiBlueprint, Reply
+from chalicelib.http.registry import ApiBlueprint, Reply
 
 api = ApiBlueprint(__name__, "Docs")
 # The page is self-contained: inline style, no script, nothing fetched.

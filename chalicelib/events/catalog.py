@@ -25,7 +25,7 @@ CATALOG: dict[str, EventType] = {}
 
 def register(name: str, description: str, model: Any, example: dict[str, Any], *,
              read_scope: str, platform: bool = False) -> EventType:
-    from chalicelib.auth.scopes import SCOPES
+    from chalicelib.core.scopes import SCOPES
 
     if name in CATALOG:
         raise ValueError(f"event type {name} declared twice")
@@ -45,7 +45,7 @@ def read_scope(name: str) -> str | None:
 def readable(name: str, scopes: Iterable[str]) -> bool:
     """Whether holders of these scopes (expanded here: `admin` and implied ones count)
     may see events of this type."""
-    from chalicelib.auth.scopes import expand
+    from chalicelib.core.scopes import expand
 
     needed = read_scope(name)
     return needed is not None and needed in expand(scopes)

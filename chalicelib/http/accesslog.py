@@ -12,20 +12,13 @@ import json
 from typing import Any
 
 from chalicelib.core import clock
+from chalicelib.core.redact import masked_ip
 from chalicelib.core.settings import get_settings
 from chalicelib.http.context import RequestContext
 from chalicelib.store import table as store
 
 SECRET_QUERY_KEYS = {"token", "access_token", "refresh_token", "client_secret", "password",
                      "key", "api_key", "secret", "signature"}
-
-
-def masked_ip(ip: str) -> str:
-    """Personal data masked: the last IPv4 octet, or the IPv6 interface part."""
-    if ":" in ip:
-        return ":".join(ip.split(":")[:4]) + "::"
-    parts = ip.split(".")
-    return ".".join(parts[:3] + ["0"]) if len(parts) == 4 else ip
 
 
 def masked_query(query: dict[str, str]) -> dict[str, str]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from chalicelib.auth.principal import Principal
 from chalicelib.core import ids
+from chalicelib.core.principal import Principal
 
 
 @dataclass

@@ -8,8 +8,7 @@ from typing import Any
 from chalice import Response
 
 from chalicelib.core import clock
-from chalicelib.core.errors import AppError, OAuthError
-from chalicelib.docs.errors import ERROR_CODES, link
+from chalicelib.core.errors import AppError, OAuthError, error_for_status, link
 
 JSON = "application/json"
 
@@ -51,18 +50,10 @@ def oauth_error_response(exc: OAuthError) -> Response:
 
 
 # Chalice answers some errors itself ({"Code","Message"} bodies); map them to ours.
-CHALICE_MESSAGES = {
-    405: "This method is not allowed on this path.",
-    415: "The request body's media type is not supported.",
-    500: "An internal error occurred.",
-}
-
-
 def is_chalice_error(body: Any) -> bool:
     return isinstance(body, dict) and set(body) == {"Code", "Message"}
 
 
 def from_chalice_error(status: int, request_id: str, headers: dict[str, str]) -> Response:
-    code = ERROR_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR")
-    message = CHALICE_MESSAGES.get(status, "The request could not be processed.")
-    return json_response(error_body(code, message, request_id), status, headers)
+    exc = error_for_status(status)
+    return json_response(error_body(exc.code, exc.message, request_id), status, headers)

@@ -7,7 +7,7 @@ from typing import Any
 from chalicelib.core import clock
 from chalicelib.core.settings import get_settings
 from chalicelib.http.context import RequestContext
-from chalicelib.http.routes import ApiBlueprint, Reply
+from chalicelib.http.registry import ApiBlueprint, Reply
 
 api = ApiBlueprint(__name__, "Health")
 

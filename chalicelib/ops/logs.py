@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, Field
 from chalicelib.core import clock
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import PageQuery
-from chalicelib.http.routes import ApiBlueprint, Reply, page
+from chalicelib.http.registry import ApiBlueprint, Reply, page
 from chalicelib.store import table as store
 
 api = ApiBlueprint(__name__, "Logs")

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import Body
-from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
+from chalicelib.http.registry import ApiBlueprint, Reply, ok, page
 from chalicelib.resources import service
 from chalicelib.resources.declaration import Resource
 

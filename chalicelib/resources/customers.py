@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import Field
 
-from chalicelib.auth.principal import Principal
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict
+from chalicelib.core.principal import Principal
 from chalicelib.http.models import Body, ChangeBody
 from chalicelib.resources import service
 from chalicelib.resources.declaration import Out, Resource, register_events

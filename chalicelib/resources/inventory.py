@@ -13,12 +13,11 @@ from typing import Any
 
 from pydantic import Field
 
-from chalicelib.auth.principal import Principal
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict
-from chalicelib.events import outbox
+from chalicelib.core.principal import Principal
+from chalicelib.events import audit, outbox
 from chalicelib.http.models import Body, ChangeBody
-from chalicelib.ops import audit
 from chalicelib.resources import service
 from chalicelib.resources.declaration import Out, Resource, register_events
 from chalicelib.store import table as store

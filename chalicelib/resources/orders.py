@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_serializer, model_validator
 
-from chalicelib.auth.principal import Principal
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, Unprocessable
+from chalicelib.core.principal import Principal
 from chalicelib.http.models import Body, ChangeBody
 from chalicelib.resources import service
 from chalicelib.resources.customers import CUSTOMERS

@@ -5,7 +5,7 @@ customer erasure, inventory reserve/release)."""
 from __future__ import annotations
 
 from chalicelib.http.context import RequestContext
-from chalicelib.http.routes import ApiBlueprint, Reply, ok
+from chalicelib.http.registry import ApiBlueprint, Reply, ok
 from chalicelib.resources import crud, customers, inventory, orders
 from chalicelib.resources.crud import scopes
 from chalicelib.resources.customers import CUSTOMERS

@@ -9,11 +9,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.auth.principal import Principal
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
-from chalicelib.events import outbox
-from chalicelib.ops import audit
+from chalicelib.core.principal import Principal
+from chalicelib.events import audit, outbox
 from chalicelib.resources.declaration import Resource, cents
 from chalicelib.store import table as store
 

@@ -22,7 +22,7 @@ from chalicelib.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.events import catalog
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import Body, PageQuery
-from chalicelib.http.routes import ApiBlueprint, Reply, ok, page
+from chalicelib.http.registry import ApiBlueprint, Reply, ok, page
 from chalicelib.webhooks import subscriptions
 
 

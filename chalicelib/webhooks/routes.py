@@ -4,7 +4,7 @@ another owner's webhook answers 404) and the event catalog."""
 from __future__ import annotations
 
 from chalicelib.http.context import RequestContext
-from chalicelib.http.routes import ApiBlueprint, Reply, ok, page, with_secret
+from chalicelib.http.registry import ApiBlueprint, Reply, ok, page, with_secret
 from chalicelib.webhooks import (
     platform_events,  # noqa: F401 - registers the platform events
     service,

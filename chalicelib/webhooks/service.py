@@ -20,12 +20,11 @@ import re
 from typing import Any
 
 from chalicelib.auth import keyring
-from chalicelib.auth.principal import Principal
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, NotFound
+from chalicelib.core.principal import Principal
 from chalicelib.core.settings import get_settings
-from chalicelib.events import catalog, outbox
-from chalicelib.ops import audit
+from chalicelib.events import audit, catalog, outbox
 from chalicelib.store import table as store
 from chalicelib.webhooks import repo, ssrf
 from chalicelib.webhooks.models import (

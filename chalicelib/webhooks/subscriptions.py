@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from chalicelib.auth.principal import Principal
 from chalicelib.core.errors import Forbidden
+from chalicelib.core.principal import Principal
 from chalicelib.events import catalog
 
 
 def read_scopes(actor: Principal) -> list[str]:
     """The event read scopes the actor holds: the most its subscriptions may ever yield."""
-    from chalicelib.auth.scopes import expand
+    from chalicelib.core.scopes import expand
 
     held = expand(actor.scopes)
     if "admin" in held:

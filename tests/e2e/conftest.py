@@ -1,4 +1,4 @@
-"""End-to-end: the real local stack (`python -m chalicelib.local`, what `make run` starts)
+"""End-to-end: the real local stack (`python -m devstack`, what `make run` starts)
 as a subprocess on free loopback ports, spoken to over real HTTP.
 
 Under pytest-xdist each worker that runs e2e tests starts its own stack on its own
@@ -96,7 +96,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         stack = LocalStack(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{aws_port}",
                            "admin", ADMIN_SECRET, ADMIN_PASSWORD, log_path)
         with log_path.open("wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "chalicelib.local"], cwd=ROOT,
+            proc = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=ROOT,
                                     env=_child_env(port, aws_port), stdout=log,
                                     stderr=subprocess.STDOUT)
         if _wait_healthy(proc, stack.base_url):

@@ -12,7 +12,7 @@ from chalicelib.auth.api_keys.models import (
     UsageQuery,
 )
 from chalicelib.http.context import RequestContext
-from chalicelib.http.routes import ApiBlueprint, Reply, ok, page, with_secret
+from chalicelib.http.registry import ApiBlueprint, Reply, ok, page, with_secret
 
 api = ApiBlueprint(__name__, "API keys")
 

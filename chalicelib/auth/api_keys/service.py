@@ -21,10 +21,10 @@ from chalicelib.auth.api_keys.models import (
 )
 from chalicelib.auth.guard import usage_attr
 from chalicelib.auth.oauth.service import hour_limit_for
-from chalicelib.auth.principal import Principal
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, Forbidden
-from chalicelib.ops import audit
+from chalicelib.core.principal import Principal
+from chalicelib.events import audit
 
 KEY_ID_RE = re.compile(r"^key_[0-9a-hjkmnp-tv-z]{12}$")
 SECRET_PREFIX = "gks_"

@@ -10,10 +10,10 @@ from chalicelib.auth import credentials, delegation, owners
 from chalicelib.auth.guard import SESSION_EPOCH
 from chalicelib.auth.oauth import repo, service
 from chalicelib.auth.oauth.models import CreateClient, UpdateClient
-from chalicelib.auth.principal import Principal
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import NotFound
-from chalicelib.ops import audit
+from chalicelib.core.principal import Principal
+from chalicelib.events import audit
 
 
 def public_client(item: dict[str, Any]) -> dict[str, Any]:

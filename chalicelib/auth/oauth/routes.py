@@ -13,11 +13,11 @@ from chalicelib.auth.oauth.models import (
     TokenRequest,
     UpdateClient,
 )
-from chalicelib.auth.scopes import SCOPES
 from chalicelib.core.errors import AuthenticationFailed, OAuthError
+from chalicelib.core.scopes import SCOPES
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import PageQuery
-from chalicelib.http.routes import NO_STORE, ApiBlueprint, Reply, ok, page
+from chalicelib.http.registry import NO_STORE, ApiBlueprint, Reply, ok, page
 
 api = ApiBlueprint(__name__, "OAuth")
 
@@ -50,7 +50,7 @@ def _grant(ctx: RequestContext, body: TokenRequest, forced_grant: str | None = N
 
 
 def _as_principal(client: dict[str, Any]) -> Any:
-    from chalicelib.auth.principal import Principal
+    from chalicelib.core.principal import Principal
 
     return Principal(kind="client", id=client["clientId"], owner=str(client.get("owner", "")),
                      scopes=frozenset(client["scopes"]), tier=client["tier"],
@@ -100,7 +100,7 @@ def introspect(ctx: RequestContext, body: TokenOnly) -> Reply:
     learns about its own tokens; about anyone else's only with `tokens:introspect` (or
     `admin`): otherwise `{"active": false}`. Scopes are answered as they stand now."""
     from chalicelib.auth.guard import bearer_scopes
-    from chalicelib.auth.scopes import allows, sandboxed
+    from chalicelib.core.scopes import allows, sandboxed
 
     auth = ctx.header("authorization")
     if auth.lower().startswith("bearer "):
@@ -200,7 +200,7 @@ def jwks(ctx: RequestContext) -> Reply:
 def rotate_keys(ctx: RequestContext) -> Reply:
     """New tokens are signed with a new key; the old key stays in the JWKS until the
     tokens it signed have expired."""
-    from chalicelib.ops import audit
+    from chalicelib.events import audit
 
     kid = keyring.rotate_signing_key()
     audit.record(ctx.principal, "oauth.signing_key.rotate", "signing_key", kid, {})

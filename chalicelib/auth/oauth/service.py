@@ -8,18 +8,17 @@ import binascii
 from typing import Any
 from urllib.parse import unquote
 
-from chalicelib.auth import credentials, owners, tokens
+from chalicelib.auth import credentials, limiter, owners, tokens
 from chalicelib.auth.guard import SESSION_EPOCH, principal_key, session_epoch_of
 from chalicelib.auth.oauth import repo
-from chalicelib.auth.scopes import expand
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import (
     AuthenticationFailed,
     OAuthError,
     RateLimited,
 )
+from chalicelib.core.scopes import expand
 from chalicelib.core.settings import get_settings
-from chalicelib.http import ratelimit
 
 REFRESH_PREFIX = "grt_"
 
@@ -86,7 +85,7 @@ def authenticate_client(creds: tuple[str, str] | None, ip: str,
     attempt = spend_attempt(ip)
     # The secret is part of the write's condition: a wrong secret never spends the
     # client's quota (only the caller's IP pays for it).
-    result = ratelimit.charge(f"CLIENT#{client_id}", "CLIENT", hour_limit="hourLimit",
+    result = limiter.charge(f"CLIENT#{client_id}", "CLIENT", hour_limit="hourLimit",
                               burst_limit=get_settings().burst_limit,
                               condition="attribute_exists(PK) AND active = :true "
                                         "AND secretHash = :sh",
@@ -95,9 +94,9 @@ def authenticate_client(creds: tuple[str, str] | None, ip: str,
     if item is None or not item.get("active") or not credentials.same(
             str(item.get("secretHash", "")), hashed):
         raise failed
-    ratelimit.refund_ip(ip, attempt)
+    limiter.refund_ip(ip, attempt)
     if not result.allowed:
-        ratelimit.name_breach(f"client:{client_id}")
+        limiter.name_breach(f"client:{client_id}")
         raise RateLimited(quota.retry_after, quota.headers())
     return item
 

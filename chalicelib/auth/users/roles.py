@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.auth import delegation, owners
-from chalicelib.auth.principal import Principal
-from chalicelib.auth.scopes import BUILTIN_ROLES
 from chalicelib.auth.users import service
 from chalicelib.auth.users.models import RoleBody, UpdateRole
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict, NotFound
-from chalicelib.ops import audit
+from chalicelib.core.principal import Principal
+from chalicelib.core.scopes import BUILTIN_ROLES
+from chalicelib.events import audit
 from chalicelib.store import table as store
 
 

@@ -17,7 +17,7 @@ from chalicelib.auth.users.models import (
 )
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import PageQuery
-from chalicelib.http.routes import NO_STORE, ApiBlueprint, Reply, ok, page
+from chalicelib.http.registry import NO_STORE, ApiBlueprint, Reply, ok, page
 
 api = ApiBlueprint(__name__, "Users")
 

@@ -16,8 +16,6 @@ from chalicelib.auth import credentials, owners
 from chalicelib.auth.guard import SESSION_EPOCH, epoch_condition
 from chalicelib.auth.oauth import service as oauth
 from chalicelib.auth.owners import RIGHTS_REV, role_scopes
-from chalicelib.auth.principal import Principal
-from chalicelib.auth.scopes import BUILTIN_ROLES, expand
 from chalicelib.auth.users.models import CreateUser, UpdateUser
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import (
@@ -28,8 +26,10 @@ from chalicelib.core.errors import (
     OAuthError,
     Unprocessable,
 )
+from chalicelib.core.principal import Principal
+from chalicelib.core.scopes import BUILTIN_ROLES, expand
 from chalicelib.core.settings import get_settings
-from chalicelib.ops import audit
+from chalicelib.events import audit
 from chalicelib.store import table as store
 
 PORTAL_CLIENT = "gatehouse-portal"
@@ -305,8 +305,8 @@ def unassign_role(actor: Principal, user_id: str, role: str) -> None:
 def login(username: str, password: str, issuer: str, ip: str) -> dict[str, Any]:
     """The attempt is charged to the IP before the password is checked (429 once the
     IP's budget is spent); a successful login gives it back, so only failures count."""
+    from chalicelib.auth import limiter
     from chalicelib.auth.guard import spend_attempt
-    from chalicelib.http import ratelimit
 
     attempt = spend_attempt(ip)
     item = user_by_name(username)
@@ -314,7 +314,7 @@ def login(username: str, password: str, issuer: str, ip: str) -> dict[str, Any]:
     valid = credentials.check_password(password, stored)
     if not item or not valid or not item.get("active", True):
         raise AuthenticationFailed("Wrong username or password.", error="")
-    ratelimit.refund_ip(ip, attempt)
+    limiter.refund_ip(ip, attempt)
     changes: dict[str, Any] = {"lastLoginAt": clock.iso()}
     if credentials.needs_rehash(stored):
         # Old parameters: rewritten with the current ones, only if the hash is still the

@@ -1,8 +1,0 @@
-"""`make run`: the whole stack locally, in the foreground, until Ctrl-C or SIGTERM."""
-
-import sys
-
-from chalicelib.local.stack import main
-
-if __name__ == "__main__":
-    sys.exit(main())
