@@ -1,9 +1,10 @@
 """Customers: email unique (case-insensitive, held as a hash); DELETE erases personal
 data but keeps the id, so orders still reference it (their shipping addresses are
-scrubbed first)."""
+scrubbed first, by the hook orders registers with `holds_personal_data`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -14,7 +15,6 @@ from chalicelib.core.principal import Principal
 from chalicelib.http.models import Body, ChangeBody
 from chalicelib.resources import service
 from chalicelib.resources.declaration import Out, Resource, register_events
-from chalicelib.store import table as store
 
 EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"
 PHONE = r"^\+?[0-9 ()\-]{5,20}$"
@@ -73,27 +73,33 @@ register_events(CUSTOMERS, {}, {"customer.deleted": (
     CustomerErased, {"id": "cus_01example", "erasedAt": "2026-01-02T00:00:00.000Z"})})
 
 
+# What other resources do to their copies of a customer's personal data before the
+# customer is erased: (principal, customer id) -> None, repeatable. They register here
+# (orders scrubs its shipping addresses) so that customers imports none of them.
+Scrubber = Callable[[Principal, str], None]
+HOLDERS: list[Scrubber] = []
+
+
+def holds_personal_data(scrub: Scrubber) -> Scrubber:
+    """Registers `scrub` to run on every erasure, before the customer's own record."""
+    HOLDERS.append(scrub)
+    return scrub
+
+
 def erase(principal: Principal, customer_id: str) -> dict[str, Any]:
-    """Scrubs the shipping addresses of the customer's orders, then replaces name,
-    email and phone by erased markers, frees the email, and raises customer.deleted;
-    last, rewrites the copies in past events and webhook deliveries (privacy.py).
-    Safe to repeat: a crash midway leaves the customer for a second DELETE."""
+    """Runs the registered scrubbers (the shipping addresses of the customer's orders),
+    then replaces name, email and phone by erased markers, frees the email, and raises
+    customer.deleted; last, rewrites the copies in past events and webhook deliveries
+    (privacy.py). Safe to repeat: a crash midway leaves the customer for a second DELETE."""
     from chalicelib.events import privacy
-    from chalicelib.resources.orders import scrub_order
 
     ns = service.namespace(principal)
     customer = service.load(CUSTOMERS, ns, customer_id)
     if customer.get("status") == "erased":
         privacy.erase(f"{ns}#{customer_id}")
         return CUSTOMERS.present(customer)
-    cursor = None
-    while True:
-        links, cursor = store.query_page(CUSTOMERS.pk(ns, customer_id), sk_prefix="ORDER#",
-                                         cursor=cursor, limit=100, forward=True)
-        for link in links:
-            scrub_order(principal, str(link["SK"]).split("#", 1)[1])
-        if not cursor:
-            break
+    for scrub in HOLDERS:
+        scrub(principal, customer_id)
 
     def change(record: dict[str, Any]) -> tuple[dict[str, Any], service.Events]:
         if record.get("status") == "erased":

@@ -11,7 +11,7 @@ from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, Unprocessable
 from chalicelib.core.principal import Principal
 from chalicelib.http.models import Body, ChangeBody
-from chalicelib.resources import service
+from chalicelib.resources import customers, service
 from chalicelib.resources.customers import CUSTOMERS
 from chalicelib.resources.declaration import Money, Out, Resource, cents, register_events
 from chalicelib.resources.products import PRODUCTS
@@ -270,6 +270,21 @@ def payments(principal: Principal, order_id: str) -> list[dict[str, Any]]:
     items, _ = store.query_page(ORDERS.pk(ns, order_id), sk_prefix="PAYMENT#", limit=100,
                                 forward=True)
     return [ORDERS.present(i) for i in items]
+
+
+@customers.holds_personal_data
+def scrub_customer_orders(principal: Principal, customer_id: str) -> None:
+    """Before a customer is erased: each of its orders (found by the links `_links`
+    writes) loses its shipping address."""
+    ns = service.namespace(principal)
+    cursor = None
+    while True:
+        links, cursor = store.query_page(CUSTOMERS.pk(ns, customer_id), sk_prefix="ORDER#",
+                                         cursor=cursor, limit=100, forward=True)
+        for link in links:
+            scrub_order(principal, str(link["SK"]).split("#", 1)[1])
+        if not cursor:
+            break
 
 
 def scrub_order(principal: Principal, order_id: str) -> None:
