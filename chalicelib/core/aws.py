@@ -6,7 +6,6 @@ and tests can point them at moto before first use.
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
@@ -14,12 +13,12 @@ _lock = threading.Lock()
 _clients: dict[tuple[str, str, str], Any] = {}
 
 
-def _endpoint() -> str:
-    return os.environ.get("AWS_ENDPOINT_URL", "")
-
-
 def _get(kind: str, service: str) -> Any:
-    key = (kind, service, _endpoint())
+    from chalicelib.core.settings import get_settings
+
+    settings = get_settings()
+    # Keyed by endpoint too: tests and the local stack switch it (and reset the settings).
+    key = (kind, service, settings.aws_endpoint_url)
     found = _clients.get(key)
     if found is None:
         with _lock:
@@ -28,13 +27,11 @@ def _get(kind: str, service: str) -> Any:
                 import boto3
                 from botocore.config import Config
 
-                from chalicelib.core.settings import get_settings
-
                 cfg = Config(retries={"max_attempts": 3, "mode": "standard"},
                              max_pool_connections=50)
                 factory = getattr(boto3.session.Session(), kind)
-                found = factory(service, region_name=get_settings().region,
-                                endpoint_url=_endpoint() or None, config=cfg)
+                found = factory(service, region_name=settings.region,
+                                endpoint_url=settings.aws_endpoint_url or None, config=cfg)
                 _clients[key] = found
     return found
 

@@ -1,29 +1,32 @@
-"""One typed settings object, read from the environment once per container."""
+"""One typed settings object, read from the environment once per container.
+
+Each field is read from GATEHOUSE_<NAME> (pydantic-settings) unless it names its variable
+itself; an empty variable counts as unset. Lists are comma-separated, not JSON.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEHOUSE_", env_ignore_empty=True,
+                                      frozen=True, extra="ignore",
+                                      validate_by_name=True)
 
-
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    return int(raw) if raw.strip() else default
-
-
-@dataclass(frozen=True)
-class Settings:
     stage: str = "dev"
-    region: str = "us-east-1"
-    # Names of the AWS resources; infra/ builds them from the same prefix.
-    resource_prefix: str = "gatehouse-dev"
+    region: str = Field("us-east-1",
+                        validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+    # Names of the AWS resources; infra/ builds them from the same prefix. Empty: from stage.
+    resource_prefix: str = ""
+    # The emulator's address on the local stack and in tests; empty on AWS.
+    aws_endpoint_url: str = Field("", validation_alias="AWS_ENDPOINT_URL")
     issuer: str = ""
-    cors_origins: tuple[str, ...] = ()
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     max_body_bytes: int = 1_048_576
     access_token_ttl: int = 3600
     refresh_token_ttl: int = 30 * 86400
@@ -39,11 +42,35 @@ class Settings:
     password_hash_n: int = 2**17
     admin_client_id: str = "admin"
     admin_username: str = "admin"
-    webhook_allowed_hosts: tuple[str, ...] = ()
-    webhook_retry_schedule: tuple[int, ...] = (60, 300, 1800)
-    tiers: dict[str, int] = field(
-        default_factory=lambda: {"free": 100, "pro": 1000, "enterprise": 10000}
-    )
+    # The sender of mail to webhook owners (endpoint-health warnings).
+    email_from: str = "webhooks@gatehouse.local"
+    webhook_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    webhook_retry_schedule: Annotated[tuple[int, ...], NoDecode] = (60, 300, 1800)
+    # A webhook whose every attempt failed this long is warned, then disabled.
+    webhook_warn_after_hours: float = 72
+    webhook_disable_after_hours: float = 120
+    tiers: dict[str, int] = Field(
+        default_factory=lambda: {"free": 100, "pro": 1000, "enterprise": 10000})
+
+    @field_validator("cors_origins", "webhook_allowed_hosts", "webhook_retry_schedule",
+                     mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_prefix(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("resource_prefix"):
+            data = {**data, "resource_prefix": resource_prefix_for(str(data.get("stage", "dev")))}
+        return data
 
     @property
     def table_name(self) -> str:
@@ -69,6 +96,16 @@ class Settings:
     def is_deployed(self) -> bool:
         return self.stage not in ("local", "test")
 
+    @property
+    def webhook_warn_after(self) -> float:
+        """Seconds."""
+        return self.webhook_warn_after_hours * 3600
+
+    @property
+    def webhook_disable_after(self) -> float:
+        """Seconds."""
+        return self.webhook_disable_after_hours * 3600
+
 
 def resource_prefix_for(stage: str) -> str:
     return f"gatehouse-{stage}"
@@ -76,28 +113,7 @@ def resource_prefix_for(stage: str) -> str:
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    env = os.environ
-    stage = env.get("GATEHOUSE_STAGE", "dev")
-    return Settings(
-        stage=stage,
-        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        resource_prefix=env.get("GATEHOUSE_RESOURCE_PREFIX") or resource_prefix_for(stage),
-        issuer=env.get("GATEHOUSE_ISSUER", "").rstrip("/"),
-        cors_origins=_csv(env.get("GATEHOUSE_CORS_ORIGINS", "")),
-        max_body_bytes=_int("GATEHOUSE_MAX_BODY_BYTES", 1_048_576),
-        access_token_ttl=_int("GATEHOUSE_ACCESS_TOKEN_TTL", 3600),
-        refresh_token_ttl=_int("GATEHOUSE_REFRESH_TOKEN_TTL", 30 * 86400),
-        user_access_token_ttl=_int("GATEHOUSE_USER_ACCESS_TOKEN_TTL", 900),
-        anonymous_hourly_limit=_int("GATEHOUSE_ANONYMOUS_HOURLY_LIMIT", 100),
-        burst_limit=_int("GATEHOUSE_BURST_LIMIT", 100),
-        password_hash_n=_int("GATEHOUSE_PASSWORD_HASH_N", 2**17),
-        admin_client_id=env.get("GATEHOUSE_ADMIN_CLIENT_ID", "admin"),
-        admin_username=env.get("GATEHOUSE_ADMIN_USERNAME", "admin"),
-        webhook_allowed_hosts=_csv(env.get("GATEHOUSE_WEBHOOK_ALLOWED_HOSTS", "")),
-        webhook_retry_schedule=tuple(
-            int(x) for x in _csv(env.get("GATEHOUSE_WEBHOOK_RETRY_SCHEDULE", "60,300,1800"))
-        ),
-    )
+    return Settings()
 
 
 def reset_settings() -> None:

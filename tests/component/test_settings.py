@@ -1,0 +1,93 @@
+"""Settings: one typed object read from the environment (pydantic-settings)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def clean_env(monkeypatch: Any) -> Any:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("GATEHOUSE_") or name in ("AWS_REGION", "AWS_DEFAULT_REGION",
+                                                     "AWS_ENDPOINT_URL"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_defaults_without_environment(clean_env):
+    from chalicelib.core.settings import Settings
+
+    s = Settings()
+    assert (s.stage, s.region, s.resource_prefix) == ("dev", "us-east-1", "gatehouse-dev")
+    assert s.table_name == "gatehouse-dev-main" and s.queue_name("events") == "gatehouse-dev-events"
+    assert s.aws_endpoint_url == "" and s.email_from == "webhooks@gatehouse.local"
+    assert s.webhook_retry_schedule == (60, 300, 1800)
+    assert (s.webhook_warn_after, s.webhook_disable_after) == (72 * 3600, 120 * 3600)
+
+
+def test_environment_is_parsed_as_before(clean_env):
+    from chalicelib.core.settings import Settings
+
+    clean_env.setenv("GATEHOUSE_STAGE", "prod")
+    clean_env.setenv("AWS_REGION", "")  # empty counts as unset: the next name is read
+    clean_env.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    clean_env.setenv("GATEHOUSE_ISSUER", "https://api.example.com/")
+    clean_env.setenv("GATEHOUSE_CORS_ORIGINS", "https://a.example, https://b.example,,")
+    clean_env.setenv("GATEHOUSE_WEBHOOK_RETRY_SCHEDULE", "5,10")
+    clean_env.setenv("GATEHOUSE_BURST_LIMIT", "")
+    clean_env.setenv("GATEHOUSE_MAX_BODY_BYTES", "2048")
+    clean_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    clean_env.setenv("GATEHOUSE_WEBHOOK_WARN_AFTER_HOURS", "0.5")
+    s = Settings()
+    assert (s.stage, s.region, s.resource_prefix) == ("prod", "eu-west-1", "gatehouse-prod")
+    assert s.issuer == "https://api.example.com"
+    assert s.cors_origins == ("https://a.example", "https://b.example")
+    assert s.webhook_retry_schedule == (5, 10) and s.burst_limit == 100
+    assert s.max_body_bytes == 2048 and s.aws_endpoint_url == "http://127.0.0.1:5000"
+    assert s.webhook_warn_after == 1800
+    clean_env.setenv("GATEHOUSE_RESOURCE_PREFIX", "acme")
+    assert Settings().table_name == "acme-main"
+
+
+def test_a_malformed_number_fails_loudly(clean_env):
+    from pydantic import ValidationError
+
+    from chalicelib.core.settings import Settings
+
+    clean_env.setenv("GATEHOUSE_BURST_LIMIT", "many")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_get_settings_is_cached_until_reset(clean_env):
+    from chalicelib.core.settings import get_settings, reset_settings
+
+    clean_env.setenv("GATEHOUSE_STAGE", "one")
+    reset_settings()
+    try:
+        first = get_settings()
+        clean_env.setenv("GATEHOUSE_STAGE", "two")
+        assert get_settings() is first
+        reset_settings()
+        assert get_settings().stage == "two"
+    finally:
+        clean_env.undo()
+        reset_settings()
+
+
+def test_aws_clients_follow_the_endpoint_setting(clean_env):
+    from chalicelib.core import aws
+    from chalicelib.core.settings import reset_settings
+
+    clean_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    reset_settings()
+    try:
+        assert aws.client("sqs").meta.endpoint_url == "http://127.0.0.1:1"
+    finally:
+        clean_env.undo()
+        reset_settings()
+    assert aws.client("sqs").meta.endpoint_url != "http://127.0.0.1:1"
