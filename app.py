@@ -7,13 +7,14 @@ from chalice import Chalice, Rate
 from chalicelib.auth.api_keys import routes as api_key_routes
 from chalicelib.auth.oauth import routes as oauth_routes
 from chalicelib.auth.users import routes as user_routes
+from chalicelib.core.logging import lambda_handler
 from chalicelib.core.settings import get_settings
 from chalicelib.docs import routes as docs_routes
 from chalicelib.edge import middleware as edge
 from chalicelib.ops import health, logs
 from chalicelib.resources import routes as resource_routes
-from chalicelib.webhooks import deliveries as delivery_routes
 from chalicelib.webhooks import routes as webhook_routes
+from chalicelib.webhooks.delivery import routes as delivery_routes
 
 app = Chalice(app_name="gatehouse")
 app.register_middleware(edge.middleware, "http")
@@ -26,6 +27,7 @@ _settings = get_settings()  # names only: no I/O at import
 
 
 @app.on_sqs_message(queue=_settings.queue_name("events"), batch_size=10)
+@lambda_handler
 def fan_out(event: Any) -> dict:
     """Each event becomes one delivery per subscribed, active webhook."""
     from chalicelib.webhooks import worker
@@ -34,6 +36,7 @@ def fan_out(event: Any) -> dict:
 
 
 @app.on_sqs_message(queue=_settings.queue_name("webhooks"), batch_size=10)
+@lambda_handler
 def deliver(event: Any) -> dict:
     """HTTP attempts, concurrently within the batch and the invocation's remaining time;
     failures reported per message. Timeout: .chalice/config.json (lambda_functions)."""
@@ -43,6 +46,7 @@ def deliver(event: Any) -> dict:
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
+@lambda_handler
 def every_minute(event: Any) -> dict:
     """Outbox sweep, deliveries due after long waits, failing-endpoint checks."""
     from chalicelib.webhooks import worker
@@ -51,6 +55,7 @@ def every_minute(event: Any) -> dict:
 
 
 @app.lambda_function(name="bootstrap")
+@lambda_handler
 def bootstrap(event: dict, context: object) -> dict:
     """Run once after each deploy (idempotent): key material and the admin from
     Secrets Manager. `aws lambda invoke --function-name gatehouse-<stage>-bootstrap`."""

@@ -16,12 +16,12 @@ from chalice import Response
 
 from chalicelib.auth import guard, limiter
 from chalicelib.core import clock, correlation, ids
+from chalicelib.core import logging as logs
 from chalicelib.core.errors import (
     AuthenticationFailed,
     Forbidden,
     PayloadTooLarge,
 )
-from chalicelib.core.logging import get_logger
 from chalicelib.core.redact import masked_ip
 from chalicelib.core.settings import get_settings
 from chalicelib.edge import idempotency
@@ -122,6 +122,8 @@ def _handle(ctx: RequestContext, event: Any, get_response: Callable[[Any], Respo
     _check_body(ctx)
     caller = authenticate(ctx, spec)
     ctx.principal = caller.principal
+    if ctx.principal is not None:
+        logs.bind(principal=ctx.principal.describe())
     state["quota"] = caller.quota
     if spec.scopes and not (ctx.principal and _allows(ctx.principal.scopes, spec.scopes)):
         raise Forbidden(f"This needs the scope(s): {', '.join(spec.scopes)}.",
@@ -165,6 +167,8 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
     ctx = _context(event, started)
     context.set_current(ctx)
     correlation.bind(ctx.server_id, ctx.ip)
+    # Every line logged for this request carries these (the principal once known).
+    logs.bind(requestId=ctx.request_id, principal="")
     state: dict[str, Any] = {}
     try:
         try:
@@ -178,6 +182,7 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
     finally:
         context.set_current(None)
         correlation.clear()
+        logs.unbind("requestId", "principal")
 
 
 def _breach_name(ctx: RequestContext) -> str:
@@ -190,13 +195,14 @@ def _breach_name(ctx: RequestContext) -> str:
 
 def _after(ctx: RequestContext, status: int, latency_ms: float, state: dict[str, Any]) -> None:
     """Access log and error usage; failures here must not fail the request."""
-    log = get_logger()
+    log = logs.get_logger()
     spec = state.get("spec")
+    if ctx.principal is not None:  # a view may name one (the OAuth token endpoint)
+        logs.bind(principal=ctx.principal.describe())
+    # With the bound requestId and principal.
     log.info("request", extra={
-        "requestId": ctx.request_id, "method": ctx.method, "path": ctx.path, "status": status,
-        "latencyMs": round(latency_ms, 1),
-        "principal": ctx.principal.describe() if ctx.principal else "",
-        "ip": masked_ip(ctx.ip)})
+        "method": ctx.method, "path": ctx.path, "status": status,
+        "latencyMs": round(latency_ms, 1), "ip": masked_ip(ctx.ip)})
     if ctx.method == "OPTIONS" or (spec is not None and not spec.logged):
         return
     try:
@@ -205,8 +211,8 @@ def _after(ctx: RequestContext, status: int, latency_ms: float, state: dict[str,
             guard.count_error(ctx.principal)
         if status == 429:
             who = _breach_name(ctx)
-            log.warning("rate limit exceeded", extra={"requestId": ctx.request_id,
-                                                      "principal": who})
+            # Whom it counts against, which may be more than the bound principal says.
+            log.warning("rate limit exceeded", extra={"principal": who})
             limiter.record_breach(who)
     except Exception:  # noqa: BLE001
-        log.exception("access log write failed", extra={"requestId": ctx.request_id})
+        log.exception("access log write failed")
