@@ -3,7 +3,7 @@ so the OpenAPI document (and any client or fuzzer reading it) knows too."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, WithJsonSchema
 
@@ -16,8 +16,15 @@ def _known(value: str) -> str:
     return value
 
 
-Scope = Annotated[str, AfterValidator(_known),
-                  WithJsonSchema({"type": "string", "enum": sorted(SCOPES)})]
+class _ScopeEnum:
+    """The enum as the schema is generated: resources add their scopes as they are
+    declared, some after this module is imported."""
+
+    def __get_pydantic_json_schema__(self, _core: Any, _handler: Any) -> dict[str, Any]:
+        return {"type": "string", "enum": sorted(SCOPES)}
+
+
+Scope = Annotated[str, AfterValidator(_known), _ScopeEnum()]
 # Sorted and without repeats, whatever order they came in.
 ScopeList = Annotated[list[Scope], Field(min_length=1, max_length=50),
                       AfterValidator(lambda v: sorted(set(v)))]

@@ -1,21 +1,22 @@
-"""Scopes and the built-in roles (named sets of scopes)."""
+"""Scopes and the built-in roles (named sets of scopes).
+
+Each business resource's two scopes (`<name>:read`, `<name>:write`) come from its
+declaration: `resources/declaration.Resource` calls `register_resource`, and SCOPES and
+BUILTIN_ROLES are updated in place (callers that imported them see the change). Every
+declaration runs when its module is imported, before any request: app.py imports every
+routes module. Whatever reads scopes at import time must therefore read them late (the
+route registry checks a route's scopes as it is declared, after its resource).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-RESOURCE_NAMES = ("orders", "products", "customers", "inventory", "tickets")
-
-SCOPES: dict[str, str] = {
-    "admin": "Everything, across all owners.",
-    **{f"{r}:read": f"Read {r}." for r in RESOURCE_NAMES},
-    **{f"{r}:write": f"Create and change {r}." for r in RESOURCE_NAMES},
+# The platform's own scopes; the resources' are added as they are declared.
+PLATFORM_SCOPES: dict[str, str] = {
     "webhooks:manage": "Manage own webhooks.",
     "keys:manage": "Manage own API keys.",
     "clients:manage": "Manage own OAuth clients.",
-    "exports:run": "Run and download exports.",
-    "imports:run": "Run imports.",
-    "integrations:manage": "Manage own integrations.",
     "users:read": "Read own user profile.",
     "users:manage": "Manage users, roles and role assignments.",
     "logs:read": "Read own access logs and audit logs.",
@@ -24,18 +25,47 @@ SCOPES: dict[str, str] = {
                          "about its own client's tokens.",
 }
 
-_READS = {f"{r}:read" for r in RESOURCE_NAMES}
-_WRITES = {f"{r}:write" for r in RESOURCE_NAMES}
-
-BUILTIN_ROLES: dict[str, frozenset[str]] = {
-    "admin": frozenset(SCOPES),
-    "integrator": frozenset(_READS | _WRITES | {
-        "webhooks:manage", "keys:manage", "clients:manage", "exports:run", "imports:run",
-        "integrations:manage", "users:read", "logs:read"}),
-    "analyst": frozenset(_READS | {"exports:run", "users:read", "logs:read",
-                                   "monitoring:read"}),
-    "viewer": frozenset(_READS | {"users:read"}),
+# Each built-in role: whether it reads and writes every resource, and its platform scopes
+# (admin: every scope, whatever is declared).
+_ROLE_RULES: dict[str, tuple[bool, bool, frozenset[str]]] = {
+    "integrator": (True, True, frozenset({
+        "webhooks:manage", "keys:manage", "clients:manage", "users:read", "logs:read"})),
+    "analyst": (True, False, frozenset({"users:read", "logs:read", "monitoring:read"})),
+    "viewer": (True, False, frozenset({"users:read"})),
 }
+
+RESOURCE_NAMES: list[str] = []  # in declaration order; filled by register_resource
+SCOPES: dict[str, str] = {}
+BUILTIN_ROLES: dict[str, frozenset[str]] = {}
+
+
+def register_resource(name: str) -> None:
+    """A business resource was declared: its read and write scopes exist from now on,
+    in the roles that read or write every resource. Repeating a name changes nothing."""
+    if name in RESOURCE_NAMES:
+        return
+    if not name or ":" in name or name != name.strip():
+        raise ValueError(f"{name!r} cannot prefix a scope")
+    RESOURCE_NAMES.append(name)
+    _derive()
+
+
+def _derive() -> None:
+    reads = {f"{r}:read" for r in RESOURCE_NAMES}
+    writes = {f"{r}:write" for r in RESOURCE_NAMES}
+    derived = {"admin": "Everything, across all owners.",
+               **{f"{r}:read": f"Read {r}." for r in RESOURCE_NAMES},
+               **{f"{r}:write": f"Create and change {r}." for r in RESOURCE_NAMES},
+               **PLATFORM_SCOPES}
+    SCOPES.clear()  # rebuilt in place, so the order stays admin, reads, writes, platform
+    SCOPES.update(derived)
+    BUILTIN_ROLES["admin"] = frozenset(SCOPES)
+    for role, (read, write, platform) in _ROLE_RULES.items():
+        BUILTIN_ROLES[role] = frozenset((reads if read else set()) | (writes if write else set())
+                                        | platform)
+
+
+_derive()
 
 
 # A scope that implies others (managing users includes reading them).

@@ -19,6 +19,7 @@ from chalicelib.core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from chalicelib.core.scopes import SCOPES
 from chalicelib.http import context, envelope
 from chalicelib.http.context import RequestContext
 
@@ -248,6 +249,13 @@ class ApiBlueprint:
               versioned: bool = True, limited: bool = True,
               idempotent: bool = True, logged: bool = True, errors: tuple[int, ...] = (),
               content_type: str = "application/json") -> Callable[[Handler], Handler]:
+        # A misspelt scope would make the route refuse everyone: fail at import instead.
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown:
+            raise ValueError(f"route {method} {path} declares unknown scope(s) "
+                             f"{', '.join(unknown)}: declare the resource (or add the "
+                             "platform scope) first")
+
         def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
             targets = [(f"/api/{v}{path}", v) for v in VERSIONS] if versioned else [(path, "")]
             for full, version in targets:

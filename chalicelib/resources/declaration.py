@@ -32,6 +32,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from chalicelib.core import scopes
 from chalicelib.core.ids import sha256_hex
 from chalicelib.events import catalog
 from chalicelib.http.models import Body, PageQuery, Query
@@ -134,11 +135,13 @@ class Resource:
     get_query: type[Query] = FieldsQuery
 
     def __post_init__(self) -> None:
+        scopes.register_resource(self.name)  # <name>:read and <name>:write exist from here
         self.list_query = self._list_query()
         self.get_query = create_model(self.singular.title().replace("_", "") + "GetQuery",
                                       __base__=Query, fields=self._fields_param())
-        _no_null_for(self.update, {f.alias or n for n, f in self.create.model_fields.items()
-                                   if f.is_required()})
+        if self.update is not None:
+            _no_null_for(self.update, {f.alias or n for n, f
+                                       in self.create.model_fields.items() if f.is_required()})
 
     def _fields_param(self) -> Any:
         names = "|".join(self.field_names())

@@ -2,7 +2,8 @@
 Registered in the catalog at import (the webhook routes import this module).
 
 Each is read with the scope that manages what it is about: a webhook's own events need
-only webhooks:manage (which every subscriber holds), an export's exports:run, and so on."""
+only webhooks:manage (which every subscriber holds). Capabilities still to come (exports,
+imports, integrations) add theirs when they are built."""
 
 from __future__ import annotations
 
@@ -40,53 +41,6 @@ class WebhookDisabled(_Data):
     consecutive_failures: int = 0
 
 
-class ExportCompleted(_Data):
-    export_id: str
-    entity: str
-    format: str
-    row_count: int
-    completed_at: str
-
-
-class ExportFailed(_Data):
-    export_id: str
-    entity: str
-    format: str
-    error: str
-    failed_at: str
-
-
-class ImportCompleted(_Data):
-    import_id: str
-    entity: str
-    total_rows: int
-    success_count: int
-    error_count: int
-    dry_run: bool = False
-    completed_at: str
-
-
-class ImportFailed(_Data):
-    import_id: str
-    entity: str
-    error: str
-    failed_at: str
-
-
-class SyncCompleted(_Data):
-    integration_id: str
-    type: str
-    records_synced: int
-    completed_at: str
-
-
-class SyncFailed(_Data):
-    integration_id: str
-    type: str
-    error: str
-    failed_at: str
-
-
 _T = "2026-01-01T00:00:00.000Z"
 _W = "whk_01example"
 
@@ -104,28 +58,6 @@ for _name, _scope, _desc, _model, _example in (
      {"webhookId": _W, "url": "https://example.com/hooks", "reason": "failing for 5 days",
       "disabledAt": _T, "failingSince": "2025-12-27T00:00:00.000Z",
       "consecutiveFailures": 120}),
-    ("export.completed", "exports:run",
-     "An export job finished; its file can be downloaded.", ExportCompleted,
-     {"exportId": "exp_01example", "entity": "orders", "format": "csv", "rowCount": 1250,
-      "completedAt": _T}),
-    ("export.failed", "exports:run", "An export job failed.", ExportFailed,
-     {"exportId": "exp_01example", "entity": "orders", "format": "csv",
-      "error": "storage unavailable", "failedAt": _T}),
-    ("import.completed", "imports:run", "An import job finished (rows with errors are "
-     "listed in its status).", ImportCompleted,
-     {"importId": "imp_01example", "entity": "products", "totalRows": 100,
-      "successCount": 98, "errorCount": 2, "dryRun": False, "completedAt": _T}),
-    ("import.failed", "imports:run", "An import job failed as a whole.", ImportFailed,
-     {"importId": "imp_01example", "entity": "products", "error": "not a CSV file",
-      "failedAt": _T}),
-    ("integration.sync_completed", "integrations:manage",
-     "An integration's sync finished.", SyncCompleted,
-     {"integrationId": "int_01example", "type": "salesforce", "recordsSynced": 340,
-      "completedAt": _T}),
-    ("integration.sync_failed", "integrations:manage",
-     "An integration's sync failed.", SyncFailed,
-     {"integrationId": "int_01example", "type": "salesforce",
-      "error": "credentials rejected", "failedAt": _T}),
 ):
     if _name not in catalog.CATALOG:
         catalog.register(_name, _desc, _model, _example, read_scope=_scope, platform=True)

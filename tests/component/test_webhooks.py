@@ -18,7 +18,7 @@ URL = "https://hooks.example.com/gatehouse"
 
 
 def create(api: Api, **fields: Any) -> dict[str, Any]:
-    body = {"url": URL, "events": ["webhook.test", "export.completed"], **fields}
+    body = {"url": URL, "events": ["webhook.test", "webhook.disabled"], **fields}
     resp = api.post(BASE, body)
     assert resp.status_code == 201, resp.body
     return dict(resp.json["data"])
@@ -72,9 +72,7 @@ def test_catalog_lists_platform_events_with_schema_and_example(admin: Api) -> No
     resp = admin.get(f"{BASE}/events")
     assert resp.status_code == 200, resp.body
     events = {e["type"]: e for e in resp.json["data"]}
-    for name in ("webhook.test", "webhook.disabling", "webhook.disabled", "export.completed",
-                 "export.failed", "import.completed", "import.failed",
-                 "integration.sync_completed", "integration.sync_failed"):
+    for name in ("webhook.test", "webhook.disabling", "webhook.disabled"):
         entry = events[name]
         assert entry["platform"] is True and entry["description"]
         assert entry["schema"]["type"] == "object" and entry["schema"]["properties"]
@@ -84,7 +82,6 @@ def test_catalog_lists_platform_events_with_schema_and_example(admin: Api) -> No
     assert resp.json["meta"]["count"] == len(events)
     # each type says which scope reads it (and so which a subscriber needs)
     assert events["webhook.test"]["requiredScope"] == "webhooks:manage"
-    assert events["export.completed"]["requiredScope"] == "exports:run"
     assert events["customer.created"]["requiredScope"] == "customers:read"
     assert events["payment.received"]["requiredScope"] == "orders:read"
     assert all(e["requiredScope"] for e in events.values())
@@ -136,12 +133,12 @@ def test_item_format_for_the_delivery_side(admin: Api) -> None:
     assert raw["GSI1SK"] == raw["GSI2SK"] == f"{raw['createdAt']}#{data['id']}"
     assert raw["GSI2PK"] == "WEBHOOK"
     assert raw["active"] is True and raw["status"] == "active"
-    assert raw["events"] == ["export.completed", "webhook.test"]
+    assert raw["events"] == ["webhook.disabled", "webhook.test"]
     assert raw["retrySchedule"] is None and "retryCount" not in raw
     assert raw["timeoutSeconds"] == 10 and raw["payloadFields"] is None
     assert raw["sandbox"] is False and raw["consecutiveFailures"] == 0
     assert data["retryCount"] == 3  # the default schedule's length
-    assert subs(data["id"]) == {"live#export.completed": True, "live#webhook.test": True}
+    assert subs(data["id"]) == {"live#webhook.disabled": True, "live#webhook.test": True}
 
 
 def test_given_secret_is_kept_and_validated(admin: Api) -> None:
@@ -192,7 +189,7 @@ def test_list_is_paged_and_filtered(admin: Api) -> None:
 def test_update_changes_given_fields_and_resyncs_subscriptions(admin: Api) -> None:
     data = create(admin, headers={"Authorization": "Bearer a"})
     wid = data["id"]
-    resp = admin.put(f"{BASE}/{wid}", {"events": ["import.failed", "*"],
+    resp = admin.put(f"{BASE}/{wid}", {"events": ["webhook.disabling", "*"],
                                        "description": "new", "timeoutSeconds": 5,
                                        "retryCount": 7, "payloadFields": ["id"],
                                        "url": "https://other.example.com/x"})
@@ -207,11 +204,11 @@ def test_update_changes_given_fields_and_resyncs_subscriptions(admin: Api) -> No
 
     resp = admin.put(f"{BASE}/{wid}", {"headers": None, "retryCount": None,
                                        "payloadFields": None, "description": None,
-                                       "events": ["export.failed"]})
+                                       "events": ["webhook.disabling"]})
     out = resp.json["data"]
     assert out["headers"] == {} and out["retryCount"] == 3 and out["payloadFields"] is None
     assert out["description"] is None
-    assert subs(wid) == {"live#export.failed": True}
+    assert subs(wid) == {"live#webhook.disabling": True}
     assert "headersEnc" not in item(wid)
 
 
@@ -221,11 +218,11 @@ def test_pause_and_resume(admin: Api) -> None:
     assert resp.json["data"]["status"] == "paused" and resp.json["data"]["active"] is False
     assert set(subs(wid).values()) == {False}
     # events changed while paused stay inactive
-    admin.put(f"{BASE}/{wid}", {"events": ["import.completed"]})
-    assert subs(wid) == {"live#import.completed": False}
+    admin.put(f"{BASE}/{wid}", {"events": ["webhook.disabling"]})
+    assert subs(wid) == {"live#webhook.disabling": False}
     resp = admin.put(f"{BASE}/{wid}", {"active": True})
     assert resp.json["data"]["status"] == "active"
-    assert subs(wid) == {"live#import.completed": True}
+    assert subs(wid) == {"live#webhook.disabling": True}
     # created paused
     paused = create(admin, active=False)
     assert paused["status"] == "paused" and set(subs(paused["id"]).values()) == {False}
