@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core import clock
+from chalicelib.core import clock, metrics
 from chalicelib.store import table as store
 
 HOUR = 3600
@@ -216,6 +216,8 @@ def name_breach(who: str) -> None:
 
 BREACH_NAMES_PER_DAY = 200
 BREACH_OVERFLOW = "p_(other)"
+# The metric's dimension: few values, never a name (each value is a metric of its own).
+BREACH_KINDS = frozenset({"client", "user", "api_key", "anonymous", "ip"})
 
 
 def record_breach(who: str) -> None:
@@ -223,8 +225,13 @@ def record_breach(who: str) -> None:
     principal (STATS#RATELIMIT / <day>, kept 90 days). Off the success path: only 429s
     pay this, one to three writes. `who` must be verified (or the caller's masked IP), and
     the item holds at most BREACH_NAMES_PER_DAY names (counted in `names`); the rest count
-    as one overflow entry, so no flood of names can grow the item towards DynamoDB's 400 KB."""
+    as one overflow entry, so no flood of names can grow the item towards DynamoDB's 400 KB.
+    Also a CloudWatch metric, RateLimitBreach by the kind of caller (client, user,
+    api_key, ip), first: a failed write below must not lose it."""
     from botocore.exceptions import ClientError
+
+    kind = who.partition(":")[0]
+    metrics.count("RateLimitBreach", kind=kind if kind in BREACH_KINDS else "other")
 
     def add(expr: str, condition: str, names: dict[str, str],
             values: dict[str, Any]) -> dict[str, Any] | None:

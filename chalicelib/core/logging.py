@@ -35,6 +35,17 @@ def unbind(*names: str) -> None:
     get_logger().thread_safe_remove_keys(names)
 
 
+def flush_metrics() -> None:
+    """Prints the metrics counted so far (core.metrics); a failure is logged, never raised:
+    metrics must not fail the work they describe."""
+    from chalicelib.core import metrics
+
+    try:
+        metrics.flush()
+    except Exception:  # noqa: BLE001
+        get_logger().exception("metrics not flushed")
+
+
 def lambda_context_keys(context: Any) -> dict[str, object]:
     """The keys Powertools' inject_lambda_context adds, read from a Lambda context (none
     without one: a direct call)."""
@@ -52,7 +63,8 @@ def lambda_context_keys(context: Any) -> dict[str, object]:
 def lambda_handler(func: F) -> F:
     """Powertools' inject_lambda_context for Chalice's handlers, which take (event) for
     SQS and schedules (the context is event.context) and (event, context) for plain
-    Lambda functions; the keys are bound for the call only (see the module's note)."""
+    Lambda functions; the keys are bound for the call only (see the module's note).
+    Also what Powertools' log_metrics does: the metrics counted are printed after."""
 
     @functools.wraps(func)  # Chalice names the Lambda function after func.__name__
     def handler(event: Any, *args: Any) -> Any:
@@ -63,6 +75,7 @@ def lambda_handler(func: F) -> F:
         try:
             return func(event, *args)
         finally:
+            flush_metrics()
             if keys:
                 unbind(*keys)
 

@@ -182,6 +182,7 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
     finally:
         context.set_current(None)
         correlation.clear()
+        logs.flush_metrics()
         logs.unbind("requestId", "principal")
 
 
