@@ -89,6 +89,24 @@ def _sequential(url: str, n: int) -> float:
         return n / (time.perf_counter() - started)
 
 
+def send_all(reqs: list[Any]) -> None:
+    """Every request concurrently through the engine's transport (the HTTP side alone:
+    a batch runs each attempt within its message's coroutine, between DynamoDB steps)."""
+    import asyncio
+
+    from chalicelib.webhooks.delivery import transport
+
+    async def main() -> None:
+        clients = transport.Clients()
+        try:
+            await asyncio.gather(*(transport.send(r, clients) for r in reqs))
+        finally:
+            await clients.close()
+
+    if reqs:
+        asyncio.run(main())
+
+
 def throughput(n: int = 1000) -> dict[str, Any]:
     from bench.harness import in_process_stack
 
@@ -100,6 +118,7 @@ def throughput(n: int = 1000) -> dict[str, Any]:
             from chalicelib.core.settings import reset_settings
             from chalicelib.events import outbox
             from chalicelib.webhooks import service, worker
+            from chalicelib.webhooks.delivery import repo, transport
             from chalicelib.webhooks.models import CreateWebhook
 
             reset_settings()
@@ -110,8 +129,6 @@ def throughput(n: int = 1000) -> dict[str, Any]:
             admin_user = users.user_by_name("admin")
             assert admin_user is not None
             actor = Principal("client", "admin", str(admin_user["userId"]), frozenset({"admin"}))
-            from chalicelib.webhooks import delivery
-
             hook_id = service.create(actor, CreateWebhook(url=url, events=["product.created"]))[
                 "id"]
             records = []
@@ -121,24 +138,24 @@ def throughput(n: int = 1000) -> dict[str, Any]:
                 worker.fan_out_batch({"Records": [
                     {"messageId": e["id"], "body": json.dumps(e)} for e in events]})
                 records += [{"messageId": f"m{start + i}", "body": json.dumps(
-                    {"deliveryId": delivery.delivery_id(e["id"], hook_id), "seq": 0})}
+                    {"deliveryId": repo.delivery_id(e["id"], hook_id), "seq": 0})}
                     for i, e in enumerate(events)]
             limit = _capacity(url, n)
             sequential = _sequential(url, 200)
             # The HTTP side alone: the same number of signed requests through the same
             # pools, with no DynamoDB work (here moto, in this process).
-            sample = delivery.batch_get([json.loads(records[0]["body"])["deliveryId"]])
+            sample = repo.batch_get([json.loads(records[0]["body"])["deliveryId"]])
             body = next(iter(sample.values()))["body"]
-            reqs = [delivery.Request(url, {"content-type": "application/json"}, body, 30)
+            reqs = [transport.Request(url, {"content-type": "application/json"}, body, 30)
                     for _ in records]
             t0 = time.perf_counter()
-            delivery.send_all(reqs)
+            send_all(reqs)
             http_seconds = time.perf_counter() - t0
             started = time.perf_counter()
             result = worker.deliver_batch({"Records": records})
             took = time.perf_counter() - started
             assert result == {"batchItemFailures": []}, result
-            items = [delivery.get(json.loads(r["body"])["deliveryId"]) for r in records]
+            items = [repo.get(json.loads(r["body"])["deliveryId"]) for r in records]
             delivered = sum(1 for i in items if i and i["status"] == "delivered")
             errors: dict[str, int] = {}
             for i in items:

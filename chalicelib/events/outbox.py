@@ -8,6 +8,10 @@ clears the pending mark. If it dies in between, the sweeper (a scheduled handler
 minute) sends whatever has been pending for more than SWEEP_AFTER seconds. Sending twice
 is harmless: fan-out derives delivery ids from (event, webhook) and creates them with a
 conditional put.
+
+An event that carries a person's data is linked to them (privacy.py: SUBJECT#... /
+EVT#<event id>); this module registers the rewrite of its copy, the origin of every
+delivery's.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from typing import Any
 
 from chalicelib.core import aws, clock, ids
 from chalicelib.core.settings import get_settings
+from chalicelib.events import privacy
 from chalicelib.store import table as store
 
 PENDING = "OUTBOX#PENDING"
+LINK = "EVT#"  # the erasure link's prefix (privacy.py)
 SWEEP_AFTER = 30
 KEEP_DAYS = 7
 
@@ -41,19 +47,29 @@ def public_body(event: dict[str, Any]) -> dict[str, Any]:
     return {k: event[k] for k in ("id", "event", "timestamp", "data")}
 
 
+def _key(event_id: str) -> tuple[str, str]:
+    return f"OUTBOX#{event_id}", "EVENT"
+
+
 def outbox_puts(event: dict[str, Any]) -> list[dict[str, Any]]:
     """The event's item, and its link to the person whose data it carries."""
     ttl = clock.now_int() + KEEP_DAYS * 86400
+    pk, sk = _key(event["id"])
     puts = [{"Put": {"Item": {
-        "PK": f"OUTBOX#{event['id']}", "SK": "EVENT", "GSI2PK": PENDING,
+        "PK": pk, "SK": sk, "GSI2PK": PENDING,
         "GSI2SK": f"{event['timestamp']}#{event['id']}", "event": json.dumps(event),
         "ttl": ttl}}}]
     if event.get("subject"):
-        from chalicelib.events import privacy
-
-        puts.append({"Put": {"Item": privacy.link_item(event["subject"],
-                                                       f"EVT#{event['id']}", ttl)}})
+        puts.append({"Put": {"Item": privacy.link_item(event["subject"], LINK + event["id"],
+                                                       ttl)}})
     return puts
+
+
+def current(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as its outbox item holds it now (erasure may have rewritten it since
+    the message was sent)."""
+    item = store.get(*_key(event["id"]), consistent=True)
+    return json.loads(item["event"]) if item else event
 
 
 def transact(ops: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
@@ -76,7 +92,7 @@ def publish(events: list[dict[str, Any]]) -> None:
             sqs.send_message_batch(QueueUrl=url, Entries=[
                 {"Id": str(i), "MessageBody": json.dumps(e)} for i, e in enumerate(batch)])
         for event in events:
-            store.update(f"OUTBOX#{event['id']}", "EVENT", {"publishedAt": clock.iso()},
+            store.update(*_key(event["id"]), {"publishedAt": clock.iso()},
                          remove=("GSI2PK", "GSI2SK"))
     except Exception:  # noqa: BLE001 - the sweeper will send it
         get_logger().exception("event publish failed; left for the sweeper")
@@ -104,3 +120,16 @@ def queue_url(purpose: str) -> str:
     if key not in _queue_urls:
         _queue_urls[key] = aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
     return _queue_urls[key]
+
+
+def _erase(event_id: str) -> int:
+    item = store.get(*_key(event_id), consistent=True)
+    if item is None:
+        return 0
+    event = json.loads(item["event"])
+    event["data"] = privacy.scrub(event.get("data"), event.get("personal") or {})
+    store.update(*_key(event_id), {"event": json.dumps(event)})
+    return 1
+
+
+privacy.register(LINK, _erase, origin=True)

@@ -1,22 +1,38 @@
 """Personal data in the event trail. An event that carries a person's data (a customer's
-own events, an order with its shipping address) names that person as its subject; the
-outbox event and every delivery made of it are linked to the subject, so erasing the
-person rewrites those copies too (the delivery API shows payloads):
+own events, an order with its shipping address) names that person as its subject; every
+copy made of it (the outbox event, each webhook delivery) is linked to the subject, so
+erasing the person rewrites those copies too (the delivery API shows payloads):
 
-  SUBJECT#<ns>#<customer id> / EVT#<event id>     the outbox event (kept as long as it)
-  SUBJECT#<ns>#<customer id> / DLV#<delivery id>  a delivery (kept as long as it)
+  SUBJECT#<ns>#<customer id> / <prefix><copy id>    kept as long as the copy
 
-The event names what to rewrite (`personal`: field -> replacement, None to remove), so
-erasure needs no knowledge of the resource that raised it. Answers the receivers gave
-(in the attempt log) are theirs and are left as they are.
+The module that holds a kind of copy registers its rewrite under the link's prefix
+(`register`); privacy knows none of them. The event names what to rewrite (`personal`:
+field -> replacement, None to remove), so erasure needs no knowledge of the resource
+that raised it. Answers the receivers gave (in the attempt log) are theirs and are left
+as they are.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.store import table as store
+
+Rewrite = Callable[[str], int]  # the copy's id -> 1 if rewritten, 0 if there is none
+
+# prefix -> (rewrite, origin); see register
+_REWRITES: dict[str, tuple[Rewrite, bool]] = {}
+
+
+def register(prefix: str, rewrite: Rewrite, *, origin: bool = False) -> None:
+    """`rewrite(copy id)` rewrites the subject's data in the copy linked as
+    `prefix + copy id`. `origin`: the copy the others are made from (the outbox event):
+    rewritten first, so a copy made later is made clean, and its link is dropped even
+    when it is gone (it is written with its link, so it expired). Another copy's link
+    whose copy does not exist yet is kept (it is being made: a repeated erasure catches
+    it), and so is every link of a prefix nobody registered."""
+    _REWRITES[prefix] = (rewrite, origin)
 
 
 def subject_pk(subject: str) -> str:
@@ -24,7 +40,7 @@ def subject_pk(subject: str) -> str:
 
 
 def link_item(subject: str, target: str, ttl: int) -> dict[str, Any]:
-    """target: EVT#<event id> or DLV#<delivery id>."""
+    """target: a registered prefix and the copy's id."""
     return {"PK": subject_pk(subject), "SK": target, "ttl": ttl}
 
 
@@ -42,45 +58,15 @@ def scrub(data: Any, personal: dict[str, Any]) -> Any:
     return out
 
 
-def current(event: dict[str, Any]) -> dict[str, Any]:
-    """The event as its outbox item holds it now (erasure may have rewritten it since
-    the message was sent)."""
-    item = store.get(f"OUTBOX#{event['id']}", "EVENT", consistent=True)
-    return json.loads(item["event"]) if item else event
-
-
 def erase(subject: str) -> int:
     """Rewrites every linked copy of the subject's data; answers how many it rewrote.
-    Safe to repeat. Events first: a fan-out that starts later copies the rewritten event.
-    A link whose delivery does not exist yet is kept (its fan-out is running: a repeated
-    erasure catches it); the others are removed once their copy is clean."""
+    Safe to repeat. Links are removed once their copy is clean (see register)."""
     count = 0
-    for prefix, rewrite in (("EVT#", _erase_event), ("DLV#", _erase_delivery)):
+    ordered = sorted(_REWRITES.items(), key=lambda entry: not entry[1][1])  # origins first
+    for prefix, (rewrite, origin) in ordered:
         for link in store.query_all(subject_pk(subject), sk_prefix=prefix, forward=True):
             done = rewrite(str(link["SK"]).removeprefix(prefix))
             count += done
-            if done or prefix == "EVT#":
+            if done or origin:
                 store.delete(str(link["PK"]), str(link["SK"]))
     return count
-
-
-def _erase_event(event_id: str) -> int:
-    item = store.get(f"OUTBOX#{event_id}", "EVENT", consistent=True)
-    if item is None:
-        return 0
-    event = json.loads(item["event"])
-    event["data"] = scrub(event.get("data"), event.get("personal") or {})
-    store.update(f"OUTBOX#{event_id}", "EVENT", {"event": json.dumps(event)})
-    return 1
-
-
-def _erase_delivery(did: str) -> int:
-    from chalicelib.webhooks import delivery
-
-    item = delivery.get(did)
-    if item is None:
-        return 0
-    body = json.loads(item.get("body") or "{}")
-    body["data"] = scrub(body.get("data"), item.get("personal") or {})
-    store.update(*delivery.key(did), {"body": json.dumps(body, separators=(",", ":"))})
-    return 1

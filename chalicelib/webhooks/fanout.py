@@ -1,6 +1,6 @@
 """Fan-out: one event from the events queue becomes one delivery per subscribed, active
 webhook of its namespace (live or sandbox), and one message per delivery on the webhooks
-queue. Subscriptions: SUB#<live|sandbox>#<event type or *> / <webhook id>.
+queue. Subscriptions: the index repo.py keeps per namespace and event type (or *).
 
 Delivery ids derive from (event, webhook) and are created by a conditional put, so an
 event sent twice (the outbox sweeper, an SQS redelivery) creates nothing twice.
@@ -17,11 +17,11 @@ import json
 from typing import Any
 
 from chalicelib.auth.owners import scopes_in, user_key
-from chalicelib.core.errors import Conflict
-from chalicelib.events import privacy
-from chalicelib.events.outbox import public_body
+from chalicelib.events import outbox
 from chalicelib.store import table as store
-from chalicelib.webhooks import delivery, repo, service, subscriptions
+from chalicelib.webhooks import repo, service, subscriptions
+from chalicelib.webhooks.delivery import queue
+from chalicelib.webhooks.delivery import repo as deliveries
 
 
 def process_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def process_event(event: dict[str, Any]) -> dict[str, Any]:
             body = json.loads(record.body)
             if not isinstance(body, dict) or "id" not in body or "event" not in body:
                 raise ValueError("not an event")
-            delivery.enqueue(fan_out(body, cache))
+            queue.enqueue(fan_out(body, cache))
         except Exception:
             from chalicelib.core.logging import get_logger
 
@@ -72,10 +72,10 @@ class Cache:
                       if h not in self.hooks and service.WEBHOOK_ID_RE.match(h)}
             named = ({str(sub.get("owner") or "") for subs in self.subs.values() for sub in subs}
                      | {str(e.get("owner") or "") for e in events}) - {""} - set(self.scopes)
-            found = store.batch_get([*((repo.pk(h), repo.SK) for h in wanted),
+            found = store.batch_get([*(repo.key(h) for h in wanted),
                                      *(user_key(o) for o in named)], True)
             for hid in wanted:
-                self.hooks[hid] = found.get((repo.pk(hid), repo.SK))
+                self.hooks[hid] = found.get(repo.key(hid))
             self.scopes.update(scopes_in(found, named))
             # A webhook whose owner no subscription named (a targeted test event).
             self.owner_scopes(*{str(h.get("owner") or "") for h in self.hooks.values() if h})
@@ -98,9 +98,10 @@ class Cache:
             self.scopes.update(current_scopes(missing))
         return self.scopes.get(owners[0], frozenset()) if owners else frozenset()
 
-    def subscriptions(self, pk: str) -> list[dict[str, Any]]:
+    def subscriptions(self, sandbox: bool, event_type: str) -> list[dict[str, Any]]:
+        pk = repo.sub_pk(sandbox, event_type)
         if pk not in self.subs:
-            self.subs[pk] = list(store.query_all(pk, forward=True))
+            self.subs[pk] = repo.subscribers(sandbox, event_type)
         return self.subs[pk]
 
 
@@ -116,11 +117,11 @@ def targets(event: dict[str, Any], cache: Cache) -> list[str]:
     """Webhook ids subscribed to the event (before the webhooks' own state is checked)."""
     if event.get("webhookId"):
         return [str(event["webhookId"])]  # e.g. webhook.test: that webhook only
-    namespace = "sandbox" if event.get("sandbox") else "live"
+    sandbox = bool(event.get("sandbox"))
     owner = event.get("owner") or ""
     found: list[str] = []
     for kind in (event["event"], "*"):
-        for sub in cache.subscriptions(f"SUB#{namespace}#{kind}"):
+        for sub in cache.subscriptions(sandbox, kind):
             hid = str(sub.get("webhookId") or sub["SK"])
             if sub.get("active") is False or hid in found:
                 continue
@@ -135,12 +136,12 @@ def fan_out(event: dict[str, Any], cache: Cache) -> list[tuple[str, int, float]]
     """Creates the event's deliveries; answers the queue messages to send."""
     send: list[tuple[str, int, float]] = []
     if event.get("subject"):
-        event = privacy.current(event)  # erased meanwhile: the rewritten copy
+        event = outbox.current(event)  # erased meanwhile: the rewritten copy
     for hid in targets(event, cache):
         hook = cache.hook(hid)
-        if hook is None or delivery.is_disabled(hook):
+        if hook is None or repo.is_disabled(hook):
             continue
-        if delivery.is_paused(hook) and not event.get("webhookId"):
+        if repo.is_paused(hook) and not event.get("webhookId"):
             continue
         if event.get("owner") and hook.get("owner") != event["owner"]:
             continue
@@ -150,17 +151,13 @@ def fan_out(event: dict[str, Any], cache: Cache) -> list[tuple[str, int, float]]
         owner = str(hook.get("owner") or "")
         if not subscriptions.may_send(event["event"], hook, cache.owner_scopes(owner)):
             continue
-        body = public_body(event)
+        body = outbox.public_body(event)
         body["data"] = trim(body.get("data") or {}, hook.get("payloadFields") or [])
-        item = delivery.new_item(event, hook, json.dumps(body, separators=(",", ":")))
-        if event.get("subject"):  # before the delivery: erasure must find every copy
-            store.put(privacy.link_item(event["subject"], f"DLV#{item['id']}", item["ttl"]))
-        try:
-            store.put_new(item)
-        except Conflict:
+        item = deliveries.new_item(event, hook, json.dumps(body, separators=(",", ":")))
+        if not deliveries.create(item, event.get("subject")):
             # Created by an earlier run, whose message may never have been sent: sending
             # again is harmless (the attempt's claim takes only one of them).
-            existing = delivery.get(item["id"])
+            existing = deliveries.get(item["id"])
             if not existing or existing.get("status") != "pending" \
                     or int(existing.get("attemptCount", 0)) != 0:
                 continue

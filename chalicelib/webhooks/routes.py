@@ -3,6 +3,7 @@ another owner's webhook answers 404) and the event catalog."""
 
 from __future__ import annotations
 
+from chalicelib.events import catalog
 from chalicelib.http.context import RequestContext
 from chalicelib.http.registry import ApiBlueprint, Reply, ok, page, with_secret
 from chalicelib.webhooks import (
@@ -24,7 +25,7 @@ def event_catalog(ctx: RequestContext) -> Reply:
     and its events reach a webhook only while the webhook's owner holds it (and the
     principal that last set the webhook's events or URL held it). Subscribe to `*` for
     every type those may read."""
-    events = service.event_catalog()
+    events = catalog.describe()
     return ok(events, {"count": len(events)})
 
 

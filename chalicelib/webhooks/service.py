@@ -1,12 +1,11 @@
 """Webhook management: create, list, get, update (pause/resume), delete, test, rotate the
-secret; and what the delivery side needs (get_webhook, secrets_for_signing,
-custom_headers, record_outcome, warn_disabling, disable).
+secret; and the changes the delivery side makes (record_outcome, warn_disabling, disable).
 
 A webhook, its subscription index items (repo.py) and the change's audit entry are
 written in one transaction, so fan-out never sees a webhook's subscriptions disagree with
-it and no change goes unaudited. Secrets and custom headers
-are stored encrypted (keyring); the secret is shown only at creation and rotation, header
-values never again. Another owner's webhook is simply not there (404); an admin sees all.
+it and no change goes unaudited. Secrets and custom headers are stored encrypted
+(keyring); the secret is shown only at creation and rotation, header values never again.
+Another owner's webhook is simply not there (404); an admin sees all.
 
 Subscribing needs the read scope of each event type (subscriptions.py).
 """
@@ -14,6 +13,7 @@ Subscribing needs the read scope of each event type (subscriptions.py).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -23,9 +23,9 @@ from chalicelib.auth import keyring
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.principal import Principal
-from chalicelib.core.settings import get_settings
-from chalicelib.events import audit, catalog, outbox
+from chalicelib.events import audit, outbox
 from chalicelib.store import table as store
+from chalicelib.store.optimistic import LostRace, retry
 from chalicelib.webhooks import repo, ssrf
 from chalicelib.webhooks.models import (
     DEFAULT_TIMEOUT,
@@ -40,6 +40,7 @@ from chalicelib.webhooks.subscriptions import check_subscription, read_scopes
 WEBHOOK_ID_RE = re.compile(r"^whk_[0-9a-hjkmnp-tv-z]{26}$")
 REDACTED = "********"
 _ATTEMPTS = 3  # optimistic-lock retries when a concurrent change wins
+_CHANGED = "The webhook changed meanwhile; try again."
 
 
 def new_secret() -> str:
@@ -47,18 +48,6 @@ def new_secret() -> str:
 
 
 # -- views -------------------------------------------------------------------------
-
-def effective_retry_schedule(item: dict[str, Any]) -> list[int]:
-    schedule = item.get("retrySchedule")
-    return [int(s) for s in schedule] if schedule else list(
-        get_settings().webhook_retry_schedule)
-
-
-def effective_retry_count(item: dict[str, Any]) -> int:
-    if item.get("retryCount") is not None:
-        return int(item["retryCount"])
-    return len(effective_retry_schedule(item))
-
 
 def custom_headers(item: dict[str, Any]) -> dict[str, str]:
     """The webhook's custom headers, decrypted (for the delivery request only)."""
@@ -83,9 +72,9 @@ def public_webhook(item: dict[str, Any]) -> dict[str, Any]:
         "description": item.get("description"), "active": bool(item.get("active")),
         "status": item.get("status", "active"),
         "headers": {name: REDACTED for name in custom_headers(item)},
-        "retryCount": effective_retry_count(item),
+        "retryCount": repo.retry_count(item),
         "retrySchedule": item.get("retrySchedule"),
-        "effectiveRetrySchedule": effective_retry_schedule(item),
+        "effectiveRetrySchedule": repo.retry_schedule(item),
         "timeoutSeconds": int(item.get("timeoutSeconds", DEFAULT_TIMEOUT)),
         "payloadFields": item.get("payloadFields"), "sandbox": bool(item.get("sandbox")),
         "owner": item["owner"], "createdAt": item["createdAt"],
@@ -111,16 +100,6 @@ def _audited(item: dict[str, Any]) -> dict[str, Any]:
 
 # -- checks ------------------------------------------------------------------------
 
-def check_target(url: str) -> None:
-    """At registration: the URL's form, and its addresses if it resolves now (a name
-    that does not resolve yet is accepted; every delivery attempt checks again)."""
-    ssrf.check_url(url)
-    try:
-        ssrf.resolve(url)
-    except ssrf.ResolutionFailed:
-        pass
-
-
 def visible(actor: Principal, webhook_id: str) -> dict[str, Any]:
     item = repo.get(webhook_id) if WEBHOOK_ID_RE.match(webhook_id) else None
     if (item is None or not actor.can_see(str(item.get("owner", "")))
@@ -134,19 +113,18 @@ def _sub_ops(item: dict[str, Any], old_events: list[str]) -> list[dict[str, Any]
     """Subscription items for the item as it will be: removed types deleted, current
     ones (re)written with the webhook's active flag."""
     sandbox = bool(item.get("sandbox"))
-    ops = [repo.delete_op(repo.sub_pk(sandbox, e), item["id"])
+    ops = [repo.sub_delete_op(sandbox, e, item["id"])
            for e in old_events if e not in item["events"]]
     ops += [repo.put_op(repo.sub_item(item, e, bool(item["active"]))) for e in item["events"]]
     return ops
 
 
-def _transact(ops: list[dict[str, Any]], events: list[dict[str, Any]] | None = None) -> bool:
-    """True if committed; False if a condition failed (a concurrent change won)."""
+def _transact(ops: list[dict[str, Any]], events: list[dict[str, Any]] | None = None) -> None:
+    """Commits, or raises LostRace when a condition failed (a concurrent change won)."""
     try:
         outbox.transact(ops, events or [])
-    except store.TransactionConflict:
-        return False
-    return True
+    except store.TransactionConflict as exc:
+        raise LostRace from exc
 
 
 # -- management --------------------------------------------------------------------
@@ -154,15 +132,13 @@ def _transact(ops: list[dict[str, Any]], events: list[dict[str, Any]] | None = N
 def create(actor: Principal, body: CreateWebhook) -> dict[str, Any]:
     """Answers the webhook with its `secret`, shown this once."""
     check_subscription(actor, body.events)
-    check_target(body.url)
+    ssrf.check_registration(body.url)
     secret = body.secret or new_secret()
     webhook_id = ids.new_id("whk")
     stamp = clock.iso()
     owner = actor.owner
     item: dict[str, Any] = {
-        "PK": repo.pk(webhook_id), "SK": repo.SK,
-        "GSI1PK": f"OWNER#{owner}#WEBHOOK", "GSI1SK": f"{stamp}#{webhook_id}",
-        "GSI2PK": "WEBHOOK", "GSI2SK": f"{stamp}#{webhook_id}",
+        **repo.index_keys(webhook_id, owner, stamp),
         "id": webhook_id, "owner": owner, "url": body.url, "events": body.events,
         "description": body.description, "active": body.active,
         "status": "active" if body.active else "paused",
@@ -181,8 +157,10 @@ def create(actor: Principal, body: CreateWebhook) -> dict[str, Any]:
     ops = [repo.put_op(item, "attribute_not_exists(PK)"), *_sub_ops(item, []),
            audit.put_op(audit.entry(actor, "webhook.create", "webhook", webhook_id,
                                     _audited(item), owner=owner))]
-    if not _transact(ops):
-        raise Conflict("A webhook with this id already exists; try again.")
+    try:
+        _transact(ops)
+    except LostRace:
+        raise Conflict("A webhook with this id already exists; try again.") from None
     return {**public_webhook(item), "secret": secret}
 
 
@@ -252,8 +230,9 @@ def _changes(item: dict[str, Any], body: UpdateWebhook) -> tuple[dict[str, Any],
 
 def update(actor: Principal, webhook_id: str, body: UpdateWebhook) -> dict[str, Any]:
     if body.url is not None:
-        check_target(body.url)
-    for _ in range(_ATTEMPTS):
+        ssrf.check_registration(body.url)
+
+    def attempt() -> dict[str, Any]:
         item = visible(actor, webhook_id)
         changes, remove = _changes(item, body)
         if body.events is not None or body.url is not None:
@@ -272,22 +251,24 @@ def update(actor: Principal, webhook_id: str, body: UpdateWebhook) -> dict[str, 
             noted["headerNames"] = sorted(body.headers or {})
         ops.append(audit.put_op(audit.entry(actor, "webhook.update", "webhook", webhook_id,
                                             noted, owner=str(item["owner"]))))
-        if _transact(ops):
-            return public_webhook({**after, "version": int(item.get("version", 0)) + 1})
-    raise Conflict("The webhook changed meanwhile; try again.")
+        _transact(ops)
+        return public_webhook({**after, "version": int(item.get("version", 0)) + 1})
+
+    return retry(attempt, attempts=_ATTEMPTS, conflict=_CHANGED)
 
 
 def delete(actor: Principal, webhook_id: str) -> None:
     """The webhook and its subscriptions go together; pending deliveries find it gone."""
     item = visible(actor, webhook_id)
     sandbox = bool(item.get("sandbox"))
-    ops = [{"Delete": {"Key": {"PK": repo.pk(webhook_id), "SK": repo.SK},
-                       "ConditionExpression": "attribute_exists(PK)"}}]
-    ops += [repo.delete_op(repo.sub_pk(sandbox, e), webhook_id) for e in item["events"]]
+    ops = [repo.delete_webhook_op(webhook_id),
+           *(repo.sub_delete_op(sandbox, e, webhook_id) for e in item["events"])]
     ops.append(audit.put_op(audit.entry(actor, "webhook.delete", "webhook", webhook_id,
                                         {"url": item["url"]}, owner=str(item["owner"]))))
-    if not _transact(ops):
-        raise NotFound("No such webhook.")
+    try:
+        _transact(ops)
+    except LostRace:
+        raise NotFound("No such webhook.") from None
 
 
 def send_test(actor: Principal, webhook_id: str) -> dict[str, Any]:
@@ -310,7 +291,8 @@ def rotate_secret(actor: Principal, webhook_id: str, body: RotateSecret) -> dict
     """A new secret; the previous one keeps signing (both signatures are sent) for
     `overlapHours`, 0 ends it at once. Answers the webhook with its new `secret`."""
     secret = body.secret or new_secret()
-    for _ in range(_ATTEMPTS):
+
+    def attempt() -> dict[str, Any]:
         item = visible(actor, webhook_id)
         now = clock.now()
         changes: dict[str, Any] = {"secretEnc": keyring.encrypt(secret),
@@ -323,15 +305,11 @@ def rotate_secret(actor: Principal, webhook_id: str, body: RotateSecret) -> dict
             remove = ("prevSecretEnc", "prevSecretExpiresAt")
         noted = audit.entry(actor, "webhook.rotate_secret", "webhook", webhook_id,
                             {"overlapHours": body.overlap_hours}, owner=str(item["owner"]))
-        if _transact([repo.webhook_update_op(item, changes, remove), audit.put_op(noted)]):
-            after = {k: v for k, v in {**item, **changes}.items() if k not in remove}
-            return {**public_webhook(after), "secret": secret}
-    raise Conflict("The webhook changed meanwhile; try again.")
+        _transact([repo.webhook_update_op(item, changes, remove), audit.put_op(noted)])
+        after = {k: v for k, v in {**item, **changes}.items() if k not in remove}
+        return {**public_webhook(after), "secret": secret}
 
-
-def event_catalog() -> list[dict[str, Any]]:
-
-    return catalog.describe()
+    return retry(attempt, attempts=_ATTEMPTS, conflict=_CHANGED)
 
 
 # -- for the delivery side ---------------------------------------------------------
@@ -353,13 +331,10 @@ def record_outcome(webhook_id: str, ok: bool) -> dict[str, Any] | None:
     return repo.count_failure(webhook_id)
 
 
-def health_watch_pk() -> str:
-    return "WATCH#DISABLE"
-
-
 def warn_disabling(webhook_id: str, disable_at: float) -> bool:
     """Emit webhook.disabling to the owner once per run of failures. True if sent now."""
-    for _ in range(_ATTEMPTS):
+
+    def attempt() -> bool:
         item = get_webhook(webhook_id)
         if item is None or item.get("status") != "active" or item.get("disablingWarnedAt"):
             return False
@@ -369,18 +344,19 @@ def warn_disabling(webhook_id: str, disable_at: float) -> bool:
             "consecutiveFailures": int(item.get("consecutiveFailures", 0)),
             "disableAt": clock.iso(disable_at)},
             owner=str(item["owner"]), sandbox=bool(item.get("sandbox")))
-        op = repo.update_op(repo.pk(webhook_id), repo.SK, {"disablingWarnedAt": clock.iso()},
+        op = repo.update_op(webhook_id, {"disablingWarnedAt": clock.iso()},
                             condition="attribute_exists(PK) AND attribute_not_exists("
                                       "disablingWarnedAt) AND #st = :active",
                             values={":active": "active"}, names={"#st": "status"})
         # The promised disable time is kept even if no delivery comes by then: the
-        # sweep in health.py reads this marker.
-        watch = repo.put_op({"PK": health_watch_pk(), "SK": f"{clock.iso(disable_at)}#{webhook_id}",
-                             "webhookId": webhook_id})
+        # minute sweep (endpoint_health.py) reads this marker.
         noted = audit.entry(None, "webhook.disabling", "webhook", webhook_id,
                             {"disableAt": clock.iso(disable_at)}, owner=str(item["owner"]))
-        if _transact([op, watch, audit.put_op(noted)], [event]):
-            return True
+        _transact([op, repo.watch_op(webhook_id, disable_at), audit.put_op(noted)], [event])
+        return True
+
+    with contextlib.suppress(Conflict):  # lost every race: the next outcome decides again
+        return retry(attempt, attempts=_ATTEMPTS)
     return False
 
 
@@ -388,7 +364,8 @@ def disable(webhook_id: str, reason: str) -> bool:
     """status=disabled, active=false, subscriptions inactive, a webhook.disabled event
     to the owner and the audit entry, in one transaction. True if it disabled it now
     (False if it was gone or already disabled)."""
-    for _ in range(_ATTEMPTS):
+
+    def attempt() -> bool:
         item = get_webhook(webhook_id)
         if item is None or item.get("status") == "disabled":
             return False
@@ -404,6 +381,9 @@ def disable(webhook_id: str, reason: str) -> bool:
         ops = [repo.webhook_update_op(item, changes), *_sub_ops(after, list(item["events"])),
                audit.put_op(audit.entry(None, "webhook.disable", "webhook", webhook_id,
                                         {"reason": reason}, owner=str(item["owner"])))]
-        if _transact(ops, [event]):
-            return True
+        _transact(ops, [event])
+        return True
+
+    with contextlib.suppress(Conflict):  # lost every race: someone else changed it
+        return retry(attempt, attempts=_ATTEMPTS)
     return False

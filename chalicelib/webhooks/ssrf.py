@@ -323,6 +323,16 @@ def check_url(url: str) -> None:
         raise BlockedTarget("https:// is required")
 
 
+def check_registration(url: str) -> None:
+    """At registration: the URL's form, and its addresses if it resolves now (a name
+    that does not resolve yet is accepted; every delivery attempt checks again)."""
+    check_url(url)
+    try:
+        resolve(url)
+    except ResolutionFailed:
+        pass
+
+
 def target(url: str) -> tuple[str, int]:
     """The normalised host and the port the URL points at."""
     parts, host = _split(url)

@@ -90,16 +90,17 @@ def run_due(did: str) -> dict[str, Any]:
     """Moves the clock to the delivery's next attempt and runs it (as its delayed
     message would)."""
     from chalicelib.core import clock
-    from chalicelib.webhooks import delivery, worker
+    from chalicelib.webhooks import worker
+    from chalicelib.webhooks.delivery import repo
 
-    item = delivery.get(did)
+    item = repo.get(did)
     assert item and item["status"] == "pending" and item["nextAttemptAt"]
     clock.advance(max(0.0, clock.parse_iso(item["nextAttemptAt"]) - clock.now()) + 0.01)
     drain()  # the delayed message (moto keeps real time); the same (id, seq) below
     result = worker.deliver_batch({"Records": [record(
         {"deliveryId": did, "seq": item["attemptCount"]})]})
     assert result == {"batchItemFailures": []}
-    got = delivery.get(did)
+    got = repo.get(did)
     assert got is not None
     return got
 
@@ -178,9 +179,9 @@ def test_retries_end_in_failed_then_redeliver(admin, env, receiver):
     assert resp.status_code == 202, resp.body
     assert resp.json["data"]["status"] == "pending"
     deliver_queued()
-    from chalicelib.webhooks import delivery
+    from chalicelib.webhooks.delivery import repo
 
-    again = delivery.get(did)
+    again = repo.get(did)
     assert again["status"] == "delivered" and len(again["attempts"]) == 4
     assert receiver.requests[-1].headers["x-webhook-attempt"] == "4"
 
@@ -354,7 +355,8 @@ def test_fan_out_idempotent_and_scoped(admin, env, receiver):
 
 
 def test_paused_webhook_holds_then_resumes(admin, env, receiver):
-    from chalicelib.webhooks import delivery, worker
+    from chalicelib.webhooks import worker
+    from chalicelib.webhooks.delivery import repo
 
     hook = create_hook(admin, receiver.url)
     publish()
@@ -376,18 +378,18 @@ def test_paused_webhook_holds_then_resumes(admin, env, receiver):
     clock.advance(61)
     assert worker.every_minute()["deliveries"]["due"] >= 1
     assert deliver_queued() == {"batchItemFailures": []}
-    assert delivery.get(item["id"])["status"] == "delivered"
+    assert repo.get(item["id"])["status"] == "delivered"
 
 
 def test_deleted_webhook_cancels(admin, env, receiver):
-    from chalicelib.webhooks import delivery
+    from chalicelib.webhooks.delivery import repo
 
     hook = create_hook(admin, receiver.url)
     publish()
     did = only_delivery(hook["id"])["id"]
     assert admin.delete(f"/api/v1/webhooks/{hook['id']}").status_code == 204
     deliver_queued()
-    item = delivery.get(did)
+    item = repo.get(did)
     assert item["status"] == "cancelled" and item["reason"] == "webhook deleted"
     assert receiver.requests == []
 
@@ -420,7 +422,8 @@ def test_poison_messages_are_batch_failures(admin, env, receiver):
 
 def test_long_wait_goes_through_the_due_index(admin, env, receiver):
     from chalicelib.core import clock
-    from chalicelib.webhooks import delivery, worker
+    from chalicelib.webhooks import worker
+    from chalicelib.webhooks.delivery import repo
 
     hook = create_hook(admin, receiver.url, retrySchedule=[3600])
     receiver.script = [Action(500)]
@@ -439,7 +442,7 @@ def test_long_wait_goes_through_the_due_index(admin, env, receiver):
                               "ApproximateNumberOfMessagesDelayed": "1"}
     clock.advance(31)
     worker.deliver_batch({"Records": [record({"deliveryId": item["id"], "seq": 1})]})
-    assert delivery.get(item["id"])["status"] == "delivered"
+    assert repo.get(item["id"])["status"] == "delivered"
 
 
 def queue_counts() -> dict[str, str]:
@@ -460,35 +463,37 @@ def outbox_kinds() -> list[str]:
 
 def test_stuck_delivery_is_taken_back(admin, env, receiver):
     from chalicelib.core import clock
-    from chalicelib.webhooks import delivery, service, worker
+    from chalicelib.webhooks import service, worker
+    from chalicelib.webhooks.delivery import attempt, repo
 
     hook = create_hook(admin, receiver.url)
     publish()
     [msg] = drain()
     did = msg["deliveryId"]
     # A worker claims the attempt and dies before any outcome.
-    job = delivery.Job("m", did, 0, delivery.get(did), service.get_webhook(hook["id"]),
-                       owner_scopes=frozenset({"products:read"}))
-    delivery._prepare(job)
-    assert delivery.get(did)["status"] == "delivering"
+    job = attempt.Job("m", did, 0, repo.get(did), service.get_webhook(hook["id"]),
+                      owner_scopes=frozenset({"products:read"}))
+    attempt.prepare(job)
+    assert repo.get(did)["status"] == "delivering"
     clock.advance(200)
     assert worker.every_minute()["deliveries"]["stuck"] == 0
     clock.advance(120)
     assert worker.every_minute()["deliveries"]["stuck"] == 1
-    item = delivery.get(did)
+    item = repo.get(did)
     assert item["status"] == "pending" and "lost" in item["attempts"][0]["error"]
     assert deliver_queued() == {"batchItemFailures": []}
-    assert delivery.get(did)["status"] == "delivered"
+    assert repo.get(did)["status"] == "delivered"
 
 
 def test_lost_message_is_resent_by_the_sweep(admin, env, receiver):
     from chalicelib.core import clock
-    from chalicelib.webhooks import delivery, worker
+    from chalicelib.webhooks import worker
+    from chalicelib.webhooks.delivery import repo, watchdog
 
     hook = create_hook(admin, receiver.url)
     publish()
     drain()  # the message is lost
-    clock.advance(delivery.LOST_AFTER - delivery.SWEEP_AHEAD + 1)
+    clock.advance(repo.LOST_AFTER - watchdog.SWEEP_AHEAD + 1)
     assert worker.every_minute()["deliveries"]["due"] == 1
     deliver_queued()
     assert only_delivery(hook["id"])["status"] == "delivered"
@@ -519,7 +524,8 @@ def test_concurrent_batch(admin, env, receiver):
 
 
 def test_next_delay_policy():
-    from chalicelib.webhooks.delivery import Outcome, next_delay, parse_retry_after
+    from chalicelib.webhooks.delivery.retry import next_delay
+    from chalicelib.webhooks.delivery.transport import Outcome, parse_retry_after
 
     hook = {"retrySchedule": [60, 300]}
     assert next_delay(hook, 1, Outcome(500), lambda a, b: 1.0) == 60
@@ -627,7 +633,7 @@ def test_warned_endpoint_disabled_on_time_without_new_deliveries(admin, env, rec
     """The warning announces a disable time; the minute sweep keeps it even when no
     delivery comes after the warning. A webhook that recovered is left alone."""
     from chalicelib.core import clock
-    from chalicelib.webhooks import health, worker
+    from chalicelib.webhooks import endpoint_health, worker
     from chalicelib.webhooks.service import get_webhook
 
     failing = create_hook(admin, receiver.url, retryCount=1, retrySchedule=[10])
@@ -654,7 +660,7 @@ def test_warned_endpoint_disabled_on_time_without_new_deliveries(admin, env, rec
     assert get_webhook(failing["id"])["status"] == "disabled"
     assert get_webhook(healed["id"])["status"] == "active"
     assert outbox_kinds().count("webhook.disabled") == 1
-    assert health.sweep_warned() == 0  # the markers are gone
+    assert endpoint_health.sweep_warned() == 0  # the markers are gone
 
 
 def test_lambda_mode_reuses_one_event_loop_across_batches(admin, env, receiver, monkeypatch):
@@ -675,11 +681,12 @@ def test_lambda_mode_reuses_one_event_loop_across_batches(admin, env, receiver, 
 def test_attempts_per_receiver_host_are_bounded(env):
     """At most PER_HOST attempts in flight to one host (spread over small pools), however
     many a batch holds."""
+    import asyncio
     import threading
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from chalicelib.webhooks import delivery
+    from chalicelib.webhooks.delivery import transport
 
     state = {"now": 0, "max": 0}
     lock = threading.Lock()
@@ -710,13 +717,21 @@ def test_attempts_per_receiver_host_are_bounded(env):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
-        reqs = [delivery.Request(url, {}, "{}", 5) for _ in range(3 * delivery.PER_HOST)]
-        delivery.send_all(reqs)
+        reqs = [transport.Request(url, {}, "{}", 5) for _ in range(3 * transport.PER_HOST)]
+
+        async def send_all() -> None:
+            clients = transport.Clients()
+            try:
+                await asyncio.gather(*(transport.send(r, clients) for r in reqs))
+            finally:
+                await clients.close()
+
+        asyncio.run(send_all())
     finally:
         server.shutdown()
         server.server_close()
     assert all(r.outcome.status == 204 for r in reqs), {r.outcome.error for r in reqs}
-    assert delivery.PER_HOST // 2 < state["max"] <= delivery.PER_HOST
+    assert transport.PER_HOST // 2 < state["max"] <= transport.PER_HOST
 
 
 # -- the invocation's time budget ------------------------------------------------------
@@ -745,7 +760,8 @@ def test_a_hanging_receiver_cannot_outlast_the_invocation(admin, env, receiver):
     twice."""
     import time
 
-    from chalicelib.webhooks import delivery, worker
+    from chalicelib.webhooks import worker
+    from chalicelib.webhooks.delivery.batch import SAFETY_MARGIN
 
     hang_url, ok_url = _split_receiver(receiver)
     hanging = create_hook(admin, hang_url, timeoutSeconds=30)
@@ -753,10 +769,10 @@ def test_a_hanging_receiver_cannot_outlast_the_invocation(admin, env, receiver):
     publish()
     records = [record(m) for m in drain()]
     assert len(records) == 3
-    context = _Context(delivery.SAFETY_MARGIN + 2)
+    context = _Context(SAFETY_MARGIN + 2)
     started = time.monotonic()
     assert worker.deliver_batch({"Records": records}, context) == {"batchItemFailures": []}
-    assert time.monotonic() - started < delivery.SAFETY_MARGIN + 2
+    assert time.monotonic() - started < SAFETY_MARGIN + 2
     for hook in fast:
         assert only_delivery(hook["id"])["status"] == "delivered"
     item = only_delivery(hanging["id"])
@@ -772,12 +788,14 @@ def test_a_hanging_receiver_cannot_outlast_the_invocation(admin, env, receiver):
 def test_no_attempt_starts_without_a_useful_budget(admin, env, receiver):
     """Less than MIN_ATTEMPT left: nothing is claimed, the message is sent again, and
     the next invocation delivers it once."""
-    from chalicelib.webhooks import delivery, worker
+    from chalicelib.webhooks import worker
+    from chalicelib.webhooks.delivery.batch import SAFETY_MARGIN
+    from chalicelib.webhooks.delivery.transport import MIN_ATTEMPT
 
     hook = create_hook(admin, receiver.url)
     publish()
     records = [record(m) for m in drain()]
-    short = _Context(delivery.SAFETY_MARGIN + delivery.MIN_ATTEMPT / 2)
+    short = _Context(SAFETY_MARGIN + MIN_ATTEMPT / 2)
     assert worker.deliver_batch({"Records": records}, short) == {"batchItemFailures": []}
     assert receiver.requests == []
     item = only_delivery(hook["id"])
@@ -794,14 +812,16 @@ def test_a_claim_left_without_budget_is_released_unsent(admin, env, receiver, mo
     """One attempt at a time per host: the second waits behind a hanging one, and when
     its turn comes the invocation's budget is spent. It is not sent; its claim is given
     back and its message re-sent, so the next invocation attempts it once."""
-    from chalicelib.webhooks import delivery, worker
+    from chalicelib.webhooks import worker
+    from chalicelib.webhooks.delivery import transport
+    from chalicelib.webhooks.delivery.batch import SAFETY_MARGIN
 
-    monkeypatch.setattr(delivery, "PER_HOST", 1)
+    monkeypatch.setattr(transport, "PER_HOST", 1)
     hang_url, _ = _split_receiver(receiver, hang=4)
     first, second = (create_hook(admin, hang_url, timeoutSeconds=30) for _ in range(2))
     publish()
     records = [record(m) for m in drain()]
-    context = _Context(delivery.SAFETY_MARGIN + 2)
+    context = _Context(SAFETY_MARGIN + 2)
     assert worker.deliver_batch({"Records": records}, context) == {"batchItemFailures": []}
     assert len(receiver.requests) == 1
     items = [only_delivery(h["id"]) for h in (first, second)]
@@ -814,10 +834,11 @@ def test_a_claim_left_without_budget_is_released_unsent(admin, env, receiver, mo
 
 
 def test_the_attempt_timeout_fits_the_delivery_function():
-    from chalicelib.webhooks import delivery, models
+    from chalicelib.webhooks import models
+    from chalicelib.webhooks.delivery import batch, transport
 
     assert models.DEFAULT_TIMEOUT <= 15
-    assert (models.MAX_TIMEOUT + delivery.SAFETY_MARGIN + delivery.MIN_ATTEMPT
+    assert (models.MAX_TIMEOUT + batch.SAFETY_MARGIN + transport.MIN_ATTEMPT
             < models.DELIVERY_FUNCTION_TIMEOUT)
-    assert delivery.remaining_seconds(None) == models.DELIVERY_FUNCTION_TIMEOUT
-    assert delivery.remaining_seconds(_Context(12.5)) == 12.5
+    assert batch.remaining_seconds(None) == models.DELIVERY_FUNCTION_TIMEOUT
+    assert batch.remaining_seconds(_Context(12.5)) == 12.5

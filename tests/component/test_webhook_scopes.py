@@ -174,14 +174,14 @@ def test_platform_events_need_their_declared_scope(admin: Api) -> None:
 # -- the deliveries API ----------------------------------------------------------------
 
 def test_delivery_data_only_for_callers_and_owners_who_may_read_it(admin: Api) -> None:
-    from chalicelib.webhooks import delivery
+    from chalicelib.webhooks.delivery import repo
 
     user, data = make_user(admin, "dora-sc", ["integrator"])
     hook = create(user, ["customer.created"])
     fan_out(("customer.created", CUSTOMER))
     did = deliveries(hook["id"])["customer.created"]["id"]
-    delivery._update(did, {"attempts": [{"attempt": 1, "status": 500,
-                                         "responseBody": "echo ada@example.org"}]})
+    repo.update(did, {"attempts": [{"attempt": 1, "status": 500,
+                                    "responseBody": "echo ada@example.org"}]})
     base = f"{BASE}/{hook['id']}"
     shown = user.get(f"{base}/deliveries/{did}").json["data"]
     assert shown["payload"]["data"] == CUSTOMER and "dataOmitted" not in shown
@@ -203,7 +203,7 @@ def test_delivery_data_only_for_callers_and_owners_who_may_read_it(admin: Api) -
     # the owner lost the scope: nobody sees it, not even an admin, and it is not resent
     set_rights(data["id"], ["webhooks:manage"])
     assert "ada@example.org" not in json.dumps(admin.get(f"{base}/deliveries/{did}").json)
-    delivery._update(did, {"status": "failed"})
+    repo.update(did, {"status": "failed"})
     err = assert_error(admin.post(f"{base}/redeliver/{did}"), 403, "AUTHORIZATION_ERROR")
     assert err["details"][0]["requiredScope"] == "customers:read"
     got = admin.post(f"{base}/recover", {"since": "2000-01-01T00:00:00Z"})
@@ -232,13 +232,14 @@ def test_a_moved_url_gets_no_earlier_data_its_mover_may_not_read(
     """`*` lets a key without customers:read move the owner's webhook to its own URL;
     the deliveries made before (failed ones, pending retries) must not follow it there:
     not by redeliver, not by recover, not by the next attempt."""
-    from chalicelib.webhooks import delivery, worker
+    from chalicelib.webhooks import worker
+    from chalicelib.webhooks.delivery import repo, transport
 
     hook = create(admin, ["*"])["id"]
     fan_out(("customer.created", CUSTOMER), ("product.created", {"id": "prd_1"}))
     made = deliveries(hook)
     customer, product = made["customer.created"]["id"], made["product.created"]["id"]
-    delivery._update(customer, {"status": "failed"})
+    repo.update(customer, {"status": "failed"})
     key = key_with(admin, ["webhooks:manage", "products:read"])
     moved = key.put(f"{BASE}/{hook}", {"events": ["*"],
                                        "url": "https://attacker.example.com/x"})
@@ -250,21 +251,21 @@ def test_a_moved_url_gets_no_earlier_data_its_mover_may_not_read(
         assert err["details"][0]["requiredScope"] == "customers:read"
         got = caller.post(f"{base}/recover", {"since": "2000-01-01T00:00:00Z"})
         assert got.status_code == 202 and got.json["data"]["recovered"] == 0
-    assert delivery.get(customer)["status"] == "failed"
+    assert repo.get(customer)["status"] == "failed"
 
     # pending (a retry due): cancelled at its attempt, not sent; what the key may read
     # still goes to the URL it chose
-    delivery._update(customer, {"status": "pending", "attemptCount": 0})
+    repo.update(customer, {"status": "pending", "attemptCount": 0})
     sent: list[str] = []
 
     async def send(req: Any, *_: Any) -> None:
         sent.append(json.loads(req.body)["event"])
         req.outcome.status = 200
 
-    monkeypatch.setattr(delivery, "_send_one", send)
+    monkeypatch.setattr(transport, "send", send)
     worker.deliver_batch({"Records": [record({"deliveryId": did, "seq": 0})
                                       for did in (customer, product)]})
-    item = delivery.get(customer)
+    item = repo.get(customer)
     assert item["status"] == "cancelled" and "no longer sendable" in item["reason"]
     assert sent == ["product.created"]
-    assert delivery.get(product)["status"] == "delivered"
+    assert repo.get(product)["status"] == "delivered"

@@ -1,6 +1,7 @@
-"""Webhook deliveries API: list (also as delivery-logs), get one with every attempt,
-redeliver, recover a time window, stats. Scope webhooks:manage; the webhook's owner only
-(an admin sees all; another owner's webhook or delivery answers 404).
+"""The delivery-log API (its operations: service.py): list (also as delivery-logs), get
+one with every attempt, redeliver, recover a time window, stats. Scope webhooks:manage;
+the webhook's owner only (an admin sees all; another owner's webhook or delivery answers
+404).
 
 What an event says is shown only to who may read it: a delivery's payload `data` (and
 the receiver's answers, which may echo it) appear only when both the caller and the
@@ -23,16 +24,9 @@ from chalicelib.events import catalog
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import Body, PageQuery
 from chalicelib.http.registry import ApiBlueprint, Reply, ok, page
+from chalicelib.webhooks import service as webhooks
 from chalicelib.webhooks import subscriptions
-
-
-def _engine() -> Any:
-    """The delivery engine, imported on first use: it pulls in asyncio and httpx, which
-    every other function's cold start would pay for."""
-    from chalicelib.webhooks import delivery
-
-    return delivery
-
+from chalicelib.webhooks.delivery import repo, service
 
 api = ApiBlueprint(__name__, "Webhook deliveries")
 
@@ -48,7 +42,7 @@ class ListDeliveries(PageQuery):
     def _status(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        bad = [s for s in value.split(",") if s.strip() not in _engine().STATUSES]
+        bad = [s for s in value.split(",") if s.strip() not in repo.STATUSES]
         if bad:
             raise ValueError(f"unknown status(es): {', '.join(bad)}")
         return value
@@ -66,10 +60,8 @@ class Recover(Body):
 
 
 def _webhook(ctx: RequestContext, webhook_id: str) -> dict[str, Any]:
-    from chalicelib.webhooks import service
-
     assert ctx.principal is not None  # the edge has authenticated the route
-    return dict(service.visible(ctx.principal, webhook_id))
+    return dict(webhooks.visible(ctx.principal, webhook_id))
 
 
 class _Readers:
@@ -104,8 +96,8 @@ class _Readers:
 def _delivery(ctx: RequestContext, webhook_id: str, delivery_id: str
               ) -> tuple[dict[str, Any], _Readers]:
     hook = _webhook(ctx, webhook_id)
-    item = _engine().get(delivery_id) if delivery_id.startswith("dlv_") else None
-    if item is None or item.get("webhookId") != webhook_id:
+    item = service.find(webhook_id, delivery_id)
+    if item is None:
         raise NotFound("No such delivery.")
     return item, _Readers(ctx, hook)
 
@@ -113,7 +105,7 @@ def _delivery(ctx: RequestContext, webhook_id: str, delivery_id: str
 def _list(ctx: RequestContext, webhook_id: str, query: ListDeliveries) -> Reply:
     readers = _Readers(ctx, _webhook(ctx, webhook_id))
     statuses = {s.strip() for s in query.status.split(",")} if query.status else None
-    items, cursor = _engine().list_for(webhook_id, statuses, query.cursor, query.per_page,
+    items, cursor = service.list_for(webhook_id, statuses, query.cursor, query.per_page,
                                        readers)
     return page(items, cursor, query.per_page)
 
@@ -142,7 +134,7 @@ def get_delivery(ctx: RequestContext, webhook_id: str, delivery_id: str) -> Repl
     """The delivery with every attempt and the payload as sent (its `data` only for
     callers and owners holding the event type's read scope, see `dataOmitted`)."""
     item, readers = _delivery(ctx, webhook_id, delivery_id)
-    return ok(_engine().public(item, readers(str(item.get("event"))), with_payload=True))
+    return ok(service.public(item, readers(str(item.get("event"))), with_payload=True))
 
 
 @api.route("/webhooks/{webhook_id}/redeliver/{delivery_id}", "POST", scopes=SCOPE,
@@ -162,10 +154,10 @@ def redeliver(ctx: RequestContext, webhook_id: str, delivery_id: str) -> Reply:
                                             "message": f"{event_type} needs {scope}"}])
     if item.get("status") == "delivering":
         raise Conflict("An attempt is in progress; try again when it ends.")
-    done = _engine().redeliver(item)
+    done = service.redeliver(item)
     if done is None:
         raise Conflict("The delivery changed meanwhile; try again.")
-    return ok(_engine().public(done, readers(event_type)), status=202)
+    return ok(service.public(done, readers(event_type)), status=202)
 
 
 @api.route("/webhooks/{webhook_id}/recover", "POST", scopes=SCOPE, body=Recover, status=202,
@@ -178,7 +170,7 @@ def recover(ctx: RequestContext, webhook_id: str, body: Recover) -> Reply:
     since = clock.iso(body.since.timestamp())
     until = clock.iso((body.until or datetime.fromtimestamp(clock.now()).astimezone())
                       .timestamp())
-    count = _engine().recover(webhook_id, since, until, readers.sendable)
+    count = service.recover(webhook_id, since, until, readers.sendable)
     return ok({"webhookId": webhook_id, "since": since, "until": until, "recovered": count},
               status=202)
 
@@ -188,4 +180,4 @@ def stats(ctx: RequestContext, webhook_id: str) -> Reply:
     """Over the newest 1,000 deliveries: counts by status, success rate (delivered over
     delivered + failed), attempts, and attempt latency p50/p95/p99 in milliseconds."""
     _webhook(ctx, webhook_id)
-    return ok(_engine().stats(webhook_id))
+    return ok(service.stats(webhook_id))

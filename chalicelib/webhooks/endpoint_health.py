@@ -1,12 +1,13 @@
-"""Endpoint health: a webhook whose every attempt has failed for days is warned (a
-`webhook.disabling` event and an email to its owner), then disabled (`webhook.disabled`).
+"""A webhook endpoint's health (not the platform's: that is ops/health.py): a webhook
+whose every attempt has failed for days is warned (a `webhook.disabling` event and an
+email to its owner), then disabled (`webhook.disabled`).
 
 Checked on each failed batch of attempts, from the run of failures service.py keeps on
 the webhook (failingSince). Thresholds: $GATEHOUSE_WEBHOOK_WARN_AFTER_HOURS (default 72)
 and $GATEHOUSE_WEBHOOK_DISABLE_AFTER_HOURS (default 120). An endpoint that gets no
 deliveries is not failing anyone, so it is not warned; but once warned, the disable time
 the warning announced holds even if no delivery comes by then: the warning leaves a
-marker (WATCH#DISABLE / <disableAt>#<id>) that the minute sweep reads.
+marker (repo.watch_op) that the minute sweep reads.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from chalicelib.core import aws, clock
 from chalicelib.core.settings import get_settings
+from chalicelib.webhooks import repo, service
 
 
 def _hours(name: str, default: float) -> float:
@@ -33,8 +35,6 @@ def disable_after() -> float:
 
 def record(webhook_id: str, ok: bool) -> str:
     """Records the outcome; answers what followed: "", "warned" or "disabled"."""
-    from chalicelib.webhooks import service
-
     item = service.record_outcome(webhook_id, ok)
     if ok or not item or item.get("status") != "active" or not item.get("failingSince"):
         return ""
@@ -51,8 +51,6 @@ def record(webhook_id: str, ok: bool) -> str:
 
 
 def _disable_if_due(item: dict[str, Any]) -> bool:
-    from chalicelib.webhooks import service
-
     if item.get("status") != "active" or not item.get("failingSince"):
         return False
     failing_for = clock.now() - clock.parse_iso(str(item["failingSince"]))
@@ -66,17 +64,12 @@ def _disable_if_due(item: dict[str, Any]) -> bool:
 def sweep_warned() -> int:
     """Disables the warned webhooks whose announced time has come and which have not
     succeeded since; markers that are due are removed either way. Answers how many."""
-    from chalicelib.store import table as store
-    from chalicelib.webhooks import service
-
-    due, _ = store.query_page(service.health_watch_pk(), limit=100, forward=True,
-                              sk_between=("0", clock.iso() + "~"))
     disabled = 0
-    for marker in due:
+    for marker in repo.due_watches():
         hook = service.get_webhook(str(marker["webhookId"]))
         if hook and _disable_if_due(hook):
             disabled += 1
-        store.delete(str(marker["PK"]), str(marker["SK"]))
+        repo.delete_watch(marker)
     return disabled
 
 
