@@ -113,10 +113,9 @@ _queue_urls: dict[str, str] = {}
 
 
 def queue_url(purpose: str) -> str:
-    import os
-
-    name = get_settings().queue_name(purpose)
-    key = f"{os.environ.get('AWS_ENDPOINT_URL', '')}|{name}"
+    settings = get_settings()
+    name = settings.queue_name(purpose)
+    key = f"{settings.aws_endpoint_url}|{name}"
     if key not in _queue_urls:
         _queue_urls[key] = aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
     return _queue_urls[key]

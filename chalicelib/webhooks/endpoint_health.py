@@ -3,8 +3,8 @@ whose every attempt has failed for days is warned (a `webhook.disabling` event a
 email to its owner), then disabled (`webhook.disabled`).
 
 Checked on each failed batch of attempts, from the run of failures service.py keeps on
-the webhook (failingSince). Thresholds: $GATEHOUSE_WEBHOOK_WARN_AFTER_HOURS (default 72)
-and $GATEHOUSE_WEBHOOK_DISABLE_AFTER_HOURS (default 120). An endpoint that gets no
+the webhook (failingSince). Thresholds: settings webhook_warn_after_hours (default 72)
+and webhook_disable_after_hours (default 120). An endpoint that gets no
 deliveries is not failing anyone, so it is not warned; but once warned, the disable time
 the warning announced holds even if no delivery comes by then: the warning leaves a
 marker (repo.watch_op) that the minute sweep reads.
@@ -12,7 +12,6 @@ marker (repo.watch_op) that the minute sweep reads.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from chalicelib.core import aws, clock
@@ -20,17 +19,12 @@ from chalicelib.core.settings import get_settings
 from chalicelib.webhooks import repo, service
 
 
-def _hours(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return float(raw) * 3600 if raw else default * 3600
-
-
 def warn_after() -> float:
-    return _hours("GATEHOUSE_WEBHOOK_WARN_AFTER_HOURS", 72)
+    return get_settings().webhook_warn_after
 
 
 def disable_after() -> float:
-    return _hours("GATEHOUSE_WEBHOOK_DISABLE_AFTER_HOURS", 120)
+    return get_settings().webhook_disable_after
 
 
 def record(webhook_id: str, ok: bool) -> str:
@@ -86,7 +80,7 @@ def email_owner(hook: dict[str, Any], disable_at: str) -> bool:
         if not email:
             log.info("no email for the owner of webhook %s; warning not mailed", hook.get("id"))
             return False
-        sender = os.environ.get("GATEHOUSE_EMAIL_FROM", "webhooks@gatehouse.local")
+        sender = get_settings().email_from
         ses = aws.client("ses")
         if not get_settings().is_deployed:
             # The emulator (moto) sends only from a verified identity; deployed stages

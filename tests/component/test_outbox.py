@@ -66,3 +66,36 @@ def test_sweeper_sends_what_a_dead_writer_left(stack, monkeypatch):
     assert outbox.sweep() == 1
     assert [m["id"] for m in _messages()] == [event["id"]]
     assert outbox.sweep() == 0
+
+
+def test_erasure_rewrites_the_copies_registered_and_keeps_other_links(stack, monkeypatch):
+    """privacy knows no kind of copy: each registers its rewrite under its link prefix.
+    The outbox event (the origin) is rewritten first; a link of a prefix nobody
+    registered, or whose copy does not exist yet, is kept for a later erasure."""
+    from chalicelib.events import outbox, privacy
+    from chalicelib.store import table as store
+
+    subject = "live#cus_1"
+    event = outbox.new_event("customer.updated", {"id": "cus_1", "email": "ada@example.org"},
+                             subject=subject, personal={"email": None})
+    outbox.transact([], [event])
+    pk = privacy.subject_pk(subject)
+    for copy in ("copy1", "copy2"):
+        store.put(privacy.link_item(subject, f"TST#{copy}", 4102444800))
+    assert privacy.erase(subject) == 1  # the event only: TST# is not registered
+    kept = json.loads(store.get(f"OUTBOX#{event['id']}", "EVENT")["event"])
+    assert kept["data"] == {"id": "cus_1"}
+    assert store.get(pk, f"EVT#{event['id']}") is None
+    assert store.get(pk, "TST#copy1") and store.get(pk, "TST#copy2")
+
+    order: list[str] = []
+
+    def rewrite(copy_id: str) -> int:
+        order.append(copy_id)
+        return 1 if copy_id == "copy1" else 0  # copy2 is still being made
+
+    monkeypatch.setitem(privacy._REWRITES, "TST#", (rewrite, False))
+    assert privacy.erase(subject) == 1
+    assert order == ["copy1", "copy2"]
+    assert store.get(pk, "TST#copy1") is None
+    assert store.get(pk, "TST#copy2") is not None
