@@ -94,7 +94,7 @@ def erase(principal: Principal, customer_id: str) -> dict[str, Any]:
     from chalicelib.events import privacy
 
     ns = service.namespace(principal)
-    customer = service.load(CUSTOMERS, ns, customer_id)
+    customer = service.load(CUSTOMERS, ns, customer_id).record
     if customer.get("status") == "erased":
         privacy.erase(f"{ns}#{customer_id}")
         return CUSTOMERS.present(customer)

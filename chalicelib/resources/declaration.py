@@ -1,13 +1,7 @@
-"""A business resource, declared once: its models, keys, natural key, events, filters,
-sorts and search; the machinery in `service.py` and `crud.py` derives the rest.
+"""A business resource, declared once: its models, natural key, events, filters, sorts
+and search; the machinery in `service.py` and `crud.py` derives the rest, and `repo.py`
+keeps its items (keys are spelled there only).
 
-Keys (single table; `<ns>` is `live` or `sandbox`: a sandbox key never reaches live data):
-  PK = <KIND>#<ns>#<id>, SK = <KIND>                  the item (a JSON-like record)
-  GSI2PK = <KIND>#<ns>, GSI2SK = <createdAt>#<id>     listing, sorted by createdAt
-  GSI1PK = <KIND>#<ns>#<field>, GSI1SK = <enc>#<id>   listing sorted by the one further
-                                                      declared sort field (`sort2`)
-  PK = UNIQUE#<KIND>#<ns>#<field>#<sha256(value)>     a natural key's uniqueness item,
-       SK = UNIQUE                                    written in the same transaction
 Money: decimal strings on the wire ("19.99"; JSON numbers with at most two decimals are
 accepted too), integer cents in the table, so sums and ranges are exact.
 """
@@ -33,7 +27,6 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from chalicelib.core import scopes
-from chalicelib.core.ids import sha256_hex
 from chalicelib.events import catalog
 from chalicelib.http.models import Body, PageQuery, Query
 
@@ -59,7 +52,6 @@ _WHEN = WithJsonSchema({"type": "string", "anyOf": [{"format": "date-time"},
                                                     {"format": "date"}]})
 After = Annotated[AwareDatetime, BeforeValidator(_whole_day(False)), _WHEN]
 Before = Annotated[AwareDatetime, BeforeValidator(_whole_day(True)), _WHEN]
-INTERNAL = ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "ns", "version", "ttl")
 
 
 class Out(BaseModel):
@@ -84,19 +76,10 @@ def money_text(value: int) -> str:
     return f"{sign}{abs(value) // 100}.{abs(value) % 100:02d}"
 
 
-def sort_key(value: Any) -> str:
-    """Encodes a value so that string order is value order."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int | float | Decimal):
-        return f"{int(value) + 10**15:016d}"
-    return str(value or "").lower()[:100]
-
-
 @dataclass
 class Resource:
     """One business resource. `name` is the path and scope prefix (orders), `kind` the
-    key prefix (ORDER), `singular` the event prefix (order)."""
+    key prefix (ORDER, used by repo.py), `singular` the event prefix (order)."""
 
     name: str
     kind: str
@@ -148,26 +131,11 @@ class Resource:
         return (str | None, Field(None, max_length=1000, pattern=rf"^({names})(,({names}))*$",
                                   description="Comma-separated fields to answer, e.g. id,name."))
 
-    # keys
-    def pk(self, ns: str, item_id: str) -> str:
-        return f"{self.kind}#{ns}#{item_id}"
-
-    def unique_pk(self, ns: str, field_name: str, value: Any) -> str:
-        return f"UNIQUE#{self.kind}#{ns}#{field_name}#{sha256_hex(str(value).lower())[:40]}"
-
-    def item(self, ns: str, record: dict[str, Any], version: int) -> dict[str, Any]:
-        rid = record["id"]
-        out = {k: v for k, v in record.items() if v is not None}
-        out.update({"PK": self.pk(ns, rid), "SK": self.kind, "ns": ns, "version": version,
-                    "GSI2PK": f"{self.kind}#{ns}", "GSI2SK": f"{record['createdAt']}#{rid}"})
-        if self.sort2:
-            out["GSI1PK"] = f"{self.kind}#{ns}#{self.sort2}"
-            out["GSI1SK"] = f"{sort_key(record.get(self.sort2))}#{rid}"
-        return out
-
     # representation
-    def present(self, item: dict[str, Any], fields: list[str] | None = None) -> dict[str, Any]:
-        record = {k: v for k, v in item.items() if k not in INTERNAL}
+    def present(self, record: dict[str, Any],
+                fields: list[str] | None = None) -> dict[str, Any]:
+        """The record as answered and sent in events: money as decimal strings, the
+        model's field order, only `fields` if given."""
         out = _money_out(record, self.money)
         order = self.field_names()
         out = {**{k: out[k] for k in order if k in out}, **out}

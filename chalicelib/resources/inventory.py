@@ -16,11 +16,11 @@ from pydantic import Field
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict
 from chalicelib.core.principal import Principal
-from chalicelib.events import audit, outbox
+from chalicelib.events import audit
 from chalicelib.http.models import Body, ChangeBody
-from chalicelib.resources import service
+from chalicelib.resources import repo, service
 from chalicelib.resources.declaration import Out, Resource, register_events
-from chalicelib.store import table as store
+from chalicelib.store.optimistic import LostRace
 
 SKU = r"^[A-Za-z0-9._\-]+$"
 ATTEMPTS = 60
@@ -99,7 +99,8 @@ def reserve(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
     ns = service.namespace(principal)
 
     def attempt() -> dict[str, Any] | None:
-        cur = service.load(INVENTORY, ns, sku)
+        read = service.load(INVENTORY, ns, sku)
+        cur = read.record
         avail, threshold = int(cur["available"]), cur.get("lowStockThreshold")
         if avail < quantity:
             raise Conflict(f"Only {avail} available.", details=[
@@ -115,10 +116,9 @@ def reserve(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
             cond = "#a >= :tq AND #t = :t"
             values.update({":t": threshold, ":tq": threshold + quantity + 1})
         else:  # crosses: pin the state the event describes
-            cond, values[":v"] = "#v = :v", cur["version"]
+            cond, values[":v"] = "#v = :v", read.version
             after = {**cur, "available": avail - quantity,
-                     "reserved": int(cur["reserved"]) + quantity, "updatedAt": values[":now"],
-                     "version": int(cur["version"]) + 1}
+                     "reserved": int(cur["reserved"]) + quantity, "updatedAt": values[":now"]}
             events = [service.new_event(ns, "inventory.low", INVENTORY.present(after))]
         return _apply(principal, ns, sku, "inventory.reserve", quantity,
                       "SET #a = #a - :q, #r = #r + :q, #v = #v + :one, #u = :now",
@@ -133,7 +133,7 @@ def release(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
     ns = service.namespace(principal)
 
     def attempt() -> dict[str, Any] | None:
-        cur = service.load(INVENTORY, ns, sku)
+        cur = service.load(INVENTORY, ns, sku).record
         if int(cur["reserved"]) < quantity:
             raise Conflict(f"Only {cur['reserved']} reserved.", details=[
                 {"field": "quantity", "message": f"at most {cur['reserved']}"}])
@@ -165,13 +165,11 @@ def _apply(principal: Principal, ns: str, sku: str, action: str, quantity: int, 
     names = {"#a": "available", "#r": "reserved", "#v": "version", "#u": "updatedAt",
              "#t": "lowStockThreshold"}
     used = expr + " " + cond
-    update = {"Key": {"PK": INVENTORY.pk(ns, sku), "SK": INVENTORY.kind},
-              "UpdateExpression": expr, "ConditionExpression": f"attribute_exists(PK) AND {cond}",
-              "ExpressionAttributeNames": {k: v for k, v in names.items() if k in used},
-              "ExpressionAttributeValues": values}
+    update = repo.counter_op(INVENTORY, ns, sku, expr, cond,
+                             {k: v for k, v in names.items() if k in used}, values)
     noted = audit.entry(principal, action, "inventory", sku, {"quantity": quantity})
     try:
-        outbox.transact([{"Update": update}, audit.put_op(noted)], events)
-    except store.TransactionConflict:
+        repo.commit(INVENTORY, [update, audit.put_op(noted)], events, raced=True)
+    except LostRace:
         return None
-    return after if after is not None else service.load(INVENTORY, ns, sku)
+    return after if after is not None else service.load(INVENTORY, ns, sku).record

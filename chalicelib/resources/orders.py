@@ -11,11 +11,10 @@ from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, Unprocessable
 from chalicelib.core.principal import Principal
 from chalicelib.http.models import Body, ChangeBody
-from chalicelib.resources import customers, service
+from chalicelib.resources import customers, repo, service
 from chalicelib.resources.customers import CUSTOMERS
 from chalicelib.resources.declaration import Money, Out, Resource, cents, register_events
 from chalicelib.resources.products import PRODUCTS
-from chalicelib.store import table as store
 
 FLOW: dict[str, tuple[str, ...]] = {
     "pending": ("confirmed", "cancelled"),
@@ -146,16 +145,15 @@ def _build(ns: str, record: dict[str, Any], previous: dict[str, Any] | None) -> 
     if previous is not None and previous.get("status") != "pending":
         raise Conflict("Only a pending order can be changed.")
     if previous is None:  # (an update cannot change the customer)
-        customer = store.get(CUSTOMERS.pk(ns, record["customerId"]), CUSTOMERS.kind, True)
-        if customer is None or customer.get("status") == "erased":
+        customer = repo.load(CUSTOMERS, ns, record["customerId"])
+        if customer is None or customer.record.get("status") == "erased":
             raise Unprocessable("The customer does not exist.", details=[
                 {"field": "customerId", "message": "no such customer"}])
     missing = []
     subtotal = count = 0
-    products = store.batch_get([(PRODUCTS.pk(ns, line["productId"]), PRODUCTS.kind)
-                                for line in record["items"]])
+    products = repo.existing(PRODUCTS, ns, [line["productId"] for line in record["items"]])
     for i, line in enumerate(record["items"]):
-        if (PRODUCTS.pk(ns, line["productId"]), PRODUCTS.kind) not in products:
+        if line["productId"] not in products:
             missing.append({"field": f"items.{i}.productId", "message": "no such product"})
         line["lineTotal"] = line["price"] * line["quantity"]
         subtotal += line["lineTotal"]
@@ -183,13 +181,9 @@ def _cancelled(previous: dict[str, Any] | None,
 def _links(ns: str, record: dict[str, Any]) -> list[dict[str, Any]]:
     """The customer's link to the order (for erasure), and the customer must still be
     there, unerased, when the order commits."""
-    customer_pk = CUSTOMERS.pk(ns, record["customerId"])
-    return [{"Put": {"Item": {"PK": customer_pk, "SK": f"ORDER#{record['id']}",
-                              "createdAt": record["createdAt"]}}},
-            {"ConditionCheck": {"Key": {"PK": customer_pk, "SK": CUSTOMERS.kind},
-                                "ConditionExpression": "attribute_exists(PK) AND "
-                                                       "attribute_not_exists(erasedAt)"},
-             "_message": "The customer was erased meanwhile."}]
+    return repo.link_ops(CUSTOMERS, ns, record["customerId"], ORDERS, record["id"],
+                         record["createdAt"], parent_without="erasedAt",
+                         message="The customer was erased meanwhile.")
 
 
 ORDERS = Resource(
@@ -256,8 +250,7 @@ def pay(principal: Principal, order_id: str, body: PaymentIn) -> dict[str, Any]:
         return record, [(event, ORDERS.present(payment))]
 
     def put_payment(_old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-        pk = ORDERS.pk(service.namespace(principal), order_id)
-        return [{"Put": {"Item": {**payment, "PK": pk, "SK": f"PAYMENT#{payment['id']}"}}}]
+        return [repo.payment_op(ORDERS, service.namespace(principal), order_id, payment)]
 
     service.mutate(ORDERS, principal, order_id, change, f"payment.{body.status}",
                    extra_ops=put_payment, audit_changes={**payment})
@@ -267,24 +260,16 @@ def pay(principal: Principal, order_id: str, body: PaymentIn) -> dict[str, Any]:
 def payments(principal: Principal, order_id: str) -> list[dict[str, Any]]:
     ns = service.namespace(principal)
     service.load(ORDERS, ns, order_id)
-    items, _ = store.query_page(ORDERS.pk(ns, order_id), sk_prefix="PAYMENT#", limit=100,
-                                forward=True)
-    return [ORDERS.present(i) for i in items]
+    return [ORDERS.present(p) for p in repo.payments(ORDERS, ns, order_id)]
 
 
 @customers.holds_personal_data
 def scrub_customer_orders(principal: Principal, customer_id: str) -> None:
     """Before a customer is erased: each of its orders (found by the links `_links`
     writes) loses its shipping address."""
-    ns = service.namespace(principal)
-    cursor = None
-    while True:
-        links, cursor = store.query_page(CUSTOMERS.pk(ns, customer_id), sk_prefix="ORDER#",
-                                         cursor=cursor, limit=100, forward=True)
-        for link in links:
-            scrub_order(principal, str(link["SK"]).split("#", 1)[1])
-        if not cursor:
-            break
+    for order_id in repo.linked_ids(CUSTOMERS, service.namespace(principal), customer_id,
+                                    ORDERS):
+        scrub_order(principal, order_id)
 
 
 def scrub_order(principal: Principal, order_id: str) -> None:

@@ -13,8 +13,10 @@ from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from chalicelib.core.principal import Principal
 from chalicelib.events import audit, outbox
+from chalicelib.resources import repo
 from chalicelib.resources.declaration import Resource, cents
-from chalicelib.store import table as store
+from chalicelib.resources.repo import Stored
+from chalicelib.store.optimistic import LostRace
 
 Events = list[tuple[str, dict[str, Any]]]
 ATTEMPTS = 8
@@ -34,8 +36,8 @@ def new_event(ns: str, event_type: str, data: dict[str, Any],
                             personal={f: res.erased.get(f) for f in res.personal})
 
 
-def load(res: Resource, ns: str, item_id: str) -> dict[str, Any]:
-    found = store.get(res.pk(ns, item_id), res.kind, consistent=True)
+def load(res: Resource, ns: str, item_id: str) -> Stored:
+    found = repo.load(res, ns, item_id)
     if found is None:
         raise NotFound(f"No {res.singular} with id {item_id}.")
     return found
@@ -55,7 +57,7 @@ def _fields(res: Resource, raw: str | None) -> list[str] | None:
 
 def get(res: Resource, principal: Principal, item_id: str,
         fields: str | None = None) -> dict[str, Any]:
-    return res.present(load(res, namespace(principal), item_id), _fields(res, fields))
+    return res.present(load(res, namespace(principal), item_id).record, _fields(res, fields))
 
 
 def _one_of(name: str, wanted: set[str]) -> Callable[[dict[str, Any]], bool]:
@@ -112,16 +114,12 @@ def list_items(res: Resource, principal: Principal,
     def keep(item: dict[str, Any]) -> bool:
         return all(p(item) for p in predicates)
 
-    if query.sort == "createdAt":
-        index, pk = "GSI2", f"{res.kind}#{ns}"
-        between = (after or "0", before or "9") if (after or before) else None
-    else:
-        index, pk, between = "GSI1", f"{res.kind}#{ns}#{res.sort2}", None
-    items, next_cursor = store.query_page(pk, index=index, cursor=query.cursor,
-                                          limit=query.per_page,
-                                          forward=query.order == "asc", sk_between=between,
-                                          item_filter=keep)
-    return [res.present(i, fields) for i in items], next_cursor
+    between = (after or "0", before or "9") if (after or before) else None
+    records, next_cursor = repo.page(res, ns, by_sort2=query.sort != "createdAt",
+                                     cursor=query.cursor, limit=query.per_page,
+                                     forward=query.order == "asc", created_between=between,
+                                     keep=keep)
+    return [res.present(r, fields) for r in records], next_cursor
 
 
 def _record_from(body: Any, fields_set: set[str] | None = None) -> dict[str, Any]:
@@ -143,51 +141,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _unique_ops(res: Resource, ns: str, record: dict[str, Any],
-                previous: dict[str, Any] | None) -> list[dict[str, Any]]:
-    ops: list[dict[str, Any]] = []
-    for name in res.unique:
-        old = (previous or {}).get(name)
-        new = record.get(name)
-        if previous is not None and str(old or "").lower() == str(new or "").lower():
-            continue
-        if new:
-            ops.append({"Put": {"Item": {"PK": res.unique_pk(ns, name, new), "SK": "UNIQUE",
-                                         "target": record["id"]},
-                                "ConditionExpression": "attribute_not_exists(PK)"}})
-        if old:
-            ops.append({"Delete": {"Key": {"PK": res.unique_pk(ns, name, old),
-                                           "SK": "UNIQUE"}}})
-    return ops
-
-
-def _conflict_message(res: Resource, ops: list[dict[str, Any]], reasons: list[str]) -> str:
-    for op, reason in zip(ops, reasons, strict=False):
-        if reason != "ConditionalCheckFailed":
-            continue
-        item = op.get("Put", {}).get("Item", {})
-        if str(item.get("PK", "")).startswith("UNIQUE#"):
-            name = str(item["PK"]).split("#")[3]
-            return f"A {res.singular} with this {name} already exists."
-        if item.get("PK") and item.get("SK") == res.kind:
-            return f"A {res.singular} with this id already exists."
-        return op.get("_message", "A referenced item changed or does not exist.")
-    return "The request conflicts with the current state."
-
-
-def _for_dynamo(ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Ops without our "_" annotations (kept for conflict messages)."""
-    return [{k: v for k, v in op.items() if not k.startswith("_")} for op in ops]
-
-
-def commit(res: Resource, ops: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
-    """One transaction: the change, its uniqueness items, its audit entry, its events."""
-    try:
-        outbox.transact(_for_dynamo(ops), events)
-    except store.TransactionConflict as exc:
-        raise Conflict(_conflict_message(res, ops, exc.reasons)) from exc
-
-
 def create(res: Resource, principal: Principal, body: Any) -> dict[str, Any]:
     ns = namespace(principal)
     record = _record_from(body)
@@ -198,26 +151,25 @@ def create(res: Resource, principal: Principal, body: Any) -> dict[str, Any]:
         record["status"] = res.initial_status
     if res.build:
         record = res.build(ns, record, None)
-    item = res.item(ns, record, 1)
-    events = _events(res, ns, "created", None, item)
-    ops = [{"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
-           *_unique_ops(res, ns, record, None),
+    written, put = repo.create_op(res, ns, record)
+    events = _events(res, ns, "created", None, written)
+    ops = [put, *repo.unique_ops(res, ns, record, None),
            *(res.create_ops(ns, record) if res.create_ops else []),
            audit.put_op(audit.entry(principal, f"{res.singular}.create", res.singular,
                                     record["id"], {**_unpersonal(res, record),
                                                    "sandbox": ns == "sandbox"}))]
-    commit(res, ops, events)
-    return res.present(item)
+    repo.commit(res, ops, events)
+    return res.present(written)
 
 
 def _events(res: Resource, ns: str, what: str, previous: dict[str, Any] | None,
-            item: dict[str, Any]) -> list[dict[str, Any]]:
+            record: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     name = res.event_type(what)
     if name:
-        out.append(new_event(ns, name, res.present(item), res))
+        out.append(new_event(ns, name, res.present(record), res))
     if res.more_events:
-        out += [new_event(ns, t, d, res) for t, d in res.more_events(previous, item)]
+        out += [new_event(ns, t, d, res) for t, d in res.more_events(previous, record)]
     return out
 
 
@@ -232,29 +184,22 @@ def mutate(res: Resource, principal: Principal, item_id: str,
     ns = namespace(principal)
     for attempt in range(ATTEMPTS):
         current = load(res, ns, item_id)
-        record = {k: v for k, v in current.items() if k not in ("PK", "SK", "GSI1PK",
-                                                                "GSI1SK", "GSI2PK", "GSI2SK",
-                                                                "ns", "version")}
+        record = dict(current.record)
         stamp = clock.iso()  # seen by `change` too, so its events carry the written one
         new_record, events = change({**record, "updatedAt": stamp})
         new_record["updatedAt"] = stamp
-        item = res.item(ns, new_record, int(current["version"]) + 1)
-        ops = [{"Put": {"Item": item, "ConditionExpression": "version = :v",
-                        "ExpressionAttributeValues": {":v": current["version"]}}},
-               *(_unique_ops(res, ns, new_record, record)),
+        written, put = repo.replace_op(res, ns, new_record, current)
+        ops = [put, *repo.unique_ops(res, ns, new_record, record),
                *(extra_ops(record, new_record) if extra_ops else []),
                audit.put_op(audit.entry(principal, action, res.singular, item_id, _unpersonal(
                    res, audit_changes if audit_changes is not None else new_record)))]
-        evs = [new_event(ns, t, d if d else res.present(item), res) for t, d in events]
+        evs = [new_event(ns, t, d if d else res.present(written), res) for t, d in events]
         try:
-            outbox.transact(_for_dynamo(ops), evs)
-        except store.TransactionConflict as exc:
-            if exc.reasons and exc.reasons[0] in ("ConditionalCheckFailed",
-                                                  "TransactionConflict"):
-                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311
-                continue
-            raise Conflict(_conflict_message(res, ops, exc.reasons)) from exc
-        return res.present(item)
+            repo.commit(res, ops, evs, raced=True)
+        except LostRace:
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311
+            continue
+        return res.present(written)
     raise Conflict(f"The {res.singular} changed concurrently; try again.")
 
 
@@ -328,23 +273,16 @@ def delete(res: Resource, principal: Principal, item_id: str) -> None:
     ns = namespace(principal)
     for _ in range(ATTEMPTS):
         current = load(res, ns, item_id)
-        ops: list[dict[str, Any]] = [{"Delete": {
-            "Key": {"PK": current["PK"], "SK": current["SK"]},
-            "ConditionExpression": "version = :v",
-            "ExpressionAttributeValues": {":v": current["version"]}}}]
-        for name in res.unique:
-            if current.get(name):
-                ops.append({"Delete": {"Key": {"PK": res.unique_pk(ns, name, current[name]),
-                                               "SK": "UNIQUE"}}})
-        ops.append(audit.put_op(audit.entry(principal, f"{res.singular}.delete",
-                                            res.singular, item_id, {})))
+        ops = [repo.delete_op(res, ns, current), *repo.unique_ops(res, ns, None, current.record),
+               audit.put_op(audit.entry(principal, f"{res.singular}.delete", res.singular,
+                                        item_id, {}))]
         events = []
         deleted = res.event_type("deleted")
         if deleted:
             events.append(new_event(ns, deleted, {"id": item_id, "deletedAt": clock.iso()}))
         try:
-            outbox.transact(ops, events)
-        except store.TransactionConflict:
+            repo.commit(res, ops, events, raced=True)
+        except LostRace:
             continue
         return
     raise Conflict(f"The {res.singular} changed concurrently; try again.")

@@ -10,7 +10,7 @@ import sys
 def run(threads: int = 16, per_thread: int = 6, stock: int = 40, low: int = 10) -> dict:
     from chalicelib.core.errors import Conflict
     from chalicelib.core.principal import Principal
-    from chalicelib.resources import inventory, service
+    from chalicelib.resources import inventory, repo, service
     from chalicelib.store import table as store
     from devstack.emulator import provisioned, race
 
@@ -26,7 +26,8 @@ def run(threads: int = 16, per_thread: int = 6, stock: int = 40, low: int = 10) 
             return True
 
         reserved, refused = race(threads, per_thread, attempt)
-        item = store.get(inventory.INVENTORY.pk("live", "RACE"), "INVENTORY", True) or {}
+        stored = repo.load(inventory.INVENTORY, "live", "RACE")
+        item = stored.record if stored else {}
         events = []
         resp = store.table().scan()
         for raw in resp.get("Items", []):
