@@ -19,6 +19,13 @@ from chalicelib.core.principal import Principal
 from chalicelib.core.scopes import covers, expand
 
 
+def hour_limit_for(tier: str, custom: int | None) -> int:
+    """A key's or client's hourly limit: its own, else its tier's."""
+    from chalicelib.core.settings import get_settings
+
+    return int(custom) if custom else get_settings().tiers.get(tier, 100)
+
+
 def visible(actor: Principal, item: dict[str, Any] | None, what: str) -> dict[str, Any]:
     """The item if the actor may see it: its owner's (or an admin's), and in the actor's
     namespace; anything else is simply not there (404)."""

@@ -312,13 +312,13 @@ def test_narrowing_a_client_or_a_role_takes_effect_at_once(admin: Api) -> None:
 
 
 def test_a_role_change_reaches_holders_changed_meanwhile(admin: Api, monkeypatch: Any) -> None:
-    from chalicelib.auth import owners
+    from chalicelib.auth.users import repo
     from chalicelib.store import table as store
 
     assert admin.post(f"{V}/roles", {"name": "stale", "scopes": [
         "orders:read", "products:read"]}).status_code == 201
     user, me = make_user(admin, "sam", ["stale"])
-    listing = owners.users_holding
+    listing = repo.holding
 
     def changed_after_listing(role: str) -> list[dict[str, Any]]:
         found = listing(role)
@@ -326,7 +326,7 @@ def test_a_role_change_reaches_holders_changed_meanwhile(admin: Api, monkeypatch
             store.update(f"USER#{u['userId']}", "USER", {"rightsRev": 41})
         return found
 
-    monkeypatch.setattr(owners, "users_holding", changed_after_listing)
+    monkeypatch.setattr(repo, "holding", changed_after_listing)
     assert admin.put(f"{V}/roles/stale", {"scopes": ["orders:read"]}).status_code == 200
     assert_error(user.get(f"{V}/products"), 403, "AUTHORIZATION_ERROR")
     assert admin.delete(f"{V}/roles/stale").status_code in (200, 204)
@@ -430,9 +430,9 @@ def test_roles_change_only_within_the_editors_scopes(admin: Api) -> None:
 
 def test_an_owner_holds_a_bounded_number_of_keys_and_clients(admin: Api,
                                                               monkeypatch: Any) -> None:
-    from chalicelib.auth import owners
+    from chalicelib.auth.users import rights
 
-    monkeypatch.setattr(owners, "MAX_DELEGATED", 3)
+    monkeypatch.setattr(rights, "MAX_DELEGATED", 3)
     user, me = make_user(admin, "cap", ["integrator"])
     client = new_client(user, ["orders:read"])
     new_key(user, ["orders:read"])
@@ -445,4 +445,4 @@ def test_an_owner_holds_a_bounded_number_of_keys_and_clients(admin: Api,
     from chalicelib.store import table as store
 
     user_item = store.get(f"USER#{me['id']}", "USER", consistent=True)
-    assert owners.propagate(me["id"], user_item, end_sessions=False) == 3
+    assert rights.propagate(me["id"], user_item, end_sessions=False) == 3

@@ -289,7 +289,7 @@ def test_ending_sessions_never_overwrites_a_concurrent_bump(admin, api, monkeypa
     """Two changes that each end the sessions, from the same read: the second must not
     write back the epoch the first already wrote (a token minted in between would live
     on). It answers 409 and the epoch stays where the first put it."""
-    from chalicelib.auth.guard import SESSION_EPOCH
+    from chalicelib.auth.sessions.subjects import SESSION_EPOCH
     from chalicelib.auth.users import service
     from chalicelib.store import table as store
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from chalicelib.auth import credentials, delegation, keyring, owners
+from chalicelib.auth import credentials, delegation, keyring
 from chalicelib.auth.api_keys import repo
 from chalicelib.auth.api_keys.models import (
     DEFAULT_LIFETIME_DAYS,
@@ -19,8 +19,8 @@ from chalicelib.auth.api_keys.models import (
     ListApiKeys,
     UpdateApiKey,
 )
-from chalicelib.auth.guard import usage_attr
-from chalicelib.auth.oauth.service import hour_limit_for
+from chalicelib.auth.delegation import hour_limit_for
+from chalicelib.auth.users import rights
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, Forbidden
 from chalicelib.core.principal import Principal
@@ -57,7 +57,7 @@ def public_key(item: dict[str, Any]) -> dict[str, Any]:
         "rotatedAt": item.get("rotatedAt"), "revokedAt": item.get("revokedAt"),
         "previousKeyExpiresAt": None,
         # What the key may do now: its scopes within its owner's current ones.
-        "effectiveScopes": sorted(owners.delegated_scopes(item)),
+        "effectiveScopes": sorted(rights.delegated_scopes(item)),
     }
     prev_until = float(item.get("prevHashExpiresAt", 0))
     if item.get("prevHash") and prev_until > now:
@@ -99,19 +99,15 @@ def create_key(actor: Principal, body: CreateApiKey) -> dict[str, Any]:
     secret = new_secret()
     stamp = clock.iso(now)
     owner = actor.owner
-    rights, owner_check = owners.owner_state(owner)
-    item: dict[str, Any] = {
-        "PK": f"APIKEY#{key_id}", "SK": "APIKEY",
-        "GSI1PK": f"OWNER#{owner}#APIKEY", "GSI1SK": f"{stamp}#{key_id}",
-        "GSI2PK": "APIKEY", "GSI2SK": f"{stamp}#{key_id}",
-        "keyId": key_id, "name": body.name, "prefix": prefix,
+    carried, owner_check = rights.owner_state(owner)
+    item = repo.new_item(key_id, owner, stamp, {
+        "name": body.name, "prefix": prefix,
         "keyHash": credentials.hash_secret(key), "secretEnc": keyring.encrypt(secret),
         "status": "active", "scopes": scopes, "tier": tier, "rateLimit": body.rate_limit,
         "hourLimit": result["hourLimit"], "expiresAt": clock.iso(expires),
         "expiresAtEpoch": int(expires), "requireSignature": body.require_signature,
-        "ipAllowlist": list(body.ip_allowlist), "sandbox": sandbox, "owner": owner,
-        "createdBy": actor.describe(), "createdAt": stamp, "updatedAt": stamp, **rights,
-    }
+        "ipAllowlist": list(body.ip_allowlist), "sandbox": sandbox,
+        "createdBy": actor.describe(), "createdAt": stamp, "updatedAt": stamp, **carried})
     repo.create_key(item, owner_check, audit.entry(actor, "api_key.create", "api_key",
                                                    key_id, _audited(item), owner=owner))
     return _with_credentials(item, key, secret)
@@ -254,8 +250,7 @@ def usage(actor: Principal, key_id: str, days: int) -> dict[str, Any]:
     total_r = total_e = 0
     for back in range(days - 1, -1, -1):
         day = clock.day(now - back * 86400)
-        requests = int(item.get(usage_attr(day, "r"), 0))
-        errors = int(item.get(usage_attr(day, "e"), 0))
+        requests, errors = repo.usage_on(item, day)
         total_r += requests
         total_e += errors
         series.append({"date": day, "requests": requests, "errors": errors})

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.auth import credentials, delegation, owners
-from chalicelib.auth.guard import SESSION_EPOCH
-from chalicelib.auth.oauth import repo, service
+from chalicelib.auth import credentials, delegation
+from chalicelib.auth.oauth import repo
 from chalicelib.auth.oauth.models import CreateClient, UpdateClient
+from chalicelib.auth.sessions.subjects import SESSION_EPOCH
+from chalicelib.auth.users import rights
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import NotFound
 from chalicelib.core.principal import Principal
@@ -18,7 +19,7 @@ from chalicelib.events import audit
 
 def public_client(item: dict[str, Any]) -> dict[str, Any]:
     return {"client_id": item["clientId"], "name": item["name"], "scopes": item["scopes"],
-            "effectiveScopes": sorted(service.effective_scopes(item)),
+            "effectiveScopes": sorted(repo.effective_scopes(item)),
             "tier": item["tier"], "rateLimit": item.get("rateLimit"),
             "hourLimit": item["hourLimit"], "owner": item["owner"], "active": item["active"],
             "sandbox": bool(item.get("sandbox")),
@@ -31,7 +32,7 @@ def create_client(actor: Principal | None, body: CreateClient, *, owner: str | N
     itself, and a sandbox principal makes sandbox clients."""
     scopes = sorted(body.scopes)
     tier = body.tier or (actor.tier if actor else "free")
-    hour_limit = service.hour_limit_for(tier, body.rate_limit)
+    hour_limit = delegation.hour_limit_for(tier, body.rate_limit)
     if actor is not None:
         delegation.check_client_maker(actor)
         delegation.check_scopes(actor, scopes, "This client")
@@ -40,17 +41,13 @@ def create_client(actor: Principal | None, body: CreateClient, *, owner: str | N
     plain_secret = secret or ("gcs_" + ids.random_token(40))
     now = clock.iso()
     owner_id = owner if owner is not None else (actor.owner if actor else "")
-    rights, owner_check = owners.owner_state(owner_id)
-    item = {
-        "PK": f"CLIENT#{cid}", "SK": "CLIENT",
-        "GSI1PK": f"OWNER#{owner_id}#CLIENT", "GSI1SK": f"{now}#{cid}",
-        "GSI2PK": "CLIENT", "GSI2SK": f"{now}#{cid}",
-        "clientId": cid, "name": body.name, "scopes": scopes, "tier": tier,
+    carried, owner_check = rights.owner_state(owner_id)
+    item = repo.new_item(cid, owner_id, now, {
+        "name": body.name, "scopes": scopes, "tier": tier,
         "rateLimit": body.rate_limit, "hourLimit": hour_limit,
-        "secretHash": credentials.hash_secret(plain_secret), "owner": owner_id,
+        "secretHash": credentials.hash_secret(plain_secret),
         "active": True, "sandbox": bool(actor and actor.sandbox),
-        "createdAt": now, "updatedAt": now, **rights,
-    }
+        "createdAt": now, "updatedAt": now, **carried})
     repo.create_client(item, owner_check, audit.entry(
         actor, "oauth_client.create", "oauth_client", cid,
         {"name": body.name, "scopes": scopes}, owner=owner_id))
@@ -81,8 +78,8 @@ def update_client(actor: Principal, client_id: str, body: UpdateClient) -> dict[
     delegation.check_scopes(actor, changes.get("scopes", item["scopes"]), "This client")
     delegation.check_activation(actor, item, changes.get("active"), "client")
     tier = changes.get("tier", item["tier"])
-    changes["hourLimit"] = service.hour_limit_for(tier, changes.get("rateLimit",
-                                                                    item.get("rateLimit")))
+    changes["hourLimit"] = delegation.hour_limit_for(tier, changes.get("rateLimit",
+                                                                       item.get("rateLimit")))
     delegation.check_limit(actor, changes["hourLimit"], int(item["hourLimit"]), "a client")
     remove: tuple[str, ...] = ()
     if changes.get("active") is False:

@@ -13,6 +13,9 @@ from chalicelib.auth.oauth.models import (
     TokenRequest,
     UpdateClient,
 )
+from chalicelib.auth.sessions import service as sessions
+from chalicelib.auth.sessions.subjects import kind_of
+from chalicelib.auth.users import repo as users
 from chalicelib.core.errors import AuthenticationFailed, OAuthError
 from chalicelib.core.scopes import SCOPES
 from chalicelib.http.context import RequestContext
@@ -36,25 +39,17 @@ def _grant(ctx: RequestContext, body: TokenRequest, forced_grant: str | None = N
                                             body.client_secret)
     if grant == "client_credentials":
         client = service.authenticate_client(creds, ctx.ip)
-        ctx.principal = _as_principal(client)
+        ctx.principal = repo.authenticated(client)
         return _token_reply(service.client_credentials_grant(client, body.scope, ctx.base_url))
     if grant == "refresh_token":
         if not body.refresh_token:
             raise OAuthError("invalid_request", "refresh_token is required.")
         client = service.authenticate_client(creds, ctx.ip)
-        ctx.principal = _as_principal(client)
+        ctx.principal = repo.authenticated(client)
         return _token_reply(service.refresh_grant(body.refresh_token, ctx.base_url,
-                                                  client=client, scope=body.scope))
+                                                  client, scope=body.scope))
     raise OAuthError("unsupported_grant_type",
                      "Supported grant types: client_credentials, refresh_token.")
-
-
-def _as_principal(client: dict[str, Any]) -> Any:
-    from chalicelib.core.principal import Principal
-
-    return Principal(kind="client", id=client["clientId"], owner=str(client.get("owner", "")),
-                     scopes=frozenset(client["scopes"]), tier=client["tier"],
-                     hour_limit=int(client["hourLimit"]))
 
 
 @api.route("/oauth/token", "POST", auth="none", limited=False, body=GrantRequest, oauth=True,
@@ -99,7 +94,6 @@ def introspect(ctx: RequestContext, body: TokenOnly) -> Reply:
     """The caller authenticates as a client (Basic or body) or with a Bearer token. It
     learns about its own tokens; about anyone else's only with `tokens:introspect` (or
     `admin`): otherwise `{"active": false}`. Scopes are answered as they stand now."""
-    from chalicelib.auth.guard import bearer_scopes
     from chalicelib.core.scopes import allows, sandboxed
 
     auth = ctx.header("authorization")
@@ -109,18 +103,18 @@ def introspect(ctx: RequestContext, body: TokenOnly) -> Reply:
         except AuthenticationFailed as exc:
             raise OAuthError("invalid_client", exc.message, 401,
                              {"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
-        subject = service.live_subject(claims)
+        subject = sessions.live_subject(claims)
         if subject is None:
             raise OAuthError("invalid_client", "The bearer token is revoked.", 401)
-        kind = str(claims.get("gh_kind", "client"))
-        caller, scopes = (kind, str(claims["sub"])), bearer_scopes(kind, claims, subject)
+        caller = (kind_of(claims), str(claims["sub"]))
+        scopes = sessions.token_scopes(claims, subject)
         if subject.get("sandbox"):
             scopes = sandboxed(scopes)
     else:
         creds = service.client_credentials_from(auth, body.client_id, body.client_secret)
         client = service.authenticate_client(creds, ctx.ip, charge=False)
         caller = ("client", str(client["clientId"]))
-        scopes = service.effective_scopes(client)
+        scopes = repo.effective_scopes(client)
         if client.get("sandbox"):
             scopes = sandboxed(scopes)
     may_all = allows(scopes, ("tokens:introspect",))
@@ -138,7 +132,7 @@ def validate(ctx: RequestContext) -> Reply:
         return ok({"active": True, "token_type": "api_key", "keyId": principal.id,
                    "scope": " ".join(sorted(principal.scopes)), "sandbox": principal.sandbox})
     # The scopes as they stand now (within the client's and the owner's current ones).
-    return ok({**service.active_claims(principal.claims),
+    return ok({**sessions.active_claims(principal.claims),
                "scope": " ".join(sorted(principal.scopes))})
 
 
@@ -150,9 +144,7 @@ def userinfo(ctx: RequestContext) -> Reply:
     info: dict[str, Any] = {"sub": principal.id, "principal_type": principal.kind,
                             "scope": " ".join(sorted(principal.scopes)), "tier": principal.tier}
     if principal.kind == "user":
-        from chalicelib.store import table as store
-
-        user = store.get(f"USER#{principal.id}", "USER") or {}
+        user = users.get(principal.id) or {}
         info.update({"preferred_username": user.get("username"), "email": user.get("email"),
                      "roles": user.get("roles", [])})
     elif principal.kind == "client":

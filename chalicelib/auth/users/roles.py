@@ -1,28 +1,32 @@
 """Roles: the built-in ones (scopes.BUILTIN_ROLES) and custom ones, which only a
 caller holding all their scopes creates, changes or deletes; a change reaches every
-holder (and their keys and clients) before it answers.
-
-Items: ROLE#<name> / ROLE, a custom role; GSI2 = ROLE / <name>.
-"""
+holder (and their keys and clients) before it answers. Items: repo.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.auth import delegation, owners
-from chalicelib.auth.users import service
+from chalicelib.auth import delegation
+from chalicelib.auth.users import repo, service
 from chalicelib.auth.users.models import RoleBody, UpdateRole
+from chalicelib.auth.users.repo import Role
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.principal import Principal
 from chalicelib.core.scopes import BUILTIN_ROLES
 from chalicelib.events import audit
-from chalicelib.store import table as store
+from chalicelib.store.optimistic import LostRace
+
+HOLDER_ATTEMPTS = 5
 
 
 def public_role(name: str, scopes: Any, description: str, builtin: bool) -> dict[str, Any]:
     return {"name": name, "description": description, "scopes": sorted(scopes),
             "builtIn": builtin}
+
+
+def _public(role: Role) -> dict[str, Any]:
+    return public_role(role.name, role.scopes, role.description, False)
 
 
 BUILTIN_DESCRIPTIONS = {
@@ -36,63 +40,44 @@ BUILTIN_DESCRIPTIONS = {
 
 def list_roles() -> list[dict[str, Any]]:
     roles = [public_role(n, s, BUILTIN_DESCRIPTIONS[n], True) for n, s in BUILTIN_ROLES.items()]
-    custom, _ = store.query_page("ROLE", index="GSI2", limit=100, forward=True)
-    roles += [public_role(r["name"], r["scopes"], r.get("description", ""), False)
-              for r in custom]
-    return roles
+    return roles + [_public(r) for r in repo.roles()]
 
 
 def get_role(name: str) -> dict[str, Any]:
     if name in BUILTIN_ROLES:
         return public_role(name, BUILTIN_ROLES[name], BUILTIN_DESCRIPTIONS[name], True)
-    item = store.get(f"ROLE#{name}", "ROLE")
-    if item is None:
+    role = repo.get_role(name)
+    if role is None:
         raise NotFound("No such role.")
-    return public_role(item["name"], item["scopes"], item.get("description", ""), False)
+    return _public(role)
 
 
 def create_role(actor: Principal, body: RoleBody) -> dict[str, Any]:
     if body.name in BUILTIN_ROLES:
         raise Conflict("A built-in role has this name.")
     delegation.check_scopes(actor, body.scopes, "This role")
-    now = clock.iso()
-    try:
-        store.transact([
-            {"Put": {"Item": {"PK": f"ROLE#{body.name}", "SK": "ROLE", "GSI2PK": "ROLE",
-                              "GSI2SK": body.name, "name": body.name,
-                              "description": body.description, "scopes": body.scopes,
-                              "createdAt": now},
-                     "ConditionExpression": "attribute_not_exists(PK)"}},
-            audit.put_op(audit.entry(actor, "role.create", "role", body.name,
-                                     {"scopes": body.scopes}))])
-    except store.TransactionConflict as exc:
-        raise Conflict("A role with this name exists.") from exc
-    return public_role(body.name, body.scopes, body.description, False)
+    role = Role(body.name, body.scopes, body.description)
+    repo.create_role(role, clock.iso(), audit.entry(actor, "role.create", "role", body.name,
+                                                    {"scopes": body.scopes}))
+    return _public(role)
 
 
 def update_role(actor: Principal, name: str, body: UpdateRole) -> dict[str, Any]:
     if name in BUILTIN_ROLES:
         raise Conflict("Built-in roles cannot be changed.")
-    current = store.get(f"ROLE#{name}", "ROLE", consistent=True)
+    current = repo.get_role(name, consistent=True)
     if current is None:
         raise NotFound("No such role.")
     # Changing a role is changing what its holders may do: only within the editor's own.
-    delegation.check_scopes(actor, [*current.get("scopes", []), *(body.scopes or [])],
-                            "This role")
-    changes = {k: v for k, v in (("description", body.description), ("scopes", body.scopes))
-               if v is not None}
-    updated = {**current, **changes, "updatedAt": clock.iso()}
-    try:
-        store.transact([
-            {"Update": store.update_request(f"ROLE#{name}", "ROLE",
-                                            {**changes, "updatedAt": updated["updatedAt"]},
-                                            condition="attribute_exists(PK)")},
-            audit.put_op(audit.entry(actor, "role.update", "role", name, changes))])
-    except store.TransactionConflict as exc:
-        raise NotFound("No such role.") from exc
+    delegation.check_scopes(actor, [*current.scopes, *(body.scopes or [])], "This role")
+    changes: dict[str, Any] = {k: v for k, v in (("description", body.description),
+                                                 ("scopes", body.scopes)) if v is not None}
+    repo.update_role(name, {**changes, "updatedAt": clock.iso()},
+                     audit.entry(actor, "role.update", "role", name, changes))
     if "scopes" in changes:
         _refresh_holders(name)
-    return public_role(name, updated["scopes"], updated.get("description", ""), False)
+    return _public(Role(name, changes.get("scopes", current.scopes),
+                        changes.get("description", current.description)))
 
 
 def _refresh_holders(role: str, dropped: bool = False) -> None:
@@ -100,9 +85,9 @@ def _refresh_holders(role: str, dropped: bool = False) -> None:
     before the change answers. Dropped: the role is gone from their roles too. The role
     is already written: a holder changed meanwhile (or listed stale by the index) is read
     again and rewritten, never left with the role's old scopes."""
-    for listed in owners.users_holding(role):
-        for attempt in range(5):
-            user = store.get(*owners.user_key(str(listed["userId"])), consistent=True)
+    for listed in repo.holding(role):
+        for attempt in range(HOLDER_ATTEMPTS):
+            user = repo.get(str(listed["userId"]), consistent=True)
             if user is None or role not in (user.get("roles") or []):
                 break  # gone, or its roles rewritten (and its scopes with them) meanwhile
             kept = [r for r in user["roles"] if not (dropped and r == role)]
@@ -111,15 +96,14 @@ def _refresh_holders(role: str, dropped: bool = False) -> None:
                 break
             except NotFound:
                 break
-            except Conflict:
-                if attempt == 4:
-                    raise
+            except LostRace as exc:
+                if attempt == HOLDER_ATTEMPTS - 1:
+                    raise Conflict("The user changed meanwhile; try again.") from exc
 
 
 def delete_role(actor: Principal, name: str) -> None:
     if name in BUILTIN_ROLES:
         raise Conflict("Built-in roles cannot be deleted.")
     delegation.check_scopes(actor, get_role(name)["scopes"], "This role")
-    store.transact([{"Delete": {"Key": {"PK": f"ROLE#{name}", "SK": "ROLE"}}},
-                    audit.put_op(audit.entry(actor, "role.delete", "role", name, {}))])
+    repo.delete_role(name, audit.entry(actor, "role.delete", "role", name, {}))
     _refresh_holders(name, dropped=True)

@@ -1,21 +1,14 @@
 """Users and role assignments; login, refresh and logout of users (custom roles
-themselves: roles.py).
-
-Items:
-  USER#<id> / USER              the user (also its rate-limit counters and revocations);
-                                GSI2 = USER / <username> for the admin listing
-  USERNAME#<lower name> / USERNAME   claims a username (created with the user in one
-                                transaction, so two sign-ups cannot share a name)
-"""
+themselves: roles.py; the items: repo.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.auth import credentials, owners
-from chalicelib.auth.guard import SESSION_EPOCH, epoch_condition
-from chalicelib.auth.oauth import service as oauth
-from chalicelib.auth.owners import RIGHTS_REV, role_scopes
+from chalicelib.auth import attempts, credentials, limiter
+from chalicelib.auth.sessions import service as sessions
+from chalicelib.auth.sessions.subjects import SESSION_EPOCH
+from chalicelib.auth.users import repo, rights
 from chalicelib.auth.users.models import CreateUser, UpdateUser
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import (
@@ -30,7 +23,7 @@ from chalicelib.core.principal import Principal
 from chalicelib.core.scopes import BUILTIN_ROLES, expand
 from chalicelib.core.settings import get_settings
 from chalicelib.events import audit
-from chalicelib.store import table as store
+from chalicelib.store.optimistic import LostRace
 
 PORTAL_CLIENT = "gatehouse-portal"
 
@@ -46,7 +39,7 @@ def public_user(item: dict[str, Any]) -> dict[str, Any]:
 # -- roles ----------------------------------------------------------------------------
 
 def role_exists(name: str) -> bool:
-    return name in BUILTIN_ROLES or store.get(f"ROLE#{name}", "ROLE") is not None
+    return name in BUILTIN_ROLES or repo.get_role(name) is not None
 
 
 def _check_roles(actor: Principal | None, roles: list[str],
@@ -60,7 +53,7 @@ def _check_roles(actor: Principal | None, roles: list[str],
     if actor is not None and not actor.is_admin:
         if "admin" in set(roles) - set(held or []):
             raise Forbidden("Only an admin can grant the admin role.")
-        granted = role_scopes(sorted(set(roles) - set(held or [])))
+        granted = repo.role_scopes(sorted(set(roles) - set(held or [])))
         beyond = sorted(granted - expand(actor.scopes))
         if beyond:
             raise Forbidden("A role cannot be granted with scopes its granter lacks.",
@@ -77,7 +70,7 @@ def _check_target(actor: Principal, item: dict[str, Any]) -> None:
                         "log in as the user.")
     if actor.is_admin or (actor.kind == "user" and actor.id == item["userId"]):
         return
-    if "admin" in item.get("roles", []) or owners.user_scopes(
+    if "admin" in item.get("roles", []) or repo.user_scopes(
             {**item, "active": True}) - expand(actor.scopes):
         raise Forbidden("This user has scopes you lack; only an admin can change it.")
 
@@ -85,12 +78,11 @@ def _check_target(actor: Principal, item: dict[str, Any]) -> None:
 # -- users ----------------------------------------------------------------------------
 
 def user_item(user_id: str) -> dict[str, Any] | None:
-    return store.get(*owners.user_key(user_id))
+    return repo.get(user_id)
 
 
 def user_by_name(username: str) -> dict[str, Any] | None:
-    claim = store.get(f"USERNAME#{username.lower()}", "USERNAME")
-    return user_item(claim["userId"]) if claim else None
+    return repo.by_name(username)
 
 
 def create_user(actor: Principal | None, body: CreateUser) -> dict[str, Any]:
@@ -100,26 +92,16 @@ def create_user(actor: Principal | None, body: CreateUser) -> dict[str, Any]:
         raise Forbidden("Only an admin can choose a user's tier.")
     user_id = ids.new_id("usr")
     now = clock.iso()
-    item = {"PK": f"USER#{user_id}", "SK": "USER", "GSI2PK": "USER",
-            "GSI2SK": body.username.lower(), "userId": user_id, "username": body.username,
+    user = {"userId": user_id, "username": body.username,
             "email": body.email, "passwordHash": credentials.hash_password(body.password),
-            "roles": roles, "scopes": sorted(role_scopes(roles)), "active": body.active,
+            "roles": roles, "scopes": sorted(repo.role_scopes(roles)), "active": body.active,
             "tier": tier, "hourLimit": get_settings().tiers[tier], "owner": user_id,
             "createdAt": now, "updatedAt": now}
-    item.update({k: v for k, v in (("firstName", body.first_name),
+    user.update({k: v for k, v in (("firstName", body.first_name),
                                    ("lastName", body.last_name)) if v is not None})
-    try:
-        store.transact([
-            {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
-            {"Put": {"Item": {"PK": f"USERNAME#{body.username.lower()}", "SK": "USERNAME",
-                              "userId": user_id},
-                     "ConditionExpression": "attribute_not_exists(PK)"}},
-            audit.put_op(audit.entry(actor, "user.create", "user", user_id,
-                                     {"username": body.username, "email": body.email,
-                                      "roles": roles}, owner=user_id))])
-    except store.TransactionConflict as exc:
-        raise Conflict("This username is taken.") from exc
-    return public_user(item)
+    return public_user(repo.create(user, audit.entry(
+        actor, "user.create", "user", user_id,
+        {"username": body.username, "email": body.email, "roles": roles}, owner=user_id)))
 
 
 def visible_user(actor: Principal, user_id: str) -> dict[str, Any]:
@@ -182,10 +164,10 @@ def update_user(actor: Principal, user_id: str, body: UpdateUser) -> dict[str, A
                                                             "deactivatedByAdmin")}
     if "passwordHash" in changes:
         noted["password"] = "changed"
-    updated = write_user(item, changes, rights_changed=rights_changed,
+    updated = _write_once(item, changes, rights_changed=rights_changed,
                           end_sessions=end_sessions,
-                          audit_item=audit.entry(actor, "user.update", "user", user_id, noted,
-                                                 owner=user_id))
+                          audit_item=audit.entry(actor, "user.update", "user", user_id,
+                                                 noted, owner=user_id))
     return public_user(updated)
 
 
@@ -202,38 +184,33 @@ def write_user(item: dict[str, Any], changes: dict[str, Any], *, rights_changed:
     """Writes the changes (and the audit entry, in the same transaction) on condition
     that the user is as read: the session epoch and the rights revision are never
     overwritten by a writer that read them before a concurrent change (a token minted in
-    between would otherwise live on); 409 when it moved meanwhile. Changed rights (roles,
-    status) recompute the user's scopes and reach its keys and clients before this
-    answers."""
-    user_id = str(item["userId"])
-    key = owners.user_key(user_id)
+    between would otherwise live on); LostRace when it moved meanwhile (NotFound when it
+    is gone). Changed rights (roles, status) recompute the user's scopes and reach its
+    keys and clients before this answers."""
     changes = {**changes, "updatedAt": clock.iso()}
-    seen_ep, seen_rev = int(item.get(SESSION_EPOCH, 0)), int(item.get(RIGHTS_REV, 0))
-    cond = f"attribute_exists(PK) AND {epoch_condition(seen_ep)}"
-    cond += " AND (attribute_not_exists(#rr) OR #rr = :rr)" if seen_rev == 0 else \
-        " AND #rr = :rr"
-    names, values = {"#ep": SESSION_EPOCH, "#rr": RIGHTS_REV}, {":ep": seen_ep, ":rr": seen_rev}
     if end_sessions:
-        changes[SESSION_EPOCH] = seen_ep + 1
+        changes[SESSION_EPOCH] = int(item.get(SESSION_EPOCH, 0)) + 1
     if rights_changed:
-        changes["scopes"] = sorted(role_scopes(changes.get("roles", item.get("roles", []))))
-        changes[RIGHTS_REV] = seen_rev + 1
+        rights.require_kinds()  # before the write: no credential may miss the change
+        changes["scopes"] = sorted(repo.role_scopes(changes.get("roles", item.get("roles", []))))
+        changes[repo.RIGHTS_REV] = int(item.get(repo.RIGHTS_REV, 0)) + 1
+    repo.update(item, changes, audit_item)
     after = {**item, **changes}
-    ops: list[dict[str, Any]] = [{"Update": store.update_request(
-        *key, changes, condition=cond, names=names, values=values)}]
-    if audit_item is not None:
-        ops.append(audit.put_op(audit_item))
-    try:
-        store.transact(ops)
-    except store.TransactionConflict as exc:
-        if store.get(*key, consistent=True) is None:
-            raise NotFound("No such user.") from exc
-        raise Conflict("The user changed meanwhile; try again.") from exc
     if rights_changed:
         # Narrowed scopes reach the clients' tokens through their items; a deactivation
         # also ends those tokens for good.
-        owners.propagate(user_id, after, end_sessions=changes.get("active") is False)
+        rights.propagate(str(item["userId"]), after,
+                         end_sessions=changes.get("active") is False)
     return after
+
+
+def _write_once(item: dict[str, Any], changes: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """write_user for a change the caller checked against `item`: a race lost is the
+    caller's to retry with a fresh read (409)."""
+    try:
+        return write_user(item, changes, **kwargs)
+    except LostRace as exc:
+        raise Conflict("The user changed meanwhile; try again.") from exc
 
 
 def delete_user(actor: Principal, user_id: str) -> None:
@@ -243,34 +220,22 @@ def delete_user(actor: Principal, user_id: str) -> None:
     if not _manager(actor):
         raise Forbidden("Deleting a user needs users:manage.")
     _check_target(actor, item)
-    # The user and its username claim go together, with the audit entry; on condition
-    # that it counts the keys and clients read here (one made meanwhile would be missed
-    # by the propagation below, which can no longer read the count).
-    handed_out = int(item.get(owners.HANDED_OUT, 0))
-    pk, sk = owners.user_key(user_id)
+    rights.require_kinds()
+    # On condition that it counts the keys and clients read here (one made meanwhile
+    # would be missed by the propagation below, which can no longer read the count).
     try:
-        store.transact([
-            {"Delete": {"Key": {"PK": pk, "SK": sk},
-                        "ConditionExpression": "attribute_exists(PK) AND "
-                                               "(attribute_not_exists(#dc) OR #dc = :dc)",
-                        "ExpressionAttributeNames": {"#dc": owners.HANDED_OUT},
-                        "ExpressionAttributeValues": {":dc": handed_out}}},
-            {"Delete": {"Key": {"PK": f"USERNAME#{str(item['username']).lower()}",
-                                "SK": "USERNAME"}}},
-            audit.put_op(audit.entry(actor, "user.delete", "user", user_id,
-                                     {"username": item["username"]}, owner=user_id))])
-    except store.TransactionConflict as exc:
-        if store.get(pk, sk, consistent=True) is None:
-            raise NotFound("No such user.") from exc
+        repo.delete(item, audit.entry(actor, "user.delete", "user", user_id,
+                                      {"username": item["username"]}, owner=user_id))
+    except LostRace as exc:
         raise Conflict("The user changed meanwhile; try again.") from exc
     # Its keys and clients stop at once (and its clients' tokens for good).
-    owners.propagate(user_id, None, end_sessions=True, expected=handed_out)
+    rights.propagate(user_id, None, end_sessions=True,
+                     expected=int(item.get(repo.HANDED_OUT, 0)))
 
 
 def list_users(search: str | None, cursor: str | None,
                limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    items, nxt = store.query_page("USER", index="GSI2", cursor=cursor, limit=limit,
-                                  forward=True, sk_prefix=search.lower() if search else None)
+    items, nxt = repo.page(search, cursor, limit)
     return [public_user(i) for i in items], nxt
 
 
@@ -282,7 +247,7 @@ def assign_role(actor: Principal, user_id: str, role: str) -> dict[str, Any]:
     roles = _check_roles(actor, [*item.get("roles", []), role], held=item.get("roles", []))
     # Conditional on the user as read (rights revision), with its audit entry: two
     # assignments racing cannot lose one, a crash cannot lose the entry.
-    write_user(item, {"roles": roles}, rights_changed=True,
+    _write_once(item, {"roles": roles}, rights_changed=True,
                 audit_item=audit.entry(actor, "user_role.assign", "user", user_id,
                                        {"role": role}, owner=user_id))
     return {"userId": user_id, "username": item["username"], "role": role}
@@ -294,7 +259,7 @@ def unassign_role(actor: Principal, user_id: str, role: str) -> None:
         raise NotFound("No such role assignment.")
     _check_target(actor, item)
     # A role taken away ends the sessions that carried its scopes.
-    write_user(item, {"roles": [r for r in item["roles"] if r != role]},
+    _write_once(item, {"roles": [r for r in item["roles"] if r != role]},
                 rights_changed=True, end_sessions=True,
                 audit_item=audit.entry(actor, "user_role.remove", "user", user_id,
                                        {"role": role}, owner=user_id))
@@ -305,10 +270,7 @@ def unassign_role(actor: Principal, user_id: str, role: str) -> None:
 def login(username: str, password: str, issuer: str, ip: str) -> dict[str, Any]:
     """The attempt is charged to the IP before the password is checked (429 once the
     IP's budget is spent); a successful login gives it back, so only failures count."""
-    from chalicelib.auth import limiter
-    from chalicelib.auth.guard import spend_attempt
-
-    attempt = spend_attempt(ip)
+    attempt = attempts.charge(ip)
     item = user_by_name(username)
     stored = str(item["passwordHash"]) if item else credentials.dummy_password_hash()
     valid = credentials.check_password(password, stored)
@@ -316,26 +278,21 @@ def login(username: str, password: str, issuer: str, ip: str) -> dict[str, Any]:
         raise AuthenticationFailed("Wrong username or password.", error="")
     limiter.refund_ip(ip, attempt)
     changes: dict[str, Any] = {"lastLoginAt": clock.iso()}
-    if credentials.needs_rehash(stored):
-        # Old parameters: rewritten with the current ones, only if the hash is still the
-        # one checked (a password changed meanwhile is never overwritten).
-        upgraded = store.update(*owners.user_key(item["userId"]),
-                                {**changes, "passwordHash": credentials.hash_password(password)},
-                                condition="passwordHash = :old", values={":old": stored},
-                                returns=False)
-        if upgraded is not None:
-            changes = {}
-    if changes:
-        store.update(*owners.user_key(item["userId"]), changes)
-    scopes = sorted(role_scopes(item.get("roles", [])))
-    return oauth.token_response(issuer=issuer, kind="user", subject=item["userId"],
-                                client_id=PORTAL_CLIENT, scopes=scopes,
-                                epoch=int(item.get(SESSION_EPOCH, 0)))
+    # Old parameters: rewritten with the current ones, only if the hash is still the one
+    # checked (a password changed meanwhile is never overwritten).
+    if not (credentials.needs_rehash(stored) and repo.set_fields(
+            item["userId"], {**changes, "passwordHash": credentials.hash_password(password)},
+            if_hash=stored)):
+        repo.set_fields(item["userId"], changes)
+    scopes = sorted(repo.role_scopes(item.get("roles", [])))
+    return sessions.issue(issuer=issuer, kind="user", subject=item["userId"],
+                          client_id=PORTAL_CLIENT, scopes=scopes,
+                          epoch=int(item.get(SESSION_EPOCH, 0)))
 
 
 def refresh(refresh_token: str, issuer: str) -> dict[str, Any]:
     try:
-        return oauth.refresh_grant(refresh_token, issuer, client=None, kind="user")
+        return sessions.refresh_grant(refresh_token, issuer, kind="user")
     except OAuthError as exc:
         raise AuthenticationFailed(exc.description, error="invalid_token") from exc
 
@@ -345,20 +302,18 @@ def logout(refresh_token: str | None, bearer: str, issuer: str) -> None:
     with only the access token (`Authorization: Bearer`, as the ticket-tracking brief
     logs out), that token's family."""
     if refresh_token:
-        oauth.revoke(refresh_token, issuer, client=None)
+        sessions.revoke(refresh_token, issuer)
     if bearer:
-        oauth.end_session(bearer, issuer)
+        sessions.end_session(bearer, issuer)
 
 
 def ensure_user(username: str, password: str, email: str, roles: list[str]) -> str:
     """Bootstrap: the user exists with this password and these roles."""
     found = user_by_name(username)
     if found is None:
-        from chalicelib.auth.users.models import CreateUser as Create
-
-        return str(create_user(None, Create(username=username, email=email, password=password,
-                                            roles=roles, tier="enterprise"))["id"])
+        return str(create_user(None, CreateUser(username=username, email=email,
+                                                password=password, roles=roles,
+                                                tier="enterprise"))["id"])
     if not credentials.check_password(password, str(found["passwordHash"])):
-        store.update(*owners.user_key(found["userId"]),
-                     {"passwordHash": credentials.hash_password(password)})
+        repo.set_fields(found["userId"], {"passwordHash": credentials.hash_password(password)})
     return str(found["userId"])
