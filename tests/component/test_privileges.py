@@ -334,6 +334,27 @@ def test_a_role_change_reaches_holders_changed_meanwhile(admin: Api, monkeypatch
     assert admin.get(f"{V}/users/{me['id']}").json["data"]["roles"] == []
 
 
+def test_a_holder_changing_at_every_attempt_ends_the_role_change_in_409(
+        admin: Api, monkeypatch: Any) -> None:
+    from chalicelib.auth.users import roles, service
+    from chalicelib.store.optimistic import LostRace
+
+    assert admin.post(f"{V}/roles", {"name": "busy", "scopes": [
+        "orders:read", "products:read"]}).status_code == 201
+    make_user(admin, "bo", ["busy"])
+    tries: list[str] = []
+
+    def always_lost(user: dict[str, Any], *_a: Any, **_k: Any) -> None:
+        tries.append(str(user["userId"]))
+        raise LostRace
+
+    monkeypatch.setattr(service, "write_user", always_lost)
+    resp = admin.put(f"{V}/roles/busy", {"scopes": ["orders:read"]})
+    err = assert_error(resp, 409, "CONFLICT")
+    assert err["message"] == "The user changed meanwhile; try again."
+    assert len(tries) == roles.HOLDER_ATTEMPTS  # read again before each attempt
+
+
 def test_deactivation_ends_sessions_for_good(admin: Api) -> None:
     password = "pw-eve-long"
     _, me = make_user(admin, "eve", ["viewer"])

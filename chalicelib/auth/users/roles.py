@@ -15,7 +15,7 @@ from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.principal import Principal
 from chalicelib.core.scopes import BUILTIN_ROLES
 from chalicelib.events import audit
-from chalicelib.store.optimistic import LostRace
+from chalicelib.store import optimistic
 
 HOLDER_ATTEMPTS = 5
 
@@ -86,19 +86,20 @@ def _refresh_holders(role: str, dropped: bool = False) -> None:
     is already written: a holder changed meanwhile (or listed stale by the index) is read
     again and rewritten, never left with the role's old scopes."""
     for listed in repo.holding(role):
-        for attempt in range(HOLDER_ATTEMPTS):
-            user = repo.get(str(listed["userId"]), consistent=True)
+        user_id = str(listed["userId"])
+
+        def rewrite(user_id: str = user_id) -> None:
+            user = repo.get(user_id, consistent=True)
             if user is None or role not in (user.get("roles") or []):
-                break  # gone, or its roles rewritten (and its scopes with them) meanwhile
+                return  # gone, or its roles rewritten (and its scopes with them) meanwhile
             kept = [r for r in user["roles"] if not (dropped and r == role)]
             try:
                 service.write_user(user, {"roles": kept}, rights_changed=True)
-                break
             except NotFound:
-                break
-            except LostRace as exc:
-                if attempt == HOLDER_ATTEMPTS - 1:
-                    raise Conflict("The user changed meanwhile; try again.") from exc
+                return
+
+        optimistic.retry(rewrite, attempts=HOLDER_ATTEMPTS,
+                         conflict="The user changed meanwhile; try again.")
 
 
 def delete_role(actor: Principal, name: str) -> None:
