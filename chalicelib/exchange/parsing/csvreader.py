@@ -12,7 +12,8 @@ accepts the same strings) and would refuse real data (phone numbers "+44 20…",
 "@handles"); the protection belongs where a spreadsheet may run them, at export, and is
 there (CSV cells are neutralised, XLSX cells are inline text). The export's own escape, a
 `'` before such a cell, is undone, so an exported file imports back unchanged. A caller
-that wants them refused passes formulas="refuse": each such cell is that row's problem.
+that wants them refused passes formulas="refuse": each such cell (a plain number such as
+-5 is not one) is that row's problem, and a `'` before it still says "this is text".
 """
 
 from __future__ import annotations
