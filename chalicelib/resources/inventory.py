@@ -6,9 +6,6 @@ inventory.low is raised exactly when a change takes `available` from above
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
@@ -20,10 +17,13 @@ from chalicelib.events import audit
 from chalicelib.http.models import Body, ChangeBody
 from chalicelib.resources import repo, service
 from chalicelib.resources.declaration import Out, Resource, register_events
-from chalicelib.store.optimistic import LostRace
+from chalicelib.store import optimistic
 
 SKU = r"^[A-Za-z0-9._\-]+$"
+# Concurrent reservations of one sku still collide as transactions on the same item
+# (TransactionConflict) with stock to spare: a hot sku needs more than the default attempts.
 ATTEMPTS = 60
+CHANGED = "The stock changed concurrently; try again."
 
 
 class InventoryIn(Body):
@@ -98,7 +98,7 @@ def reserve(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
     threshold pins the exact version (its inventory.low event carries the exact state)."""
     ns = service.namespace(principal)
 
-    def attempt() -> dict[str, Any] | None:
+    def attempt() -> dict[str, Any]:
         read = service.load(INVENTORY, ns, sku)
         cur = read.record
         avail, threshold = int(cur["available"]), cur.get("lowStockThreshold")
@@ -124,7 +124,7 @@ def reserve(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
                       "SET #a = #a - :q, #r = #r + :q, #v = #v + :one, #u = :now",
                       cond, values, events, after)
 
-    return INVENTORY.present(_retrying(attempt))
+    return INVENTORY.present(optimistic.retry(attempt, attempts=ATTEMPTS, conflict=CHANGED))
 
 
 def release(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def release(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
     on `reserved` itself, as reserve's on `available`)."""
     ns = service.namespace(principal)
 
-    def attempt() -> dict[str, Any] | None:
+    def attempt() -> dict[str, Any]:
         cur = service.load(INVENTORY, ns, sku).record
         if int(cur["reserved"]) < quantity:
             raise Conflict(f"Only {cur['reserved']} reserved.", details=[
@@ -141,25 +141,14 @@ def release(principal: Principal, sku: str, quantity: int) -> dict[str, Any]:
                       "SET #a = #a + :q, #r = #r - :q, #v = #v + :one, #u = :now",
                       "#r >= :q", {":q": quantity, ":one": 1, ":now": clock.iso()}, [], None)
 
-    return INVENTORY.present(_retrying(attempt))
-
-
-def _retrying(attempt: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
-    """Runs `attempt` until its conditional write lands, with a short random backoff;
-    answers the stock as written."""
-    for n in range(ATTEMPTS):
-        done = attempt()
-        if done is not None:
-            return done
-        time.sleep(random.uniform(0, 0.002 * (n + 1)))  # noqa: S311
-    raise Conflict("The stock changed concurrently; try again.")
+    return INVENTORY.present(optimistic.retry(attempt, attempts=ATTEMPTS, conflict=CHANGED))
 
 
 def _apply(principal: Principal, ns: str, sku: str, action: str, quantity: int, expr: str,
            cond: str, values: dict[str, Any], events: list[dict[str, Any]],
-           after: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The conditional write, its audit entry and its events in one transaction; None if
-    its condition failed or a concurrent transaction held the item. The answer: `after`
+           after: dict[str, Any] | None) -> dict[str, Any]:
+    """The conditional write, its audit entry and its events in one transaction; LostRace
+    if its condition failed or a concurrent transaction held the item. The answer: `after`
     when the version was pinned (exactly what was written), else the stock read again
     (consistent, so it includes this change)."""
     names = {"#a": "available", "#r": "reserved", "#v": "version", "#u": "updatedAt",
@@ -168,8 +157,5 @@ def _apply(principal: Principal, ns: str, sku: str, action: str, quantity: int, 
     update = repo.counter_op(INVENTORY, ns, sku, expr, cond,
                              {k: v for k, v in names.items() if k in used}, values)
     noted = audit.entry(principal, action, "inventory", sku, {"quantity": quantity})
-    try:
-        repo.commit(INVENTORY, [update, audit.put_op(noted)], events, raced=True)
-    except LostRace:
-        return None
+    repo.commit(INVENTORY, [update, audit.put_op(noted)], events, raced=True)
     return after if after is not None else service.load(INVENTORY, ns, sku).record

@@ -4,8 +4,6 @@ audit entry and its events in one transaction (the outbox)."""
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,10 +14,9 @@ from chalicelib.events import audit, outbox
 from chalicelib.resources import repo
 from chalicelib.resources.declaration import Resource, cents
 from chalicelib.resources.repo import Stored
-from chalicelib.store.optimistic import LostRace
+from chalicelib.store import optimistic
 
 Events = list[tuple[str, dict[str, Any]]]
-ATTEMPTS = 8
 
 
 def namespace(principal: Principal) -> str:
@@ -182,7 +179,8 @@ def mutate(res: Resource, principal: Principal, item_id: str,
     """Read, change, write back if nobody else wrote in between (optimistic, on
     `version`), with the change's events and audit entry; retried on a lost race."""
     ns = namespace(principal)
-    for attempt in range(ATTEMPTS):
+
+    def attempt() -> dict[str, Any]:
         current = load(res, ns, item_id)
         record = dict(current.record)
         stamp = clock.iso()  # seen by `change` too, so its events carry the written one
@@ -194,13 +192,14 @@ def mutate(res: Resource, principal: Principal, item_id: str,
                audit.put_op(audit.entry(principal, action, res.singular, item_id, _unpersonal(
                    res, audit_changes if audit_changes is not None else new_record)))]
         evs = [new_event(ns, t, d if d else res.present(written), res) for t, d in events]
-        try:
-            repo.commit(res, ops, evs, raced=True)
-        except LostRace:
-            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # noqa: S311
-            continue
+        repo.commit(res, ops, evs, raced=True)
         return res.present(written)
-    raise Conflict(f"The {res.singular} changed concurrently; try again.")
+
+    return optimistic.retry(attempt, conflict=_concurrently(res))
+
+
+def _concurrently(res: Resource) -> str:
+    return f"The {res.singular} changed concurrently; try again."
 
 
 def _unpersonal(res: Resource, changes: dict[str, Any]) -> dict[str, Any]:
@@ -271,7 +270,8 @@ def transition(res: Resource, principal: Principal, item_id: str,
 
 def delete(res: Resource, principal: Principal, item_id: str) -> None:
     ns = namespace(principal)
-    for _ in range(ATTEMPTS):
+
+    def attempt() -> None:
         current = load(res, ns, item_id)
         ops = [repo.delete_op(res, ns, current), *repo.unique_ops(res, ns, None, current.record),
                audit.put_op(audit.entry(principal, f"{res.singular}.delete", res.singular,
@@ -280,9 +280,6 @@ def delete(res: Resource, principal: Principal, item_id: str) -> None:
         deleted = res.event_type("deleted")
         if deleted:
             events.append(new_event(ns, deleted, {"id": item_id, "deletedAt": clock.iso()}))
-        try:
-            repo.commit(res, ops, events, raced=True)
-        except LostRace:
-            continue
-        return
-    raise Conflict(f"The {res.singular} changed concurrently; try again.")
+        repo.commit(res, ops, events, raced=True)
+
+    optimistic.retry(attempt, conflict=_concurrently(res))
