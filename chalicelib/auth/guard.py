@@ -41,7 +41,7 @@ def _refuse(charge: limiter.Charge, who: str) -> None:
 
 def from_bearer(token: str, issuer: str) -> Caller:
     claims = tokens.verify(token, issuer)
-    subject = subjects.subject(subjects.kind_of(claims))
+    subject = subjects.of_claims(claims)
     charge = subject.charge(claims)
     if not charge.allowed:
         reason = subject.refusal(charge.item, claims)

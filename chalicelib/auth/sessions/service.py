@@ -10,7 +10,7 @@ from typing import Any
 from chalicelib.auth import credentials, tokens
 from chalicelib.auth.sessions import repo
 from chalicelib.auth.sessions.repo import RefreshToken
-from chalicelib.auth.sessions.subjects import kind_of, subject
+from chalicelib.auth.sessions.subjects import granted, kind_of, of_claims, of_kind
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import AuthenticationFailed, OAuthError
 from chalicelib.core.settings import get_settings
@@ -68,7 +68,7 @@ def refresh_grant(refresh: str, issuer: str, *, kind: str, client_id: str | None
         raise invalid
     if client_id is not None and old.client_id != client_id:
         raise invalid
-    subject_key = subject(old.kind).key(old.subject)
+    subject_key = of_kind(old.kind).key(old.subject)
     ttl = access_ttl(old.kind)
     if old.used:
         repo.revoke_family(old.family, subject_key, ttl)
@@ -106,7 +106,7 @@ def refresh_scopes_now(token: RefreshToken) -> list[str] | None:
     None if its family is revoked or its subject is gone, inactive or in a later session
     epoch (a password change ends refresh tokens too); else its scopes within the
     subject's current ones. Family and subject are read in one BatchGetItem."""
-    kind = subject(token.kind)
+    kind = of_kind(token.kind)
     revoked, item = repo.family_and_subject(token.family, kind.key(token.subject))
     if revoked or item is None or not kind.refreshable(item, token.epoch):
         return None
@@ -127,7 +127,7 @@ def revoke(token: str, issuer: str, client_id: str | None = None) -> None:
         found = refresh_token(token)
         if found is None or (client_id is not None and found.client_id != client_id):
             return
-        repo.revoke_family(found.family, subject(found.kind).key(found.subject),
+        repo.revoke_family(found.family, of_kind(found.kind).key(found.subject),
                            access_ttl(found.kind))
         return
     claims = claims_ignoring_expiry(token, issuer)
@@ -135,7 +135,7 @@ def revoke(token: str, issuer: str, client_id: str | None = None) -> None:
         return
     if client_id is not None and claims.get("client_id") != client_id:
         return
-    repo.mark_revoked(subject(kind_of(claims)).key(str(claims["sub"])), str(claims["jti"]),
+    repo.mark_revoked(of_claims(claims).key(str(claims["sub"])), str(claims["jti"]),
                       int(claims["exp"]) + 60)
 
 
@@ -146,7 +146,7 @@ def end_session(access_token: str, issuer: str) -> None:
     if claims is None:
         return
     kind = kind_of(claims)
-    subject_key = subject(kind).key(str(claims["sub"]))
+    subject_key = of_kind(kind).key(str(claims["sub"]))
     if claims.get("sid"):
         repo.revoke_family(str(claims["sid"]), subject_key, access_ttl(kind))
     repo.mark_revoked(subject_key, str(claims["jti"]), int(claims["exp"]) + 60)
@@ -164,15 +164,14 @@ def claims_ignoring_expiry(token: str, issuer: str) -> dict[str, Any] | None:
 def live_subject(claims: dict[str, Any]) -> dict[str, Any] | None:
     """The token's principal item if the token is still good (not revoked, same session
     epoch, principal active and, for a client, its owner too); else None."""
-    kind = subject(kind_of(claims))
+    kind = of_claims(claims)
     item = kind.read(str(claims["sub"]))
     return item if kind.stands(item, claims) else None
 
 
 def token_scopes(claims: dict[str, Any], item: dict[str, Any]) -> frozenset[str]:
     """A token's scopes as they stand now, by its subject's item."""
-    return subject(kind_of(claims)).token_scopes(
-        frozenset(str(claims.get("scope", "")).split()), item)
+    return of_claims(claims).token_scopes(granted(claims), item)
 
 
 def active_claims(claims: dict[str, Any]) -> dict[str, Any]:

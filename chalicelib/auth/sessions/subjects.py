@@ -23,6 +23,7 @@ from chalicelib.core import clock
 from chalicelib.core.principal import Principal
 from chalicelib.core.scopes import sandboxed
 from chalicelib.core.settings import get_settings
+from chalicelib.store import table as store
 
 SESSION_EPOCH = "sessionEpoch"
 REVOKED_PREFIX = "rv_"
@@ -72,8 +73,6 @@ class TokenSubject:
 
     def read(self, ident: str) -> dict[str, Any] | None:
         """The subject's item, read consistently."""
-        from chalicelib.store import table as store
-
         return store.get(*self.key(ident), consistent=True)
 
     def token_scopes(self, scopes: frozenset[str], item: dict[str, Any]) -> frozenset[str]:
@@ -121,7 +120,7 @@ class TokenSubject:
     def refusal(self, old: dict[str, Any] | None, claims: dict[str, Any]) -> str | None:
         """Why the write's condition failed, read from the item before it; None when the
         item stands (the limits refused it)."""
-        if not self._session_stands(old, claims, active_default=False):
+        if not self._session_stands(old, claims):
             return "The access token has been revoked."
         assert old is not None
         if self.owner_bound and old.get("ownerActive") is not True:
@@ -134,9 +133,8 @@ class TokenSubject:
         return self.refusal(item, claims) is None
 
     @staticmethod
-    def _session_stands(item: dict[str, Any] | None, claims: dict[str, Any], *,
-                        active_default: bool) -> bool:
-        if item is None or not item.get("active", active_default):
+    def _session_stands(item: dict[str, Any] | None, claims: dict[str, Any]) -> bool:
+        if item is None or not item.get("active"):
             return False
         if revocation_attr(str(claims["jti"])) in item:
             return False
@@ -169,13 +167,18 @@ def register(subject: TokenSubject) -> TokenSubject:
     return subject
 
 
-def subject(kind: str) -> TokenSubject:
+def of_kind(kind: str) -> TokenSubject:
     """The registered kind; LookupError (a 500: nothing is let through) if its repository
     was never imported."""
     try:
         return _KINDS[kind]
     except KeyError:
         raise LookupError(f"no token subject of kind {kind!r} is registered") from None
+
+
+def of_claims(claims: dict[str, Any]) -> TokenSubject:
+    """The kind of item a token of ours stands on."""
+    return of_kind(kind_of(claims))
 
 
 def registered() -> frozenset[str]:
