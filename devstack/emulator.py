@@ -14,120 +14,29 @@ from typing import Any
 
 HOST = "127.0.0.1"
 
+# moto's DynamoDB has no locking, so two threads can both pass a condition and both
+# write. DynamoDB makes each item write atomic (the rate limiter relies on it);
+# serializing DynamoDB calls restores that locally. One lock for the process, taken by
+# the server's threads and by the calls answered in-process (devstack/inprocess.py).
+DYNAMODB_LOCK = threading.Lock()
+
 
 class _OneDynamoDBCallAtATime:
-    """WSGI wrapper: moto's DynamoDB has no locking, so two threads of its server can
-    both pass a condition and both write. DynamoDB makes each item write atomic (the
-    rate limiter relies on it); serializing DynamoDB calls restores that locally."""
+    """WSGI wrapper: the server's DynamoDB calls one at a time (DYNAMODB_LOCK)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return self.app(environ, start_response)
-        with self.lock:
+        with DYNAMODB_LOCK:
             return list(self.app(environ, start_response))
 
 
-def _item_level_transactions() -> None:
-    """moto's TransactWriteItems deep-copies every table it touches before it starts (its
-    rollback), so each transaction costs as much as the whole table: the local stack's
-    writes, all transactional (the outbox), slowed to seconds after a few thousand
-    requests. This one checks every condition against the state before the transaction
-    (as DynamoDB does), and only then writes, keeping just the touched items for the
-    rollback of an invalid update. Calls are serialized (above), so nothing interleaves."""
-    import copy
-
-    from moto.dynamodb.comparisons import get_filter_expression
-    from moto.dynamodb.exceptions import (
-        MultipleTransactionsException,
-        TooManyTransactionsException,
-        TransactionCanceledException,
-        TransactWriteSingleOpException,
-    )
-    from moto.dynamodb.models import DynamoDBBackend
-
-    if getattr(DynamoDBBackend, "_gatehouse_transactions", False):
-        return
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        if len(transact_items) > 100:
-            raise TooManyTransactionsException()
-        ops: list[tuple[str, dict[str, Any], Any, dict[str, Any]]] = []
-        seen: set[tuple[str, str]] = set()
-        for entry in transact_items:
-            if len(entry) > 1:
-                raise TransactWriteSingleOpException
-            op_type, op = next(iter(entry.items()))
-            table = self.get_table(op["TableName"])
-            if op_type == "Put":
-                attrs = op["Item"]
-                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
-                if table.range_key_attr is not None:
-                    key[table.range_key_attr] = attrs[table.range_key_attr]
-            else:
-                key = op["Key"]
-            ident = (str(op["TableName"]), str(dict(sorted(key.items()))))
-            if ident in seen:
-                raise MultipleTransactionsException()
-            seen.add(ident)
-            ops.append((op_type, op, table, key))
-        errors: list[tuple[str | None, str | None, Any]] = []
-        for op_type, op, _table, key in ops:
-            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
-                errors.append(("ValidationException", "Unsupported operation", None))
-                continue
-            current = self.get_item(op["TableName"], key)
-            cond = op.get("ConditionExpression")
-            if cond is not None and not get_filter_expression(
-                    cond, op.get("ExpressionAttributeNames"),
-                    op.get("ExpressionAttributeValues")).expr(current):
-                old = (current.to_json()["Attributes"] if current and op.get(
-                    "ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None)
-                errors.append(("ConditionalCheckFailed", "The conditional request failed",
-                               old))
-            else:
-                errors.append((None, None, None))
-        if any(code for code, _, _ in errors):
-            raise TransactionCanceledException(errors)
-        before = [(table, key, copy.deepcopy(self.get_item(op["TableName"], key)))
-                  for op_type, op, table, key in ops if op_type != "ConditionCheck"]
-        try:
-            for op_type, op, _table, key in ops:
-                names, values = op.get("ExpressionAttributeNames"), op.get(
-                    "ExpressionAttributeValues")
-                if op_type == "Put":
-                    self.put_item(op["TableName"], op["Item"],
-                                  expression_attribute_names=names,
-                                  expression_attribute_values=values)
-                elif op_type == "Delete":
-                    self.delete_item(op["TableName"], key)
-                elif op_type == "Update":
-                    self.update_item(op["TableName"], key,
-                                     update_expression=op["UpdateExpression"],
-                                     expression_attribute_names=names,
-                                     expression_attribute_values=values)
-        except Exception:  # e.g. an update invalid for the item: undo, then pass it on
-            for table, key, item in before:  # put back what was there, or nothing
-                if item is not None:
-                    table.put_item(item.to_json()["Attributes"])
-                else:
-                    from moto.dynamodb.models.dynamo_type import DynamoType
-
-                    rng = (DynamoType(key[table.range_key_attr])
-                           if table.range_key_attr is not None else None)
-                    table.delete_item(DynamoType(key[table.hash_key_attr]), rng)
-            raise
-
-    setattr(DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010
-    setattr(DynamoDBBackend, "_gatehouse_transactions", True)  # noqa: B010
-
-
 def moto_server(port: int, host: str = HOST) -> Any:
-    """moto's ThreadedMotoServer (not started) with DynamoDB calls serialized and
-    transactions that cost what they touch."""
+    """moto's ThreadedMotoServer (not started) with DynamoDB calls serialized and moto's
+    hot paths made to cost what they touch (devstack/moto_patches.py)."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -136,7 +45,9 @@ def moto_server(port: int, host: str = HOST) -> Any:
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
 
-    _item_level_transactions()
+    from devstack import moto_patches
+
+    moto_patches.apply()
 
     class MotoServer(ThreadedMotoServer):
         def _server_entry(self) -> None:  # as moto's, with the DynamoDB wrapper
@@ -152,14 +63,17 @@ def moto_server(port: int, host: str = HOST) -> Any:
 @contextmanager
 def provisioned(stage: str) -> Iterator[str]:
     """The emulator on a free loopback port with infra/ provisioned for `stage`, boto3
-    pointed at it for the duration: for tests and benchmarks that need real concurrency
-    (an in-process moto mock is not atomic under threads). Yields the endpoint URL."""
+    pointed at it for the duration, this process's calls answered in-process as the
+    local stack's are: for tests and benchmarks that need real concurrency (moto's
+    mock_aws is not atomic under threads; the emulator takes its DynamoDB lock). Yields
+    the endpoint URL."""
     import logging
     import os
     import socket
 
     from chalicelib.core import aws
     from chalicelib.core.settings import reset_settings
+    from devstack.inprocess import serve, stop_serving
     from devstack.provision import provision
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -171,8 +85,9 @@ def provisioned(stage: str) -> Iterator[str]:
         port = int(sock.getsockname()[1])
     server = moto_server(port)
     server.start()
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "GATEHOUSE_STAGE")}
     endpoint = f"http://{HOST}:{port}"
+    serve(endpoint)  # as the local stack does: this process's calls skip the port
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "GATEHOUSE_STAGE")}
     os.environ.update({"AWS_ENDPOINT_URL": endpoint, "GATEHOUSE_STAGE": stage})
     reset_settings()
     aws.reset()
@@ -180,6 +95,7 @@ def provisioned(stage: str) -> Iterator[str]:
         provision(stage)
         yield endpoint
     finally:
+        stop_serving(endpoint)
         server.stop()
         for key, value in saved.items():
             if value is None:

@@ -1,5 +1,5 @@
 """The whole stack in one process: moto, the resources of infra/, the bootstrap, the
-HTTP API and the worker. Nothing heavy is imported at module level: the environment
+HTTP API and the poller. Nothing heavy is imported at module level: the environment
 must be set before the app, the settings or any boto3 client are first touched."""
 
 from __future__ import annotations
@@ -87,16 +87,17 @@ class Stack:
         self.env = env
         self.moto: Any = None
         self.server: Any = None
-        self.worker: Any = None
+        self.poller: Any = None
         self._http_thread: threading.Thread | None = None
 
     def start(self) -> dict[str, str]:
         from chalicelib.auth.bootstrap import bootstrap
         from chalicelib.core.settings import get_settings
         from devstack.emulator import moto_server
+        from devstack.inprocess import serve
+        from devstack.poller import Poller
         from devstack.provision import provision
         from devstack.server import LocalServer
-        from devstack.worker import Worker
 
         aws_port, port = int(self.env["GATEHOUSE_AWS_PORT"]), int(self.env["GATEHOUSE_PORT"])
         for name, value in (("GATEHOUSE_AWS_PORT", aws_port), ("GATEHOUSE_PORT", port)):
@@ -104,29 +105,34 @@ class Stack:
                 raise RuntimeError(f"port {value} is in use (set ${name} to another)")
         self.moto = moto_server(aws_port, HOST)
         self.moto.start()
+        # The app's own calls skip the port (the CLI and other processes still use it).
+        serve(self.env["AWS_ENDPOINT_URL"])
         stage = self.env["GATEHOUSE_STAGE"]
         provision(stage)
         generated = bootstrap()
 
-        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # app.py's folder
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py's folder
         from app import app
 
         self.server = LocalServer(app, HOST, port)
         self._http_thread = threading.Thread(target=self.server.serve_forever, name="http",
                                              daemon=True)
         self._http_thread.start()
-        self.worker = Worker(app, region=get_settings().region,
+        self.poller = Poller(app, region=get_settings().region,
                              app_prefix=f"{app.app_name}-{stage}-")
-        self.worker.start()
+        self.poller.start()
         return generated
 
     def stop(self) -> None:
         if self._http_thread is not None:  # shutdown() waits for serve_forever to end
             self.server.shutdown()
             self._http_thread.join(5)
-        if self.worker is not None:
-            self.worker.stop()
+        if self.poller is not None:
+            self.poller.stop()
         if self.moto is not None:
+            from devstack.inprocess import stop_serving
+
+            stop_serving(self.env["AWS_ENDPOINT_URL"])
             self.moto.stop()
 
 

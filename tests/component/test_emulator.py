@@ -23,3 +23,21 @@ def test_transactions_all_or_nothing_with_item_level_rollback():
     # An update that cannot apply undoes the writes before it.
     assert got["invalid_error"] == "ValidationException", got
     assert got["d_absent"] and got["b_restored"] == 1 and got["a_unchanged"] == "text", got
+
+
+def test_patched_moto_answers_as_moto_does_and_stays_atomic():
+    """devstack/moto_patches.py changes what moto's hot paths cost, never what they
+    answer: every data-plane call (items of every type, queries of the table and of a
+    global index while items move between its partitions, paging, transactions, errors)
+    answers the same with and without them. And the DynamoDB lock holds whichever way a
+    call arrives: in-process (as the local stack's own) or over the port (the CLI)."""
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    out = subprocess.run([sys.executable, "-m", "tests.component.emulator_patches"],
+                         capture_output=True, text=True, timeout=300, env=env, cwd=ROOT,
+                         check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["calls"] > 40 and got["mismatches"] == [], got["mismatches"]
+    # Both runs went in-process; the client told to use the port did.
+    assert got["answeredInProcess"] >= 2 * got["calls"] and got["portCallsInProcess"] == 0, got
+    race = got["race"]
+    assert race["won"] == race["final"] > 0 and race["won"] + race["lost"] == 16 * 15, race

@@ -1,4 +1,5 @@
-"""The local worker: what Lambda's event sources do in AWS, done in-process.
+"""The local poller: what Lambda's event sources do in AWS, done in-process (not to be
+confused with chalicelib/webhooks/worker.py, the app's own SQS handlers, which it calls).
 
 moto cannot run Lambdas (no Docker) and never fires schedules, so this polls every
 queue the app has an SQS handler for and calls the handler with a real SQS event
@@ -178,7 +179,7 @@ class Schedule:
         return self._cron_matches(datetime.fromtimestamp(minute * 60, UTC))
 
 
-# -- the worker -------------------------------------------------------------------
+# -- the poller -------------------------------------------------------------------
 
 @dataclass
 class QueueBinding:
@@ -196,7 +197,7 @@ def _context(name: str) -> Any:
     return LambdaContext(function_name=name, memory_size=512, max_runtime_ms=900_000)
 
 
-class Worker:
+class Poller:
     """SQS pollers (a thread per handler) and a scheduler thread."""
 
     def __init__(self, app: Chalice, *, sqs: Any = None, region: str = "us-east-1",
@@ -247,7 +248,7 @@ class Worker:
             attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
             binding.queue_url, binding.queue_arn = url, attrs["Attributes"]["QueueArn"]
 
-    # One step of each loop, public so tests can drive the worker without threads.
+    # One step of each loop, public so tests can drive the poller without threads.
 
     def poll_once(self, binding: QueueBinding, wait_seconds: int | None = None) -> int:
         """Receives one batch, runs the handler, deletes what succeeded. Answers how
@@ -302,7 +303,7 @@ class Worker:
             self._spawn(f"sqs-{binding.name}", self._poll_loop, binding)
         if self.schedules:
             self._spawn("scheduler", self._schedule_loop)
-        log.info("worker: %d SQS handler(s) %s, %d schedule(s) %s", len(self.queues),
+        log.info("poller: %d SQS handler(s) %s, %d schedule(s) %s", len(self.queues),
                  [b.queue_name for b in self.queues], len(self.schedules),
                  [s.name for s in self.schedules])
 
@@ -325,9 +326,12 @@ class Worker:
         while not self._stop.wait(0.5):
             self.fire_due()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Ends every thread; answers whether all ended within `timeout` seconds."""
         self._stop.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        ended = not any(thread.is_alive() for thread in self._threads)
         self._threads.clear()
+        return ended

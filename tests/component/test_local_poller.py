@@ -1,5 +1,6 @@
-"""The local worker against moto (in-process), with a throwaway Chalice app: real SQS
-events, partial batch failures, a failing handler, delays, and scheduled handlers."""
+"""The local poller (devstack/poller.py) against moto (in-process), with a throwaway
+Chalice app: real SQS events, partial batch failures, a failing handler, delays, and
+scheduled handlers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import boto3
 import pytest
 from chalice import Chalice, Cron, Rate
 
-from devstack.worker import Schedule, Worker, failed_ids
+from devstack.poller import Poller, Schedule, failed_ids
 
 
 @pytest.fixture
@@ -66,15 +67,15 @@ def throwaway_app(names: dict[str, str], seen: list[dict[str, Any]],
     return app
 
 
-def _drain(worker: Worker, binding: Any) -> int:
-    return worker.poll_once(binding, wait_seconds=0)
+def _drain(poller: Poller, binding: Any) -> int:
+    return poller.poll_once(binding, wait_seconds=0)
 
 
 def _bound(sqs: Any, names: Any, seen: list[dict[str, Any]], handler: str) -> Any:
-    """A worker over the throwaway app, and its binding of one SQS handler."""
-    worker = Worker(throwaway_app(names, seen, []), sqs=sqs, region="us-east-1")
-    worker.resolve()
-    return worker, next(b for b in worker.queues if b.name == handler)
+    """A poller over the throwaway app, and its binding of one SQS handler."""
+    poller = Poller(throwaway_app(names, seen, []), sqs=sqs, region="us-east-1")
+    poller.resolve()
+    return poller, next(b for b in poller.queues if b.name == handler)
 
 
 def _eventually(check: Any, timeout: float = 10.0) -> None:
@@ -94,7 +95,7 @@ def _bodies(sqs: Any, url: str) -> list[str]:
 def test_partial_batch_failure_keeps_only_the_failed_records(sqs, queues):
     names, urls = queues
     seen: list[dict[str, Any]] = []
-    worker, jobs = _bound(sqs, names, seen, "consume")
+    poller, jobs = _bound(sqs, names, seen, "consume")
     for body in ("good-1", "bad-1", "good-2"):
         sqs.send_message(QueueUrl=urls["jobs"], MessageBody=body, MessageAttributes={
             "kind": {"DataType": "String", "StringValue": "test"},
@@ -102,7 +103,7 @@ def test_partial_batch_failure_keeps_only_the_failed_records(sqs, queues):
 
     received = 0
     for _ in range(3):  # moto may hand the three over in more than one receive
-        received += _drain(worker, jobs)
+        received += _drain(poller, jobs)
     assert received == 3
     assert sorted(r["body"] for r in seen) == ["bad-1", "good-1", "good-2"]
     record = seen[0]
@@ -116,27 +117,27 @@ def test_partial_batch_failure_keeps_only_the_failed_records(sqs, queues):
     assert record["messageAttributes"]["kind"]["dataType"] == "String"
     assert record["messageAttributes"]["blob"]["binaryValue"] == "AAE="
 
-    # Still invisible: the worker used the queue's visibility timeout, not its own.
+    # Still invisible: the poller used the queue's visibility timeout, not its own.
     assert _bodies(sqs, urls["jobs"]) == []
     _eventually(lambda: _bodies(sqs, urls["jobs"]) == ["bad-1"])  # the good ones were deleted
 
 
 def test_a_raising_handler_leaves_the_whole_batch(sqs, queues):
     names, urls = queues
-    worker, boom = _bound(sqs, names, [], "explode")
+    poller, boom = _bound(sqs, names, [], "explode")
     sqs.send_message_batch(QueueUrl=urls["boom"], Entries=[
         {"Id": "a", "MessageBody": "one"}, {"Id": "b", "MessageBody": "two"}])
-    assert _drain(worker, boom) + _drain(worker, boom) == 2
+    assert _drain(poller, boom) + _drain(poller, boom) == 2
     _eventually(lambda: _bodies(sqs, urls["boom"]) == ["one", "two"])
 
 
 def test_delayed_messages_wait_for_their_delay(sqs, queues):
     names, urls = queues
     seen: list[dict[str, Any]] = []
-    worker, jobs = _bound(sqs, names, seen, "consume")
+    poller, jobs = _bound(sqs, names, seen, "consume")
     sqs.send_message(QueueUrl=urls["jobs"], MessageBody="later", DelaySeconds=1)
-    assert _drain(worker, jobs) == 0
-    _eventually(lambda: _drain(worker, jobs) == 1)
+    assert _drain(poller, jobs) == 0
+    _eventually(lambda: _drain(poller, jobs) == 1)
     assert [r["body"] for r in seen] == ["later"]
 
 
@@ -154,21 +155,21 @@ def test_schedules_fire_at_their_rate_and_cron(sqs, queues):
     names, _urls = queues
     fired: list[dict[str, Any]] = []
     start = datetime(2030, 1, 7, 11, 58, 10, tzinfo=UTC).timestamp()  # a Monday
-    worker = Worker(throwaway_app(names, [], fired), sqs=sqs, region="us-east-1",
+    poller = Poller(throwaway_app(names, [], fired), sqs=sqs, region="us-east-1",
                     app_prefix="throwaway-local-", clock=lambda: start)
-    assert sorted(s.name for s in worker.schedules) == ["at_noon", "every_five", "failing_tick"]
+    assert sorted(s.name for s in poller.schedules) == ["at_noon", "every_five", "failing_tick"]
 
-    assert worker.fire_due(start + 30) == []
-    assert worker.fire_due(start + 60) == ["failing_tick"]  # its exception is contained
-    assert worker.fire_due(start + 61) == []
+    assert poller.fire_due(start + 30) == []
+    assert poller.fire_due(start + 60) == ["failing_tick"]  # its exception is contained
+    assert poller.fire_due(start + 61) == []
     noon = datetime(2030, 1, 7, 12, 0, 5, tzinfo=UTC).timestamp()
-    assert worker.fire_due(noon) == ["at_noon"]
-    assert "at_noon" not in worker.fire_due(noon + 20)  # once per matching minute
-    assert "at_noon" not in worker.fire_due(noon + 60)
-    assert "every_five" in worker.fire_due(start + 300)
-    assert "every_five" not in worker.fire_due(start + 301)
+    assert poller.fire_due(noon) == ["at_noon"]
+    assert "at_noon" not in poller.fire_due(noon + 20)  # once per matching minute
+    assert "at_noon" not in poller.fire_due(noon + 60)
+    assert "every_five" in poller.fire_due(start + 300)
+    assert "every_five" not in poller.fire_due(start + 301)
     # After a long stall: one run, not one per missed period.
-    assert worker.fire_due(start + 3600).count("every_five") == 1
+    assert poller.fire_due(start + 3600).count("every_five") == 1
 
     event = next(f for f in fired if f["name"] == "every_five")
     assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
@@ -195,8 +196,8 @@ def test_cron_expressions():
 def test_threads_deliver_and_stop_promptly(sqs, queues):
     names, urls = queues
     seen: list[dict[str, Any]] = []
-    worker = Worker(throwaway_app(names, seen, []), sqs=sqs, wait_seconds=1)
-    worker.start()
+    poller = Poller(throwaway_app(names, seen, []), sqs=sqs, wait_seconds=1)
+    poller.start()
     try:
         sqs.send_message(QueueUrl=urls["jobs"], MessageBody="via-thread")
         deadline = time.monotonic() + 5
@@ -204,9 +205,7 @@ def test_threads_deliver_and_stop_promptly(sqs, queues):
             time.sleep(0.05)
         assert [r["body"] for r in seen] == ["via-thread"]
     finally:
-        began = time.monotonic()
-        worker.stop()
-        assert time.monotonic() - began < 3
+        assert poller.stop(timeout=3), "a polling thread outlived stop()"
 
 
 def test_a_missing_queue_is_reported(sqs):
@@ -216,6 +215,6 @@ def test_a_missing_queue_is_reported(sqs):
     def consume(event: Any) -> None:
         pass
 
-    worker = Worker(app, sqs=sqs)
+    poller = Poller(app, sqs=sqs)
     with pytest.raises(sqs.exceptions.QueueDoesNotExist):
-        worker.resolve()
+        poller.resolve()

@@ -1,0 +1,221 @@
+"""Run in a process of its own (the unit tests' in-process moto mock would intercept the
+calls, and the patches must not leak into other tests): the same DynamoDB calls against
+two identical tables of the local stack's emulator, one with moto's hot paths patched
+(devstack/moto_patches.py), one with moto as shipped; then many threads racing on one
+item, half of them in-process and half over the port. Prints JSON."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+Call = tuple[str, dict[str, Any]]
+
+ITEM_TYPES = {"S": {"S": "héllo"}, "N": {"N": "12345678901234567890.5"},
+              "B": {"B": b"\x00\xffbin"}, "SS": {"SS": ["a", "b"]}, "NS": {"NS": ["1", "2.5"]},
+              "BS": {"BS": [b"x", b"y"]}, "BOOL": {"BOOL": False}, "NULL": {"NULL": True},
+              "L": {"L": [{"S": "x"}, {"N": "1"}, {"B": b"z"}, {"M": {"k": {"S": "v"}}}]},
+              "M": {"M": {"nested": {"M": {"b": {"B": b"q"}, "l": {"L": []}}}}}}
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+def _item(pk: str, sk: str, group: str | None, n: int) -> dict[str, Any]:
+    item = {**_key(pk, sk), "n": {"N": str(n)}, **ITEM_TYPES}
+    if group is not None:
+        item.update(GSI1PK={"S": group}, GSI1SK={"S": f"{n:04d}"})
+    return item
+
+
+def script(table: str) -> list[Call]:
+    """Every data-plane operation, answers of every shape, and the changes that move
+    items in and out of a global index's partitions."""
+    calls: list[Call] = []
+    for i in range(12):
+        calls.append(("put_item", {"Item": _item(f"P{i % 3}", f"S{i:02d}",
+                                                 f"G{i % 2}" if i % 4 else None, i)}))
+    calls += [
+        ("put_item", {"Item": _item("P0", "S00", "G1", 99), "ReturnValues": "ALL_OLD"}),
+        ("get_item", {"Key": _key("P1", "S01")}),
+        ("get_item", {"Key": _key("P1", "nope")}),
+        ("get_item", {"Key": _key("P2", "S02"), "ProjectionExpression": "#l[3], n",
+                      "ExpressionAttributeNames": {"#l": "L"}}),
+        ("query", {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {
+            ":p": {"S": "P0"}}}),
+        ("query", {"KeyConditionExpression": "PK = :p AND begins_with(SK, :s)",
+                   "ExpressionAttributeValues": {":p": {"S": "P1"}, ":s": {"S": "S0"}},
+                   "ScanIndexForward": False, "Limit": 2, "ReturnConsumedCapacity": "TOTAL"}),
+        ("query", {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :g",
+                   "ExpressionAttributeValues": {":g": {"S": "G1"}}}),
+        ("query", {"IndexName": "GSI1", "KeyConditionExpression":
+                   "GSI1PK = :g AND GSI1SK BETWEEN :a AND :b", "ExpressionAttributeValues": {
+                       ":g": {"S": "G0"}, ":a": {"S": "0002"}, ":b": {"S": "0010"}},
+                   "ScanIndexForward": False, "Limit": 2,
+                   "ReturnConsumedCapacity": "INDEXES"}),
+        ("query", {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :g",
+                   "FilterExpression": "n > :n", "Select": "COUNT",
+                   "ExpressionAttributeValues": {":g": {"S": "G1"}, ":n": {"N": "4"}}}),
+        # Items move between the index's partitions, leave it and are deleted.
+        ("update_item", {"Key": _key("P1", "S01"), "UpdateExpression": "SET GSI1PK = :g",
+                         "ExpressionAttributeValues": {":g": {"S": "G0"}},
+                         "ReturnValues": "ALL_NEW"}),
+        ("update_item", {"Key": _key("P2", "S05"), "UpdateExpression": "REMOVE GSI1PK",
+                         "ReturnValues": "UPDATED_OLD"}),
+        ("delete_item", {"Key": _key("P1", "S09"), "ReturnValues": "ALL_OLD"}),
+        ("put_item", {"Item": _item("P2", "S02", "G1", 7)}),
+        ("update_item", {"Key": _key("P9", "new"), "UpdateExpression":
+                         "SET GSI1PK = :g, GSI1SK = :s", "ExpressionAttributeValues": {
+                             ":g": {"S": "G1"}, ":s": {"S": "0000"}},
+                         "ReturnValues": "ALL_NEW"}),
+        ("query", {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :g",
+                   "ExpressionAttributeValues": {":g": {"S": "G0"}}}),
+        ("query", {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :g",
+                   "ExpressionAttributeValues": {":g": {"S": "G1"}}, "Limit": 3}),
+        # One expression, other values: each call evaluates its own.
+        *[("update_item", {"Key": _key("C", "C"), "UpdateExpression":
+                           "SET n = if_not_exists(n, :zero) + :one",
+                           "ConditionExpression": "attribute_not_exists(n) OR n < :max",
+                           "ExpressionAttributeValues": {":zero": {"N": "0"},
+                                                         ":one": {"N": "1"},
+                                                         ":max": {"N": str(m)}},
+                           "ReturnValues": "ALL_NEW",
+                           "ReturnValuesOnConditionCheckFailure": "ALL_OLD"})
+          for m in (5, 5, 1, 5, 2, 9)],
+        ("update_item", {"Key": _key("C", "C"), "UpdateExpression": "SET n = n + :one",
+                         "ExpressionAttributeValues": {":one": {"S": "not a number"}}}),
+        ("update_item", {"Key": _key("C", "C"), "UpdateExpression": "SET n = n +",
+                         "ExpressionAttributeValues": {":one": {"N": "1"}}}),
+        ("scan", {"Limit": 5}),
+        ("scan", {"FilterExpression": "attribute_exists(GSI1PK)", "Select": "COUNT"}),
+        ("batch_get_item", {"RequestItems": {table: {"Keys": [
+            _key("P0", "S00"), _key("P2", "S02"), _key("X", "missing")]}}}),
+        ("batch_write_item", {"RequestItems": {table: [
+            {"PutRequest": {"Item": _item("P5", "S1", "G1", 3)}},
+            {"DeleteRequest": {"Key": _key("P0", "S03")}}]}}),
+        ("transact_write_items", {"TransactItems": [
+            {"Put": {"TableName": table, "Item": _item("T", "1", "G0", 1)}},
+            {"Update": {"TableName": table, "Key": _key("P0", "S00"),
+                        "UpdateExpression": "SET GSI1PK = :g",
+                        "ExpressionAttributeValues": {":g": {"S": "G2"}}}}]}),
+        ("transact_write_items", {"TransactItems": [
+            {"ConditionCheck": {"TableName": table, "Key": _key("T", "1"),
+                                "ConditionExpression": "attribute_not_exists(PK)"}},
+            {"Delete": {"TableName": table, "Key": _key("P2", "S02")}}]}),
+        ("transact_get_items", {"TransactItems": [
+            {"Get": {"TableName": table, "Key": _key("T", "1")}},
+            {"Get": {"TableName": table, "Key": _key("P0", "S00")}}]}),
+        ("query", {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :g",
+                   "ExpressionAttributeValues": {":g": {"S": "G2"}}}),
+        ("query", {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :g",
+                   "ExpressionAttributeValues": {":g": {"S": "G0"}}}),
+        ("query", {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :g",
+                   "ExpressionAttributeValues": {":g": {"S": "G1"}}}),
+    ]
+    return calls
+
+
+def _create_table(ddb: Any, name: str) -> None:
+    strings = [{"AttributeName": a, "AttributeType": "S"}
+               for a in ("PK", "SK", "GSI1PK", "GSI1SK")]
+    ddb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST", AttributeDefinitions=strings,
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
+                   {"AttributeName": "SK", "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[{"IndexName": "GSI1", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "GSI1PK", "KeyType": "HASH"},
+                                               {"AttributeName": "GSI1SK",
+                                                "KeyType": "RANGE"}]}])
+
+
+def answers(ddb: Any, table: str) -> list[Any]:
+    """Each call's answer (or error code), with what names the table replaced."""
+    from botocore.exceptions import ClientError
+
+    out: list[Any] = []
+    for method, params in script(table):
+        if method not in ("batch_get_item", "batch_write_item", "transact_write_items",
+                          "transact_get_items"):
+            params = {"TableName": table, **params}
+        try:
+            got = getattr(ddb, method)(**params)
+            got.pop("ResponseMetadata", None)
+        except ClientError as exc:
+            got = {"error": exc.response["Error"]["Code"],
+                   "item": exc.response.get("Item")}
+        out.append(json.loads(json.dumps(got, default=repr).replace(table, "<table>")))
+    return out
+
+
+def mixed_race(ddb: Any, over_port: Any, table: str, threads: int = 16,
+               per_thread: int = 15) -> dict[str, int]:
+    """Read-then-conditional-write increments of one counter, half of the threads
+    in-process, half over the port: if the two paths did not share the lock, two
+    writers could pass the same condition and an increment would be lost."""
+    from botocore.exceptions import ClientError
+
+    from devstack.emulator import race
+
+    ddb.put_item(TableName=table, Item={**_key("RACE", "RACE"), "v": {"N": "0"}})
+    turn = iter(range(threads * per_thread))
+    lock = threading.Lock()
+
+    def attempt() -> bool:
+        with lock:
+            client = ddb if next(turn) % 2 else over_port
+        seen = client.get_item(TableName=table, Key=_key("RACE", "RACE"),
+                               ConsistentRead=True)["Item"]["v"]["N"]
+        try:
+            client.update_item(TableName=table, Key=_key("RACE", "RACE"),
+                               UpdateExpression="SET v = :new", ConditionExpression="v = :old",
+                               ExpressionAttributeValues={":old": {"N": seen},
+                                                          ":new": {"N": str(int(seen) + 1)}})
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    won, lost = race(threads, per_thread, attempt)
+    final = int(ddb.get_item(TableName=table, Key=_key("RACE", "RACE"),
+                             ConsistentRead=True)["Item"]["v"]["N"])
+    return {"won": won, "lost": lost, "final": final}
+
+
+def run() -> dict[str, Any]:
+    import boto3
+
+    from devstack import inprocess, moto_patches
+    from devstack.emulator import provisioned
+
+    with provisioned("patches") as endpoint:
+        ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+        over_port = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+        inprocess.use_the_port(over_port)
+        answered = [0]
+        real_answer = inprocess._answer
+
+        def counted(*args: Any) -> Any:
+            answered[0] += 1
+            return real_answer(*args)
+
+        inprocess._answer = counted  # type: ignore[assignment]
+        _create_table(ddb, "patched")
+        _create_table(ddb, "shipped")
+        patched = answers(ddb, "patched")
+        with moto_patches.moto_as_shipped():
+            shipped = answers(ddb, "shipped")
+        in_process = answered[0]
+        over_port.describe_table(TableName="patched")
+        mismatches = [{"call": i, "patched": p, "shipped": s}
+                      for i, (p, s) in enumerate(zip(patched, shipped, strict=True))
+                      if p != s]
+        return {"calls": len(patched), "mismatches": mismatches[:3],
+                "answeredInProcess": in_process, "portCallsInProcess": answered[0] - in_process,
+                "race": mixed_race(ddb, over_port, "patched")}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), default=repr))
