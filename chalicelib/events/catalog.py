@@ -1,7 +1,8 @@
 """The event catalog: every event type, declared once with its description, the model of
-its `data` (whose JSON Schema the catalog publishes), an example, and the scope needed to
-read it (`read_scope`): a webhook may subscribe to a type only if its creator holds that
-scope, and fan-out sends it only while the webhook's owner holds it."""
+its `data` (whose JSON Schema the catalog publishes, and which builds the data:
+`payload`), an example, and the scope needed to read it (`read_scope`): a webhook may
+subscribe to a type only if its creator holds that scope, and fan-out sends it only while
+the webhook's owner holds it."""
 
 from __future__ import annotations
 
@@ -33,6 +34,15 @@ def register(name: str, description: str, model: Any, example: dict[str, Any], *
         raise ValueError(f"event type {name}: {read_scope!r} is not a scope to read it by")
     CATALOG[name] = EventType(name, description, model, example, read_scope, platform)
     return CATALOG[name]
+
+
+def payload(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An event's `data`, built by its type's model: what the published schema describes
+    (JSON types, camelCase names), fields the model does not declare left out, those not
+    given not added. A type not declared here, or data its model refuses, is a bug of
+    the emitter: it raises (KeyError, pydantic's ValidationError)."""
+    return dict(CATALOG[name].model.model_validate(data).model_dump(
+        mode="json", by_alias=True, exclude_unset=True))
 
 
 def read_scope(name: str) -> str | None:

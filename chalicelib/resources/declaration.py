@@ -125,6 +125,12 @@ class Resource:
         if self.update is not None:
             _no_null_for(self.update, {f.alias or n for n, f
                                        in self.create.model_fields.items() if f.is_required()})
+        # A status change writes `<status>At`: the representation (and so the events'
+        # schema) must declare it for each status a change may reach.
+        reached = sorted({s for targets in (self.flow or {}).values() for s in targets})
+        undeclared = [f"{s}At" for s in reached if f"{s}At" not in self.field_names()]
+        if undeclared:
+            raise ValueError(f"{self.model.__name__} lacks {', '.join(undeclared)}")
 
     def _fields_param(self) -> Any:
         names = "|".join(self.field_names())

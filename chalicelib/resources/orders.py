@@ -116,6 +116,11 @@ class Order(Out):
     payment_status: str = Field(description="unpaid | partial | paid")
     created_at: str
     updated_at: str
+    # When it last moved to each status (PATCH /status writes `<status>At`).
+    confirmed_at: str | None = None
+    processing_at: str | None = None
+    shipped_at: str | None = None
+    delivered_at: str | None = None
     cancelled_at: str | None = None
     personal_data_erased_at: str | None = None
 

@@ -10,7 +10,7 @@ from typing import Any
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from chalicelib.core.principal import Principal
-from chalicelib.events import audit, outbox
+from chalicelib.events import audit, catalog, outbox
 from chalicelib.resources import repo
 from chalicelib.resources.declaration import Resource, cents
 from chalicelib.resources.repo import Stored
@@ -25,6 +25,9 @@ def namespace(principal: Principal) -> str:
 
 def new_event(ns: str, event_type: str, data: dict[str, Any],
               res: Resource | None = None) -> dict[str, Any]:
+    """The event, its data built by the catalog's model of its type (so it is what
+    GET /webhooks/events publishes), with whose personal data it carries."""
+    data = catalog.payload(event_type, data)
     subject = res.data_subject(data) if res else None
     if not subject or res is None:
         return outbox.new_event(event_type, data, sandbox=ns == "sandbox")

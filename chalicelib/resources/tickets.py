@@ -40,6 +40,11 @@ class Ticket(Out):
     customer_id: str | None = None
     created_at: str
     updated_at: str
+    # When it last moved to each status (PATCH /status writes `<status>At`).
+    open_at: str | None = None
+    pending_at: str | None = None
+    resolved_at: str | None = None
+    closed_at: str | None = None
 
 
 class TicketStatusChanged(Ticket):
