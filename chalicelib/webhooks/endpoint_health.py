@@ -27,9 +27,10 @@ def disable_after() -> float:
     return get_settings().webhook_disable_after
 
 
-def record(webhook_id: str, ok: bool) -> str:
-    """Records the outcome; answers what followed: "", "warned" or "disabled"."""
-    item = service.record_outcome(webhook_id, ok)
+def record(webhook_id: str, ok: bool, seen: dict[str, Any] | None = None) -> str:
+    """Records the outcome (`seen`: the webhook as read before the attempts); answers
+    what followed: "", "warned" or "disabled"."""
+    item = service.record_outcome(webhook_id, ok, seen)
     if ok or not item or item.get("status") != "active" or not item.get("failingSince"):
         return ""
     since = clock.parse_iso(str(item["failingSince"]))

@@ -132,9 +132,9 @@ def targets(event: dict[str, Any], cache: Cache) -> list[str]:
     return found
 
 
-def fan_out(event: dict[str, Any], cache: Cache) -> list[tuple[str, int, float]]:
+def fan_out(event: dict[str, Any], cache: Cache) -> list[queue.Message]:
     """Creates the event's deliveries; answers the queue messages to send."""
-    send: list[tuple[str, int, float]] = []
+    send: list[queue.Message] = []
     if event.get("subject"):
         event = outbox.current(event)  # erased meanwhile: the rewritten copy
     for hid in targets(event, cache):
@@ -161,7 +161,7 @@ def fan_out(event: dict[str, Any], cache: Cache) -> list[tuple[str, int, float]]
             if not existing or existing.get("status") != "pending" \
                     or int(existing.get("attemptCount", 0)) != 0:
                 continue
-        send.append((item["id"], 0, 0.0))
+        send.append(queue.message(item, 0))
     return send
 
 

@@ -198,4 +198,4 @@ def clear_failures(webhook_id: str) -> None:
     store.update(pk(webhook_id), SK, {"consecutiveFailures": 0}, remove=("failingSince",),
                  condition="attribute_exists(PK) AND (consecutiveFailures > :zero "
                            "OR attribute_exists(failingSince))",
-                 values={":zero": 0})
+                 values={":zero": 0}, returns=False)

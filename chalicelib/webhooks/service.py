@@ -321,12 +321,17 @@ def get_webhook(webhook_id: str) -> dict[str, Any] | None:
     return repo.get(webhook_id)
 
 
-def record_outcome(webhook_id: str, ok: bool) -> dict[str, Any] | None:
+def record_outcome(webhook_id: str, ok: bool, seen: dict[str, Any] | None = None
+                   ) -> dict[str, Any] | None:
     """After each final attempt outcome: a success ends the run of failures, a failure
     counts (consecutiveFailures + 1, failingSince set at the first). Answers the item
-    after a failure (to decide on warning or disabling), None after a success."""
+    after a failure (to decide on warning or disabling), None after a success. `seen`:
+    the webhook as read before the attempts; a success writes nothing when it showed no
+    run of failures (one a concurrent batch began since ends at the next success)."""
     if ok:
-        repo.clear_failures(webhook_id)
+        if seen is None or seen.get("failingSince") or int(seen.get("consecutiveFailures")
+                                                            or 0):
+            repo.clear_failures(webhook_id)
         return None
     return repo.count_failure(webhook_id)
 

@@ -499,6 +499,44 @@ def test_lost_message_is_resent_by_the_sweep(admin, env, receiver):
     assert only_delivery(hook["id"])["status"] == "delivered"
 
 
+def test_a_batch_reads_once_and_writes_twice_per_delivery(admin, env, receiver):
+    """A batch of a healthy webhook: one BatchGetItem for its deliveries, their webhook
+    and its owner (the messages name them), two writes per delivery (claim, outcome) and
+    none for the webhook's health. A message that does not name them (sent by an older
+    version) costs a second read, and is delivered all the same."""
+    from chalicelib.core import aws
+    from chalicelib.webhooks import worker
+
+    hook = create_hook(admin, receiver.url)
+    for i in range(3):
+        publish(data={"id": f"prd_{i}"})
+    messages = drain()
+    assert {m["webhookId"] for m in messages} == {hook["id"]}
+    calls: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    hooks = [aws.client("dynamodb").meta.events,
+             aws.resource("dynamodb").meta.client.meta.events]
+    for events in hooks:
+        events.register("before-call.dynamodb.*", count)
+    try:
+        assert worker.deliver_batch({"Records": [record(m) for m in messages]}) == {
+            "batchItemFailures": []}
+        assert sorted(calls) == ["BatchGetItem"] + ["UpdateItem"] * 6, calls
+        publish(data={"id": "prd_old"})
+        [old] = drain()
+        calls.clear()
+        assert worker.deliver_batch({"Records": [record(
+            {"deliveryId": old["deliveryId"], "seq": 0})]}) == {"batchItemFailures": []}
+        assert sorted(calls) == ["BatchGetItem"] * 2 + ["UpdateItem"] * 2, calls
+    finally:
+        for events in hooks:
+            events.unregister("before-call.dynamodb.*", count)
+    assert len(receiver.requests) == 4
+
+
 def test_stale_and_duplicate_messages_attempt_once(admin, env, receiver):
     from chalicelib.webhooks import worker
 
@@ -802,7 +840,8 @@ def test_no_attempt_starts_without_a_useful_budget(admin, env, receiver):
     item = only_delivery(hook["id"])
     assert item["status"] == "pending" and item["attemptCount"] == 0 and "claim" not in item
     again = drain()
-    assert again == [{"deliveryId": item["id"], "seq": 0}]
+    assert again == [{"deliveryId": item["id"], "seq": 0, "webhookId": hook["id"],
+                      "owner": item["owner"]}]
     assert worker.deliver_batch({"Records": [record(m) for m in again]},
                                 _Context(60)) == {"batchItemFailures": []}
     assert only_delivery(hook["id"])["status"] == "delivered"
@@ -831,7 +870,7 @@ def test_a_claim_left_without_budget_is_released_unsent(admin, env, receiver, mo
     assert released["status"] == "pending" and released["attemptCount"] == 0
     assert released["cycleAttempt"] == 0 and "claim" not in released
     assert released["attempts"] == []
-    assert {"deliveryId": released["id"], "seq": 0} in drain()
+    assert (released["id"], 0) in [(m["deliveryId"], m["seq"]) for m in drain()]
 
 
 def test_the_attempt_timeout_fits_the_delivery_function():

@@ -14,7 +14,7 @@ from chalicelib.core import clock
 from chalicelib.webhooks import repo as webhooks
 from chalicelib.webhooks import service, signing, subscriptions
 from chalicelib.webhooks.delivery import repo
-from chalicelib.webhooks.delivery.queue import SQS_MAX_DELAY
+from chalicelib.webhooks.delivery.queue import SQS_MAX_DELAY, Message, message
 from chalicelib.webhooks.delivery.retry import max_attempts, next_delay
 from chalicelib.webhooks.delivery.transport import MIN_ATTEMPT, Request
 from chalicelib.webhooks.models import DEFAULT_TIMEOUT
@@ -32,7 +32,7 @@ class Job:
     item: dict[str, Any] | None = None
     hook: dict[str, Any] | None = None
     request: Request | None = None
-    resend: tuple[str, int, float] | None = None
+    resend: Message | None = None
     failed: bool = False
     deadline: float | None = None  # time.monotonic() by which attempts must end
     owner_scopes: frozenset[str] = frozenset()  # the webhook's owner's, as of this batch
@@ -70,10 +70,10 @@ def prepare(job: Job) -> None:
     if due > now + EARLY_SLACK:
         # Early (a duplicate message, a sweep ahead of time): wait for the slot.
         if due - now <= SQS_MAX_DELAY:
-            job.resend = (item["id"], job.seq, due - now)
+            job.resend = message(item, job.seq, due - now)
         return
     if job.deadline is not None and job.deadline - time.monotonic() < MIN_ATTEMPT:
-        job.resend = (item["id"], job.seq, 0.0)  # unclaimed: the next invocation sends it
+        job.resend = message(item, job.seq)  # unclaimed: the next invocation sends it
         return
     claim = {"status": "delivering", "attemptCount": job.seq + 1,
              "cycleAttempt": int(item.get("cycleAttempt", 0)) + 1, "claimedAt": clock.iso(now),
@@ -131,7 +131,7 @@ def finish(job: Job) -> None:
         entry["nextAttemptAt"] = sched["nextAttemptAt"]
         remove = ("claim",)
         if sqs_delay is not None:
-            job.resend = (item["id"], int(item["attemptCount"]), sqs_delay)
+            job.resend = message(item, int(item["attemptCount"]), sqs_delay)
     append: dict[str, list[Any]] | None = {"attempts": [entry]}
     kept = repo.keep_attempts([*item.get("attempts", []), entry])
     if len(kept) <= len(item.get("attempts", [])):  # full: rewrite, dropping the oldest
@@ -154,4 +154,4 @@ def release(job: Job) -> None:
     done = repo.update(item["id"], back, remove=("claim",), condition="claim = :c",
                        values={"c": item["claim"]})
     job.request = None  # not an outcome for the webhook's health
-    job.resend = (item["id"], job.seq, 0.0) if done is not None else None
+    job.resend = message(item, job.seq) if done is not None else None

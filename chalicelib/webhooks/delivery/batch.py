@@ -75,49 +75,60 @@ _DUPLICATE = "duplicate"
 
 
 class Batch:
-    """What the messages of one batch share: one read of their deliveries (BatchGetItem)
-    and webhooks, the connection pools, the re-sends (sent together at the end) and one
-    health outcome per webhook."""
+    """What the messages of one batch share: one read of their deliveries, webhooks and
+    owners (BatchGetItem), the connections, the re-sends (sent together at the end) and
+    one health outcome per webhook."""
 
     def __init__(self, records: list[dict[str, Any]], deadline: float | None = None) -> None:
         # Keyed by the record itself (Powertools hands the same dicts back): message ids
         # are unique in SQS, but nothing here should depend on it.
         self.by_record: dict[int, Job | str | None] = {}
         self.jobs: list[Job] = []
+        named: list[queue.Message] = []
         seen: set[tuple[str, int]] = set()
         for record in records:
             mid = str(record.get("messageId", ""))
             try:
-                job = Job(mid, *queue.parse(record["body"]))
+                msg = queue.parse(record["body"])
             except (KeyError, TypeError, ValueError):
                 self.by_record[id(record)] = None  # poison
                 continue
+            job = Job(mid, msg.delivery_id, msg.seq)
             if (job.did, job.seq) in seen:
                 self.by_record[id(record)] = _DUPLICATE  # the same slot twice: acked
                 continue
             seen.add((job.did, job.seq))
             self.by_record[id(record)] = job
             self.jobs.append(job)
-        self._read()
+            named.append(msg)
+        self._read(named)
         self.running = len(records)
         self.deadline = deadline
         self.clients: transport.Clients | None = None
 
-    def _read(self) -> None:
-        found = repo.batch_get([j.did for j in self.jobs])
-        hook_keys = {i["webhookId"]: webhooks.key(i["webhookId"]) for i in found.values()}
-        # The webhooks and their owners (a delivery names its webhook's owner) in one
-        # BatchGetItem: fan-out's rule is checked before every attempt at no extra trip.
-        named = {str(i.get("owner") or "") for i in found.values()} - {""}
-        both = store.batch_get([*hook_keys.values(), *(user_key(o) for o in named)], True)
-        hooks = {k: both[k] for k in hook_keys.values() if k in both}
-        scopes = scopes_in(both, named)
+    def _read(self, messages: list[queue.Message]) -> None:
+        """The deliveries, their webhooks and those webhooks' owners (fan-out's rule is
+        checked before every attempt), in one BatchGetItem: the messages name the
+        webhook and owner their delivery names. What a message did not name (an older
+        message) is read after, from the deliveries."""
+        delivery_keys = {repo.key(m.delivery_id): m.delivery_id for m in messages}
+        wanted = {*delivery_keys,
+                  *(webhooks.key(m.webhook_id) for m in messages if m.webhook_id),
+                  *(user_key(m.owner) for m in messages if m.owner)}
+        found = store.batch_get(list(wanted), True)
+        deliveries = {did: found[k] for k, did in delivery_keys.items() if k in found}
+        hook_keys = {i["webhookId"]: webhooks.key(i["webhookId"]) for i in deliveries.values()}
+        owners = {str(i.get("owner") or "") for i in deliveries.values()} - {""}
+        missing = ({*hook_keys.values(), *(user_key(o) for o in owners)} - wanted)
+        if missing:
+            found.update(store.batch_get(list(missing), True))
+        scopes = scopes_in(found, owners)
         for job in self.jobs:
-            job.item = found.get(job.did)
+            job.item = deliveries.get(job.did)
             if job.item is None:
                 job.failed = True  # no such delivery: retried, then the DLQ
                 continue
-            job.hook = hooks.get(hook_keys[job.item["webhookId"]])
+            job.hook = found.get(hook_keys[job.item["webhookId"]])
             if job.hook is not None:
                 job.owner_scopes = scopes.get(str(job.hook.get("owner") or ""), frozenset())
 
@@ -184,13 +195,15 @@ def _record_health(jobs: list[Job]) -> None:
     from chalicelib.webhooks import endpoint_health
 
     by_hook: dict[str, bool] = {}
+    hooks: dict[str, dict[str, Any]] = {}
     for job in jobs:
         if job.hook is None or job.request is None:
             continue
         hid = job.hook["id"]
+        hooks[hid] = job.hook
         by_hook[hid] = by_hook.get(hid, False) or job.request.outcome.ok
     for hid, ok in by_hook.items():
         try:
-            endpoint_health.record(hid, ok)
+            endpoint_health.record(hid, ok, seen=hooks[hid])
         except Exception:  # noqa: BLE001 - health bookkeeping never fails a delivery
             get_logger().exception("recording webhook health failed")

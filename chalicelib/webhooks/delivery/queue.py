@@ -1,38 +1,62 @@
-"""Messages on the webhooks queue: {"deliveryId": ..., "seq": ...}, one per attempt slot
-(seq = the delivery's attemptCount when the message was sent)."""
+"""Messages on the webhooks queue, one per attempt slot:
+{"deliveryId", "seq" (the delivery's attemptCount when sent), "webhookId", "owner"}.
+The webhook and its owner (as the delivery names them) let a batch read its deliveries,
+their webhooks and the owners in one BatchGetItem; a message without them (sent by an
+older version) costs its batch a second read, nothing else."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.core import aws
 
 SQS_MAX_DELAY = 900  # seconds: a longer wait goes through the DUE index (repo.py)
 
 
-def parse(body: Any) -> tuple[str, int]:
-    """(deliveryId, seq) of a message body; raises KeyError, TypeError or ValueError when
-    it is not a delivery message."""
+class Message(NamedTuple):
+    delivery_id: str
+    seq: int
+    delay: float = 0.0  # seconds before SQS shows it
+    webhook_id: str = ""
+    owner: str = ""
+
+
+def message(item: dict[str, Any], seq: int, delay: float = 0.0) -> Message:
+    """The message for a delivery item's slot `seq`."""
+    return Message(str(item["id"]), seq, delay, str(item.get("webhookId") or ""),
+                   str(item.get("owner") or ""))
+
+
+def parse(body: Any) -> Message:
+    """A message body; raises KeyError, TypeError or ValueError when it is not a
+    delivery message."""
     msg = json.loads(body)
-    return str(msg["deliveryId"]), int(msg["seq"])
+    return Message(str(msg["deliveryId"]), int(msg["seq"]), 0.0,
+                   str(msg.get("webhookId") or ""), str(msg.get("owner") or ""))
 
 
-def enqueue(entries: list[tuple[str, int, float]]) -> None:
-    """(deliveryId, seq, delay seconds) -> the webhooks queue. SQS delays are whole
-    seconds: rounded, since an arrival up to attempt.EARLY_SLACK early is still
-    attempted."""
-    if not entries:
+def body(msg: Message) -> str:
+    out: dict[str, Any] = {"deliveryId": msg.delivery_id, "seq": msg.seq}
+    if msg.webhook_id:
+        out.update(webhookId=msg.webhook_id, owner=msg.owner)
+    return json.dumps(out)
+
+
+def enqueue(messages: list[Message]) -> None:
+    """To the webhooks queue. SQS delays are whole seconds: rounded, since an arrival up
+    to attempt.EARLY_SLACK early is still attempted."""
+    if not messages:
         return
     from chalicelib.events.outbox import queue_url
 
     sqs = aws.client("sqs")
     url = queue_url("webhooks")
-    for start in range(0, len(entries), 10):
-        chunk = entries[start:start + 10]
+    for start in range(0, len(messages), 10):
+        chunk = messages[start:start + 10]
         resp = sqs.send_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "MessageBody": json.dumps({"deliveryId": d, "seq": s}),
-             "DelaySeconds": max(0, min(SQS_MAX_DELAY, round(delay)))}
-            for i, (d, s, delay) in enumerate(chunk)])
+            {"Id": str(i), "MessageBody": body(m),
+             "DelaySeconds": max(0, min(SQS_MAX_DELAY, round(m.delay)))}
+            for i, m in enumerate(chunk)])
         if resp.get("Failed"):
             raise RuntimeError(f"SQS refused {len(resp['Failed'])} message(s)")

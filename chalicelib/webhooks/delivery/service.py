@@ -71,7 +71,7 @@ def redeliver(item: dict[str, Any]) -> dict[str, Any] | None:
                        condition="#status <> :d AND attemptCount = :seq",
                        values={"d": "delivering", "seq": seq})
     if done is not None:
-        queue.enqueue([(item["id"], seq, 0)])
+        queue.enqueue([queue.message(item, seq)])
     return done
 
 

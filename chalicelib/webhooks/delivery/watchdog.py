@@ -10,6 +10,7 @@ from typing import Any
 from chalicelib.core import clock
 from chalicelib.webhooks import service
 from chalicelib.webhooks.delivery import queue, repo
+from chalicelib.webhooks.delivery.queue import Message, message
 from chalicelib.webhooks.delivery.retry import max_attempts
 
 SWEEP_AHEAD = 75  # the sweep runs every minute: enqueue what falls due before the next one
@@ -18,7 +19,7 @@ SWEEP_AHEAD = 75  # the sweep runs every minute: enqueue what falls due before t
 def sweep_due(limit: int = 1000) -> dict[str, int]:
     now = clock.now()
     counts = {"due": 0, "stuck": 0, "failed": 0}
-    send: list[tuple[str, int, float]] = []
+    send: list[Message] = []
     for item in repo.due_by(now + SWEEP_AHEAD, limit):
         status, seq = item.get("status"), int(item.get("attemptCount", 0))
         if status == "pending":
@@ -28,7 +29,7 @@ def sweep_due(limit: int = 1000) -> dict[str, int]:
                                 condition="#status = :p AND attemptCount = :seq",
                                 values={"p": "pending", "seq": seq})
             if moved is not None:
-                send.append((item["id"], seq, max(0.0, at - now)))
+                send.append(message(item, seq, max(0.0, at - now)))
                 counts["due"] += 1
         elif status == "delivering":
             if repo.epoch(item.get("claimedAt") or clock.iso(now)) > now - repo.STUCK_AFTER:
@@ -59,5 +60,5 @@ def _unstick(item: dict[str, Any], now: float) -> str:
     sched.update({"attempts": attempts, "updatedAt": clock.iso(now)})
     if repo.update(item["id"], sched, remove=("claim",), condition=cond,
                    values=values) is not None:
-        queue.enqueue([(item["id"], int(item["attemptCount"]), 0)])
+        queue.enqueue([message(item, int(item["attemptCount"]))])
     return "stuck"
