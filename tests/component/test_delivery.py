@@ -716,6 +716,98 @@ def test_lambda_mode_reuses_one_event_loop_across_batches(admin, env, receiver, 
     assert {i["status"] for i in items} == {"delivered"} and len(items) == 3
 
 
+def _self_signed(tmp_path: Any, name: str) -> tuple[str, str]:
+    """A certificate for `name` and its key, as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def test_https_connects_to_the_checked_address_and_checks_the_name(env, tmp_path,
+                                                                   monkeypatch):
+    """TLS to the pinned address: the name goes in SNI and the Host header, and the
+    receiver's certificate must be for that name (one for another name is refused)."""
+    import asyncio
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from chalicelib.webhooks.delivery import transport
+
+    cert, key = _self_signed(tmp_path, "localhost")
+    seen: dict[str, Any] = {"sni": [], "hosts": []}
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    server_tls.sni_callback = lambda sock, name, ctx: seen["sni"].append(name)
+
+    class Ok(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_a):
+            pass
+
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen["hosts"].append(self.headers["Host"])
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def get_request(self):
+            sock, addr = super().get_request()
+            return server_tls.wrap_socket(sock, server_side=True), addr
+
+    server = Server(("127.0.0.1", 0), Ok)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(transport, "tls_context",
+                        lambda: ssl.create_default_context(cafile=cert))
+    reqs = [transport.Request(f"https://localhost:{port}/hooks", {}, "{}", 5),
+            transport.Request(f"https://127.0.0.1:{port}/hooks", {}, "{}", 5)]
+
+    async def send_all() -> None:
+        clients = transport.Clients()
+        try:
+            for req in reqs:
+                await transport.send(req, clients)
+        finally:
+            await clients.close()
+
+    try:
+        asyncio.run(send_all())
+    finally:
+        server.shutdown()
+        server.server_close()
+    named, by_address = reqs
+    assert named.outcome.status == 200 and named.outcome.body == "ok", named.outcome
+    assert seen["sni"][0] == "localhost" and seen["hosts"] == [f"localhost:{port}"]
+    assert by_address.outcome.status is None
+    assert "CERTIFICATE_VERIFY_FAILED" in str(by_address.outcome.error)
+
+
 def test_attempts_per_receiver_host_are_bounded(env):
     """At most PER_HOST attempts in flight to one host (spread over small pools), however
     many a batch holds."""
