@@ -11,6 +11,7 @@ from chalicelib.core.logging import lambda_handler
 from chalicelib.core.settings import get_settings
 from chalicelib.docs import routes as docs_routes
 from chalicelib.edge import middleware as edge
+from chalicelib.exchange.exports import routes as export_routes
 from chalicelib.ops import health, logs
 from chalicelib.resources import routes as resource_routes
 from chalicelib.webhooks import routes as webhook_routes
@@ -20,7 +21,7 @@ app = Chalice(app_name="gatehouse")
 app.register_middleware(edge.middleware, "http")
 
 for module in (health, oauth_routes, user_routes, api_key_routes, logs, docs_routes,
-               resource_routes, webhook_routes, delivery_routes):
+               resource_routes, webhook_routes, delivery_routes, export_routes):
     app.register_blueprint(module.api.blueprint)
 
 _settings = get_settings()  # names only: no I/O at import
@@ -43,6 +44,16 @@ def deliver(event: Any) -> dict:
     from chalicelib.webhooks import worker
 
     return worker.deliver_batch(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=_settings.queue_name("jobs"), batch_size=1)
+@lambda_handler
+def run_jobs(event: Any) -> dict:
+    """Long work (exports) as jobs: one message runs its job until done or until the
+    invocation's time runs low, then continues in a new message (chalicelib/jobs)."""
+    from chalicelib.jobs import worker
+
+    return worker.process_batch(event.to_dict(), event.context)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.core.settings import Settings, resource_prefix_for
+from chalicelib.exchange.exports.storage import PREFIX as EXPORTS_PREFIX
+from chalicelib.exchange.exports.storage import RETENTION_DAYS as EXPORT_RETENTION_DAYS
 from chalicelib.webhooks.models import DELIVERY_FUNCTION_TIMEOUT
 
 QUEUES = ("events", "webhooks", "jobs")
@@ -86,6 +88,13 @@ def build(stage: str, with_api: bool = True) -> dict[str, Any]:
                     "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
                 "BucketEncryption": {"ServerSideEncryptionConfiguration": [
                     {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+                # Export files are kept EXPORT_RETENTION_DAYS (their jobs say until
+                # when); uploads a dead job left incomplete are aborted after a day.
+                "LifecycleConfiguration": {"Rules": [
+                    {"Id": "export-files", "Status": "Enabled",
+                     "Prefix": EXPORTS_PREFIX,
+                     "ExpirationInDays": EXPORT_RETENTION_DAYS,
+                     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]},
             },
         },
         "KeysSecret": {

@@ -17,6 +17,7 @@ PLATFORM_SCOPES: dict[str, str] = {
     "webhooks:manage": "Manage own webhooks.",
     "keys:manage": "Manage own API keys.",
     "clients:manage": "Manage own OAuth clients.",
+    "exports:run": "Run, follow and download own exports (of what the caller may read).",
     "users:read": "Read own user profile.",
     "users:manage": "Manage users, roles and role assignments.",
     "logs:read": "Read own access logs and audit logs.",
@@ -29,8 +30,10 @@ PLATFORM_SCOPES: dict[str, str] = {
 # (admin: every scope, whatever is declared).
 _ROLE_RULES: dict[str, tuple[bool, bool, frozenset[str]]] = {
     "integrator": (True, True, frozenset({
-        "webhooks:manage", "keys:manage", "clients:manage", "users:read", "logs:read"})),
-    "analyst": (True, False, frozenset({"users:read", "logs:read", "monitoring:read"})),
+        "webhooks:manage", "keys:manage", "clients:manage", "exports:run", "users:read",
+        "logs:read"})),
+    "analyst": (True, False, frozenset({"exports:run", "users:read", "logs:read",
+                                        "monitoring:read"})),
     "viewer": (True, False, frozenset({"users:read"})),
 }
 

@@ -119,6 +119,7 @@ class Resource:
 
     def __post_init__(self) -> None:
         scopes.register_resource(self.name)  # <name>:read and <name>:write exist from here
+        DECLARED[self.name] = self  # what derives from every declaration (exports) reads here
         self.list_query = self._list_query()
         self.get_query = create_model(self.singular.title().replace("_", "") + "GetQuery",
                                       __base__=Query, fields=self._fields_param())
@@ -192,6 +193,9 @@ class Resource:
                     description=f"{name} {end.lower()}imum."))
         title = self.singular.title().replace("_", "") + "ListQuery"
         return create_model(title, __base__=PageQuery, **fields)
+
+
+DECLARED: dict[str, Resource] = {}  # name -> declaration, in declaration order
 
 
 def _no_null_for(model: Any, names: set[str]) -> None:

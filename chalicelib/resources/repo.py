@@ -97,9 +97,10 @@ def existing(res: Resource, ns: str, item_ids: list[str]) -> set[str]:
 
 def page(res: Resource, ns: str, *, by_sort2: bool, cursor: str | None, limit: int,
          forward: bool, created_between: tuple[str, str] | None,
-         keep: Callable[[dict[str, Any]], bool]) -> tuple[list[dict[str, Any]], str | None]:
+         keep: Callable[[dict[str, Any]], bool] | None
+         ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of records sorted by createdAt (optionally within a range) or by the
-    declared `sort2`; `keep` filters the records read."""
+    declared `sort2`; `keep` filters the records read (None: pages read whole)."""
     if by_sort2:
         index, pk, between = "GSI1", f"{res.kind}#{ns}#{res.sort2}", None
     else:

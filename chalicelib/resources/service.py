@@ -74,11 +74,14 @@ def _within(name: str, lo: Any, hi: Any) -> Callable[[dict[str, Any]], bool]:
     return check
 
 
-def list_items(res: Resource, principal: Principal,
-               query: Any) -> tuple[list[dict[str, Any]], str | None]:
-    ns = namespace(principal)
-    fields = _fields(res, query.fields)
-    predicates: list[Callable[[dict[str, Any]], bool]] = []
+Keep = Callable[[dict[str, Any]], bool]
+
+
+def selection(res: Resource, query: Any) -> tuple[Keep | None, tuple[str, str] | None]:
+    """What a listing query's filters keep (None: every record) and the createdAt range
+    they bound the index read to; contradictions raise ValidationFailed. Exports select
+    their rows with it too."""
+    predicates: list[Keep] = []
     details = []
     for name, allowed in res.enums.items():
         raw = getattr(query, f"f_{name}")
@@ -115,11 +118,23 @@ def list_items(res: Resource, principal: Principal,
         return all(p(item) for p in predicates)
 
     between = (after or "0", before or "9") if (after or before) else None
+    return (keep if predicates else None), between
+
+
+def list_items(res: Resource, principal: Principal,
+               query: Any) -> tuple[list[dict[str, Any]], str | None]:
+    ns = namespace(principal)
+    fields = _fields(res, query.fields)
+    keep, between = selection(res, query)
     records, next_cursor = repo.page(res, ns, by_sort2=query.sort != "createdAt",
                                      cursor=query.cursor, limit=query.per_page,
                                      forward=query.order == "asc", created_between=between,
-                                     keep=keep)
+                                     keep=keep or _every)
     return [res.present(r, fields) for r in records], next_cursor
+
+
+def _every(item: dict[str, Any]) -> bool:
+    return True
 
 
 def _record_from(body: Any, fields_set: set[str] | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from tests.component.helpers import resolve_example_com_publicly, snapshot
+from tests.component.test_exports import completed_and_failed_exports
 from tests.component.test_resources import ADDRESS, V, customer, product
 
 HOOK_URL = "https://hooks.example.com/events"
@@ -102,6 +103,7 @@ def every_change(admin: Any) -> dict[str, dict[str, Any]]:
 
     assert webhooks.warn_disabling(hook["id"], clock.now() + 86400)
     assert webhooks.disable(hook["id"], "endpoint answered 410 Gone")
+    completed_and_failed_exports(admin)  # export.completed, export.failed
     return answers
 
 

@@ -1,0 +1,153 @@
+"""The export job: pages of a resource through a writer into S3.
+
+Bytes are buffered until a part is full (S3's smallest part but the last: 5 MiB), then
+the writer checkpoints, the part is uploaded with the next part number, and the job's
+checkpoint records the cursor after the page, the writer's state and the parts so far.
+An invocation running out of time stores what it holds below a part as a carry-over
+object and records that instead. Resuming from a checkpoint therefore produces exactly
+the bytes that follow it: a worker that died after uploading part N but before its
+checkpoint was saved uploads part N again, which replaces it. Small exports (one part)
+are a single PutObject. The data dictionary goes beside the file as a sidecar JSON (and,
+in XLSX, as the workbook's second sheet).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.core import clock
+from chalicelib.core.errors import AppError
+from chalicelib.exchange.exports import events, sources, storage
+from chalicelib.exchange.formats import WRITERS, open_writer, resume_writer, sidecar
+from chalicelib.jobs import kinds
+from chalicelib.jobs.kinds import JobFailed, Kind, Run, Step
+from chalicelib.jobs.model import Job
+
+ID_PREFIX = "exp"
+
+
+def extension(fmt: str) -> str:
+    return WRITERS[fmt].extension
+
+
+def media_type(fmt: str) -> str:
+    return WRITERS[fmt].media_type
+
+
+class ExportRun(Run):
+    def __init__(self, job: Job) -> None:
+        params = job.params
+        self.job, self.format = job, str(params["format"])
+        self.res = sources.entity(str(params["entity"]))
+        names = sources.field_names(self.res, params.get("fields"))
+        self.fields = sources.dictionary(self.res, names)
+        self.source = sources.Source(self.res, "sandbox" if job.sandbox else "live", names,
+                                     params.get("filters"))
+        self.key = storage.file_key(job.id, self.res.name, extension(self.format))
+        self.media = media_type(self.format)
+        point = job.checkpoint or {}
+        self.cursor: str | None = point.get("cursor")
+        self.upload_id: str | None = point.get("uploadId")
+        self.parts: int = int(point.get("parts", 0))
+        self.seq: int = int(point.get("seq", 0))
+        self.buffer = bytearray()
+        if point:
+            self.writer = resume_writer(point["writer"], self.fields)
+            if point.get("carry"):
+                self.buffer += storage.get(point["carry"])
+        else:
+            options = params.get("options") or {}
+            extra = {"bom": bool(options.get("bom"))} if self.format == "csv" else {}
+            self.writer = open_writer(self.format, self.fields, entity=self.res.name, **extra)
+
+    def step(self) -> Step:
+        rows, self.cursor = self.source.page(self.cursor)
+        self.buffer += self.writer.write(rows)
+        if self.cursor is None:
+            return self._finish()
+        if len(self.buffer) >= storage.PART_BYTES:
+            return Step(self.writer.rows, checkpoint=self._upload_part())
+        return Step(self.writer.rows)
+
+    def suspend(self) -> dict[str, Any]:
+        tail, state = self.writer.checkpoint()
+        self.buffer += tail
+        self.seq += 1
+        carry = None
+        if self.buffer:
+            carry = storage.carry_key(self.job.id, self.seq)
+            storage.put(carry, bytes(self.buffer), "application/octet-stream")
+        return self._point(state, carry)
+
+    def _upload_part(self) -> dict[str, Any]:
+        tail, state = self.writer.checkpoint()
+        self.buffer += tail
+        if self.upload_id is None:
+            self.upload_id = storage.start_upload(self.key, self.media)
+        self.parts += 1
+        self.seq += 1
+        if not storage.upload_part(self.key, self.upload_id, self.parts, bytes(self.buffer)):
+            raise JobFailed("INTERNAL_ERROR", "The file's upload was aborted; run the "
+                            "export again.")
+        self.buffer.clear()
+        return self._point(state, None)
+
+    def _point(self, writer_state: dict[str, Any], carry: str | None) -> dict[str, Any]:
+        return {"cursor": self.cursor, "writer": writer_state, "uploadId": self.upload_id,
+                "parts": self.parts, "seq": self.seq, "carry": carry}
+
+    def _finish(self) -> Step:
+        self.buffer += self.writer.finish()
+        if self.upload_id is None:
+            storage.put(self.key, bytes(self.buffer), self.media)
+            self.parts = 1
+        else:
+            if self.buffer:  # the last part may be small (not empty)
+                self.parts += 1
+                storage.upload_part(self.key, self.upload_id, self.parts, bytes(self.buffer))
+            # Gone: an earlier run completed it and died before saying so.
+            if not storage.complete(self.key, self.upload_id) \
+                    and storage.size_of(self.key) is None:
+                raise JobFailed("INTERNAL_ERROR", "The file's upload was lost; run the "
+                                "export again.")
+        rows, size = self.writer.rows, self.writer.size
+        finished = clock.now()
+        dictionary = sidecar(self.fields, entity=self.res.name, format=self.format, extra={
+            "exportId": self.job.id, "rows": rows, "generatedAt": clock.iso(finished),
+            "filters": self.job.params.get("filters") or {}})
+        storage.put(storage.dictionary_key(self.job.id, self.res.name), dictionary,
+                    "application/json")
+        storage.remove(storage.folder(self.job.id) + "carry/")
+        stem = f"{self.res.name}-{self.job.id}"
+        return Step(rows, done=True, result={
+            "rows": rows, "bytes": size, "parts": self.parts,
+            "file": {"name": f"{stem}.{extension(self.format)}", "contentType": self.media,
+                     "bytes": size},
+            "dictionary": {"name": f"{stem}.dictionary.json",
+                           "contentType": "application/json", "bytes": len(dictionary)},
+            "expiresAt": clock.iso(finished + storage.RETENTION_DAYS * 86400)})
+
+
+class ExportKind(Kind):
+    name = "export"
+
+    def required_scopes(self, job: Job) -> list[str]:
+        return ["exports:run", f"{job.params.get('entity')}:read"]
+
+    def start(self, job: Job) -> Run:
+        try:
+            return ExportRun(job)
+        except AppError as exc:  # a declaration changed under the job: no longer valid
+            raise JobFailed(exc.code, exc.message) from exc
+        except ValueError as exc:  # its fields changed: the saved state does not fit
+            raise JobFailed("CONFLICT", "The entity's fields changed while the export "
+                            "ran; start it again.") from exc
+
+    def cleanup(self, job: Job) -> None:
+        storage.remove(storage.folder(job.id))
+
+    def events(self, job: Job) -> list[dict[str, Any]]:
+        return events.of(job)
+
+
+KIND = kinds.register(ExportKind())

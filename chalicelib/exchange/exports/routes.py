@@ -1,0 +1,85 @@
+"""/api/v1/exports (scope exports:run; own exports only, an admin sees all; another
+owner's export answers 404)."""
+
+from __future__ import annotations
+
+from chalicelib.exchange.exports import (
+    events,  # noqa: F401 - registers export.completed / export.failed
+    service,
+)
+from chalicelib.exchange.exports.models import CreateExport, ListExports
+from chalicelib.http.context import RequestContext
+from chalicelib.http.registry import NO_STORE, ApiBlueprint, Reply, ok, page
+
+api = ApiBlueprint(__name__, "Exports")
+
+SCOPE = ("exports:run",)
+ONE = "/exports/{export_id}"
+
+
+def _version(ctx: RequestContext) -> str:
+    return ctx.version or "v1"
+
+
+@api.route("/exports", "POST", scopes=SCOPE, body=CreateExport, status=202,
+           summary="Start an export")
+def create_export(ctx: RequestContext, body: CreateExport) -> Reply:
+    """Answers 202 with the export job (status `pending`); follow it at `links.status`.
+    Besides `exports:run` the caller needs the entity's read scope (403 otherwise), and
+    keeps needing it: an owner who loses it meanwhile sees the export fail. The file
+    streams from DynamoDB into S3 in parts; its data dictionary comes as a sidecar JSON
+    (and as the second sheet of an XLSX). Raises export.completed or export.failed."""
+    data = service.present(service.create(ctx.actor, body), _version(ctx))
+    return Reply({"data": data}, 202, {"Location": data["links"]["self"]})
+
+
+@api.route("/exports", scopes=SCOPE, query=ListExports, summary="Export history")
+def list_exports(ctx: RequestContext, query: ListExports) -> Reply:
+    """The caller's exports (an admin: everyone's), newest first: who started each, when,
+    its status, rows and bytes."""
+    jobs, cursor = service.listing(ctx.actor, query)
+    return page([service.present(j, _version(ctx)) for j in jobs], cursor, query.per_page)
+
+
+@api.route(ONE, scopes=SCOPE, summary="Get an export")
+def get_export(ctx: RequestContext, export_id: str) -> Reply:
+    return ok(service.present(service.get(ctx.actor, export_id), _version(ctx)))
+
+
+@api.route(f"{ONE}/status", scopes=SCOPE, summary="An export's status and progress")
+def export_status(ctx: RequestContext, export_id: str) -> Reply:
+    """`progress.processedRows` counts the rows written so far (`totalRows` and
+    `percentage` once known)."""
+    return ok(service.status_of(service.get(ctx.actor, export_id)))
+
+
+def _link(ctx: RequestContext, export_id: str, what: str) -> Reply:
+    found = service.download(ctx.actor, export_id, what)
+    if "application/json" in ctx.header("accept").lower():
+        return Reply({"data": found}, 200, dict(NO_STORE))
+    return Reply("", 302, {"Location": found["downloadUrl"], **NO_STORE}, raw=True)
+
+
+@api.route(f"{ONE}/download", scopes=SCOPE, errors=(409,),
+           summary="Download an export's file")
+def download_export(ctx: RequestContext, export_id: str) -> Reply:
+    """302 to a presigned S3 URL that expires after 15 minutes; with `Accept:
+    application/json`, `{downloadUrl, expiresAt}` instead. 409 while the export is not
+    completed, or once its files were deleted or expired."""
+    return _link(ctx, export_id, "file")
+
+
+@api.route(f"{ONE}/dictionary", scopes=SCOPE, errors=(409,),
+           summary="Download an export's data dictionary")
+def download_dictionary(ctx: RequestContext, export_id: str) -> Reply:
+    """The sidecar JSON: each field's name, type, description and an example; as the
+    file's download answers it."""
+    return _link(ctx, export_id, "dictionary")
+
+
+@api.route(ONE, "DELETE", scopes=SCOPE, summary="Cancel an export, or delete its files")
+def delete_export(ctx: RequestContext, export_id: str) -> Reply:
+    """A pending or running export is cancelled: the worker stops between two pages and
+    its partial output is removed. A completed export's files are deleted (the history
+    keeps it). Answers the export."""
+    return ok(service.present(service.delete(ctx.actor, export_id), _version(ctx)))

@@ -1,0 +1,130 @@
+"""Exports as the API offers them: create (a job), list (the history), see, follow,
+download, cancel or delete.
+
+An export never shows what its creator may not read: creating one needs the entity's
+read scope besides `exports:run`, the job re-checks both (within its owner's current
+scopes) at every invocation, and a download needs the entity's read scope again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.core import clock
+from chalicelib.core.errors import Conflict, Forbidden
+from chalicelib.core.principal import Principal
+from chalicelib.core.scopes import allows
+from chalicelib.events import audit
+from chalicelib.exchange.exports import kind as export_kind
+from chalicelib.exchange.exports import sources, storage
+from chalicelib.exchange.exports.models import CreateExport, ListExports
+from chalicelib.jobs import service as jobs
+from chalicelib.jobs.model import COMPLETED, Job
+
+KIND = export_kind.KIND.name
+
+
+def _needs_read(actor: Principal, entity: str) -> None:
+    scope = f"{entity}:read"
+    if not allows(actor.scopes, [scope]):
+        raise Forbidden(f"Exporting {entity} needs the scope {scope}.",
+                        details=[{"field": "entity", "message": f"needs {scope}"}])
+
+
+def create(actor: Principal, body: CreateExport) -> Job:
+    res = sources.entity(body.entity)
+    _needs_read(actor, res.name)
+    sources.field_names(res, body.fields)
+    sources.filter_query(res, body.filters)
+    options = {"bom": bool(body.options and body.options.bom)}
+    params = {"entity": res.name, "format": body.format, "fields": body.fields,
+              "filters": body.filters or {}, "options": options}
+    return jobs.submit(actor, KIND, export_kind.ID_PREFIX, params)
+
+
+def get(actor: Principal, export_id: str) -> Job:
+    return jobs.visible(actor, export_id, KIND)
+
+
+def listing(actor: Principal, query: ListExports) -> tuple[list[Job], str | None]:
+    statuses = set(query.status.split(",")) if query.status else None
+    entity = query.entity
+
+    def keep(job: Job) -> bool:
+        return ((statuses is None or job.status in statuses)
+                and (entity is None or job.params.get("entity") == entity))
+
+    return jobs.listing(actor, KIND, cursor=query.cursor, limit=query.per_page,
+                        keep=keep if (statuses or entity) else None)
+
+
+def download(actor: Principal, export_id: str, what: str = "file") -> dict[str, str]:
+    """A link to the file (or its data dictionary) that expires: {downloadUrl,
+    expiresAt}. 409 unless the export completed and its files are still kept."""
+    job = jobs.visible(actor, export_id, KIND)
+    entity = str(job.params.get("entity"))
+    _needs_read(actor, entity)
+    result = job.result or {}
+    if job.status != COMPLETED:
+        raise Conflict(f"The export is {job.status}; it can be downloaded once completed.")
+    if result.get("filesDeletedAt"):
+        raise Conflict("The export's files were deleted.")
+    now = clock.now()
+    if clock.parse_iso(str(result["expiresAt"])) <= now:
+        raise Conflict("The export's files have expired; run the export again.")
+    fmt = str(job.params["format"])
+    if what == "dictionary":
+        key, meta = storage.dictionary_key(job.id, entity), result["dictionary"]
+    else:
+        key = storage.file_key(job.id, entity, export_kind.extension(fmt))
+        meta = result["file"]
+    url = storage.link(key, meta["name"], meta["contentType"])
+    return {"downloadUrl": url, "expiresAt": clock.iso(now + storage.LINK_SECONDS)}
+
+
+def delete(actor: Principal, export_id: str) -> Job:
+    """Cancels a pending or running export (its partial output removed), or deletes a
+    completed export's files (the history keeps the job)."""
+    job = jobs.visible(actor, export_id, KIND)
+    if job.status != COMPLETED:
+        return jobs.cancel(actor, export_id, KIND)
+    if (job.result or {}).get("filesDeletedAt"):
+        return job
+
+    def mark(current: Job) -> dict[str, Any] | None:
+        result = current.result or {}
+        if result.get("filesDeletedAt"):
+            return None
+        return {"result": {**result, "filesDeletedAt": clock.iso()}}
+
+    job = jobs.amend(actor, export_id, KIND, mark)
+    storage.remove(storage.folder(job.id))
+    audit.record(actor, "export.delete_files", KIND, job.id, {}, owner=job.owner)
+    return job
+
+
+def present(job: Job, version: str = "v1") -> dict[str, Any]:
+    """An export as the API answers it."""
+    params, result = job.params, job.result
+    base = f"/api/{version}/exports/{job.id}"
+    links = {"self": base, "status": f"{base}/status"}
+    shown: dict[str, Any] | None = None
+    if result is not None:
+        shown = {k: result[k] for k in ("file", "dictionary", "expiresAt", "filesDeletedAt")
+                 if k in result}
+        if job.status == COMPLETED and not result.get("filesDeletedAt"):
+            links.update(download=f"{base}/download", dictionary=f"{base}/dictionary")
+    return {
+        "id": job.id, "status": job.status, "entity": params.get("entity"),
+        "format": params.get("format"), "fields": params.get("fields"),
+        "filters": params.get("filters") or {}, "options": params.get("options") or {},
+        "progress": job.progress(), "rows": job.processed_rows,
+        "bytes": (result or {}).get("bytes"), "createdAt": job.created_at,
+        "startedAt": job.started_at, "finishedAt": job.finished_at,
+        "createdBy": job.created_by, "owner": job.owner, "sandbox": job.sandbox,
+        "result": shown, "errors": job.errors, "links": links}
+
+
+def status_of(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "status": job.status, "progress": job.progress(),
+            "startedAt": job.started_at, "finishedAt": job.finished_at, "errors": job.errors}

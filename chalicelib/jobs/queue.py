@@ -1,0 +1,44 @@
+"""The jobs queue's messages: {"jobId", "seq"}. `seq` is the job's message sequence:
+the engine runs a job only for a message at or past the sequence the job expects, so a
+duplicate or an overtaken message does nothing (engine.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.core import aws
+from chalicelib.events import outbox
+
+
+class JobMessage(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, defer_build=True)
+
+    job_id: str = Field(alias="jobId", min_length=1, max_length=100)
+    seq: int = Field(0, ge=0)
+
+    @classmethod
+    def parse(cls, body: str | bytes) -> JobMessage:
+        return cls.model_validate_json(body)
+
+    def body(self) -> str:
+        return json.dumps({"jobId": self.job_id, "seq": self.seq})
+
+
+def send(job_id: str, seq: int) -> None:
+    aws.client("sqs").send_message(QueueUrl=outbox.queue_url("jobs"),
+                                   MessageBody=JobMessage(job_id=job_id, seq=seq).body())
+
+
+def come_back_in(receipt_handle: str, seconds: int) -> None:
+    """The received message reappears after `seconds` (instead of the queue's visibility
+    timeout): when a job's lease runs out."""
+    aws.client("sqs").change_message_visibility(
+        QueueUrl=outbox.queue_url("jobs"), ReceiptHandle=receipt_handle,
+        VisibilityTimeout=max(0, min(int(seconds), 43_200)))
+
+
+def parse_record(record: Any) -> tuple[JobMessage, str]:
+    return JobMessage.parse(record["body"]), str(record.get("receiptHandle") or "")
