@@ -1,12 +1,11 @@
-"""Benchmarks 5-7, webhooks:
- 5. throughput of one deliver_batch invocation (1,000 deliveries) to a loopback receiver
-    answering in 10 ms, against the receiver's own capacity (the limit, measured in the
-    same run) and a sequential loop;
- 6. latency from the API write (POST /products) to the first delivery attempt, in the
-    local stack (`python -m devstack`, as `make run`);
- 7. retry timer accuracy in the local stack: scheduled (nextAttemptAt) vs actual time of
-    the retry's arrival, p99 error.
-The receiver of 5 runs in its own process (its capacity must not share our GIL)."""
+"""Webhook benchmarks (issue 8, section 5, "Webhook throughput"):
+ - the delivery engine in this process (bench/webhook_engine.py): DynamoDB calls and our
+   CPU per delivery against moto, and throughput against a 5 ms model store;
+ - in the local stack (`python -m devstack`, as `make run`): latency from an API write
+   (POST /products) to its first delivery attempt, one at a time; a burst of 200 orders
+   created at once (32 clients): write-to-first-attempt p50/p99 and the queue's drain
+   time; and the retry timer's accuracy (scheduled nextAttemptAt vs the retry's arrival).
+"""
 
 from __future__ import annotations
 
@@ -14,29 +13,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-RECEIVER = """
-import sys, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 65536  # headers and body in one segment (no Nagle/delayed-ACK stall)
-    def log_message(self, *a): pass
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        time.sleep(0.010)
-        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
-        self.wfile.write(b"ok")
-class S(ThreadingHTTPServer):
-    request_queue_size = 2048  # the listen backlog: read at bind time
-    daemon_threads = True
-s = S(("127.0.0.1", 0), H)
-print(s.server_address[1], flush=True); s.serve_forever()
-"""
+BURST = 200
+BURST_CLIENTS = 32
 
 
 def _pct(values: list[float], pct: float) -> float:
@@ -44,140 +29,59 @@ def _pct(values: list[float], pct: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered)) - 1))]
 
 
-def _receiver() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE,
-                            text=True)
-    assert proc.stdout is not None
-    port = int(proc.stdout.readline())
-    return proc, f"http://127.0.0.1:{port}/hooks"
-
-
-def _capacity(url: str, n: int, concurrency: int = 200) -> float:
-    """Requests per second the receiver answers when hammered by a minimal client (raw
-    asyncio streams, one connection per request): its own limit, not a client's."""
-    import asyncio
-    from urllib.parse import urlsplit
-
-    port = urlsplit(url).port
-    request = (b"POST /hooks HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
-               b"Connection: close\r\n\r\n{}")
-
-    async def main() -> float:
-        sem = asyncio.Semaphore(concurrency)
-
-        async def one() -> None:
-            async with sem:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.write(request)
-                await reader.read()
-                writer.close()
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one() for _ in range(n)))
-        return n / (time.perf_counter() - started)
-
-    return asyncio.run(main())
-
-
-def _sequential(url: str, n: int) -> float:
+def burst(api: Any, base: str, n: int = BURST, clients: int = BURST_CLIENTS) -> dict[str, Any]:
+    """n orders created at once through the API by `clients` threads, each with its own
+    keep-alive connection: from each order's write (its 201) to its webhook's first
+    attempt, and from the first request to the last first attempt (the queue drained)."""
     import httpx
 
-    with httpx.Client() as c:
-        started = time.perf_counter()
-        for _ in range(n):
-            c.post(url, content=b"{}")
-        return n / (time.perf_counter() - started)
+    from tests.webhook_receiver import Receiver
 
+    tag = str(int(time.time() * 1000))
+    cust = api.post("/api/v1/customers", json={"email": f"burst-{tag}@example.com",
+                                                "name": "Burst"}).json()["data"]
+    prod = api.post("/api/v1/products", json={"sku": f"BURST-{tag}", "name": "burst",
+                                               "price": "1.00"}).json()["data"]
+    local = threading.local()
+    written: dict[str, float] = {}
+    api_ms: list[float] = []
 
-def send_all(reqs: list[Any]) -> None:
-    """Every request concurrently through the engine's transport (the HTTP side alone:
-    a batch runs each attempt within its message's coroutine, between DynamoDB steps)."""
-    import asyncio
+    def create(_: int) -> None:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(base_url=base, headers=dict(api.headers), timeout=60)
+        sent = time.time()
+        resp = local.client.post("/api/v1/orders", json={
+            "customerId": cust["id"], "items": [{"productId": prod["id"], "quantity": 1,
+                                                 "price": "1.00"}],
+            "shippingAddress": {"street": "1 Main St", "city": "Springfield",
+                                "zip": "62704", "country": "US"}})
+        done = time.time()
+        assert resp.status_code == 201, resp.text
+        written[resp.json()["data"]["id"]] = done
+        api_ms.append((done - sent) * 1000)
 
-    from chalicelib.webhooks.delivery import transport
-
-    async def main() -> None:
-        clients = transport.Clients()
-        try:
-            await asyncio.gather(*(transport.send(r, clients) for r in reqs))
-        finally:
-            await clients.close()
-
-    if reqs:
-        asyncio.run(main())
-
-
-def throughput(n: int = 1000) -> dict[str, Any]:
-    from bench.harness import in_process_stack
-
-    os.environ["GATEHOUSE_WEBHOOK_ALLOWED_HOSTS"] = "127.0.0.1"
-    proc, url = _receiver()
-    try:
-        with in_process_stack():
-            from chalicelib.core.principal import Principal
-            from chalicelib.core.settings import reset_settings
-            from chalicelib.events import outbox
-            from chalicelib.webhooks import service, worker
-            from chalicelib.webhooks.delivery import repo, transport
-            from chalicelib.webhooks.models import CreateWebhook
-
-            reset_settings()
-            from chalicelib.auth.users import service as users
-
-            # The bootstrap admin client, acting for the admin user: fan-out sends only
-            # what a webhook's owner may read now, so the owner must exist.
-            admin_user = users.user_by_name("admin")
-            assert admin_user is not None
-            actor = Principal("client", "admin", str(admin_user["userId"]), frozenset({"admin"}))
-            hook_id = service.create(actor, CreateWebhook(url=url, events=["product.created"]))[
-                "id"]
-            records = []
-            for start in range(0, n, 10):
-                events = [outbox.new_event("product.created", {"id": f"prd_{i}"})
-                          for i in range(start, start + 10)]
-                worker.fan_out_batch({"Records": [
-                    {"messageId": e["id"], "body": json.dumps(e)} for e in events]})
-                records += [{"messageId": f"m{start + i}", "body": json.dumps(
-                    {"deliveryId": repo.delivery_id(e["id"], hook_id), "seq": 0})}
-                    for i, e in enumerate(events)]
-            limit = _capacity(url, n)
-            sequential = _sequential(url, 200)
-            # The HTTP side alone: the same number of signed requests through the same
-            # pools, with no DynamoDB work (here moto, in this process).
-            sample = repo.batch_get([json.loads(records[0]["body"])["deliveryId"]])
-            body = next(iter(sample.values()))["body"]
-            reqs = [transport.Request(url, {"content-type": "application/json"}, body, 30)
-                    for _ in records]
-            t0 = time.perf_counter()
-            send_all(reqs)
-            http_seconds = time.perf_counter() - t0
-            started = time.perf_counter()
-            result = worker.deliver_batch({"Records": records})
-            took = time.perf_counter() - started
-            assert result == {"batchItemFailures": []}, result
-            items = [repo.get(json.loads(r["body"])["deliveryId"]) for r in records]
-            delivered = sum(1 for i in items if i and i["status"] == "delivered")
-            errors: dict[str, int] = {}
-            for i in items:
-                for a in (i or {}).get("attempts", []):
-                    if a.get("error"):
-                        errors[a["error"][:60]] = errors.get(a["error"][:60], 0) + 1
-    finally:
-        proc.terminate()
-        proc.wait()
-    rate = delivered / took
-    return {"deliveries": n, "delivered": delivered, "seconds": round(took, 2),
-            "perSecond": round(rate, 1), "receiverLimitPerSecond": round(limit, 1),
-            "sequentialPerSecond": round(sequential, 1),
-            "ofLimit": round(rate / limit, 3), "vsSequential": round(rate / sequential, 1),
-            "httpPhaseSeconds": round(http_seconds, 2),
-            "httpPhasePerSecond": round(n / http_seconds, 1),
-            "httpPhaseOfLimit": round(n / http_seconds / limit, 3),
-            "errors": errors}
+    with Receiver() as rcv:
+        api.post("/api/v1/webhooks", json={"url": rcv.url, "events": ["order.created"]})
+        started = time.time()
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(create, range(n)))
+        last_write = time.time()
+        got = rcv.wait_for(n, timeout=300)
+    firsts = {json.loads(r.body)["data"]["id"]: r.at for r in got
+              if r.headers.get("x-webhook-attempt") == "1"}
+    latencies = [(firsts[oid] - at) * 1000 for oid, at in written.items()]
+    return {"orders": n, "clients": clients,
+            "writeToFirstAttempt": {"p50Ms": round(_pct(latencies, 50), 1),
+                                    "p99Ms": round(_pct(latencies, 99), 1),
+                                    "maxMs": round(max(latencies), 1)},
+            "apiP50Ms": round(_pct(api_ms, 50), 1),
+            "writesSeconds": round(last_write - started, 2),
+            "drainSeconds": round(max(firsts.values()) - started, 2),
+            "drainAfterLastWriteSeconds": round(max(firsts.values()) - last_write, 2)}
 
 
 def local_stack(n_latency: int = 40, n_timer: int = 30) -> dict[str, Any]:
-    """Benchmarks 6 and 7 against the local stack started as `make run` starts it."""
+    """Against the local stack started as `make run` starts it."""
     import httpx
 
     from tests.e2e.conftest import _child_env, _free_port, _stop, _wait_healthy
@@ -226,6 +130,7 @@ def local_stack(n_latency: int = 40, n_timer: int = 30) -> dict[str, Any]:
             for _ in range(n_timer):
                 api.post(f"/api/v1/webhooks/{hook['id']}/test")
             rcv.wait_for(2 * n_timer, timeout=60)
+            burst_result = burst(api, base)
             time.sleep(0.5)
             from chalicelib.core.clock import parse_iso
 
@@ -248,6 +153,7 @@ def local_stack(n_latency: int = 40, n_timer: int = 30) -> dict[str, Any]:
         _stop(proc)
         log.close()
     return {
+        "burst": burst_result,
         "writeToAttempt": {"n": len(latencies), "p50Ms": round(_pct(latencies, 50), 1),
                            "p99Ms": round(_pct(latencies, 99), 1)},
         "retryTimer": {"n": len(errors), "p50ErrorMs": round(_pct(errors, 50), 1),
@@ -257,9 +163,47 @@ def local_stack(n_latency: int = 40, n_timer: int = 30) -> dict[str, Any]:
 
 
 def run() -> dict[str, Any]:
+    from bench import webhook_engine
+
     out = local_stack()
-    out["throughput"] = throughput()
+    out["engine"] = webhook_engine.run()
     return out
+
+
+def rows(result: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """The table's rows: (what, measured, goal)."""
+    eng = result["engine"]
+    calls, cpu, model, moto = eng["calls"], eng["cpu"], eng["model"], eng["moto"]
+    split, bur = cpu["modelStore"], result["burst"]
+    ops = ", ".join(f"{op} {n}" for op, n in sorted(calls["byOperation"].items()))
+    return [
+        ("webhook DynamoDB calls", f"{calls['writesPerDelivery']} writes/delivery, "
+         f"{calls['readsPerBatch']} reads/batch of 10 ({ops} for {calls['deliveries']})",
+         "2 writes + 1 read/batch"),
+        ("webhook CPU/delivery, ours (moto's off)", f"{cpu['oursMsPerDelivery']} ms (moto's "
+         f"{cpu['motoMsPerDelivery']} ms subtracted)", "<= 1 ms"),
+        ("  vs a store answering at once", f"{split['msPerDelivery']} ms: the SDK (boto3) "
+         f"{split['sdkMsPerDelivery']} ms, the rest {split['withoutSdkMsPerDelivery']} ms",
+         "report"),
+        ("MODEL: store answering in 5 ms, no CPU", f"{model['perSecond']}/s = "
+         f"{model['ofLimit']:.0%} of receiver {model['receiverLimitPerSecond']}/s (serial "
+         f"{model['serialPerSecond']}/s)", ">= 50% of limit"),
+        ("  vs receiver's keep-alive limit", f"{model['ofKeepAliveLimit']:.0%} of "
+         f"{model['receiverKeepAliveLimitPerSecond']}/s; {model['storeCallsInFlightMax']} "
+         "store calls in flight at most", "report"),
+        ("  against moto (the emulator's bound)", f"{moto['perSecond']}/s "
+         f"({moto['ofLimit']:.0%}); HTTP side alone {moto['httpSideAlonePerSecond']}/s "
+         f"({moto['httpSideAloneOfLimit']:.0%})", "report"),
+        ("API write -> first attempt, one by one", f"p50 {result['writeToAttempt']['p50Ms']} "
+         f"ms, p99 {result['writeToAttempt']['p99Ms']} ms", "report"),
+        (f"burst of {bur['orders']} orders: write -> 1st attempt",
+         f"p50 {bur['writeToFirstAttempt']['p50Ms']} ms, p99 "
+         f"{bur['writeToFirstAttempt']['p99Ms']} ms", "report"),
+        ("  queue drained", f"{bur['drainSeconds']} s after the first write "
+         f"({bur['drainAfterLastWriteSeconds']} s after the last)", "report"),
+        ("retry timer error", f"p50 {result['retryTimer']['p50ErrorMs']} ms, "
+         f"p99 {result['retryTimer']['p99ErrorMs']} ms", "report"),
+    ]
 
 
 if __name__ == "__main__":
