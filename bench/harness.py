@@ -5,9 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 ADMIN_SECRET = "bench-admin-secret"
@@ -99,3 +103,51 @@ class DynamoCounter:
     def reset(self) -> None:
         self.calls.clear()
         self.seconds = 0.0
+
+
+@dataclass
+class StackProcess:
+    base: str  # the HTTP API's base URL
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU (user + system) the stack's process has used so far, all threads."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def local_stack_process(**env: str) -> Iterator[StackProcess]:
+    """`python -m devstack` (what `make run` starts) as a subprocess on free ports, with
+    the e2e tests' admin secret and these extra environment variables; stopped (SIGTERM)
+    after. Its log is discarded."""
+    from tests.e2e.conftest import _child_env, _free_port, _stop, _wait_healthy
+
+    fake_credentials()
+    port, aws_port = _free_port(), _free_port()
+    child = _child_env(port, aws_port)
+    # Benchmarks send far more than the per-minute burst limit a person would.
+    child["GATEHOUSE_BURST_LIMIT"] = "1000000"
+    child.update(env)
+    root = Path(__file__).resolve().parents[1]
+    with open(os.devnull, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=root, env=child,
+                                stdout=log, stderr=subprocess.STDOUT)
+    stack = StackProcess(f"http://127.0.0.1:{port}", proc.pid)
+    try:
+        assert _wait_healthy(proc, stack.base), "local stack did not start"
+        yield stack
+    finally:
+        _stop(proc)
+
+
+def local_admin_token(base: str) -> str:
+    """A client-credentials token for the admin client of `local_stack_process`."""
+    import httpx
+
+    from tests.e2e.conftest import ADMIN_SECRET
+
+    resp = httpx.post(f"{base}/api/v1/oauth/token", data={"grant_type": "client_credentials"},
+                      auth=("admin", ADMIN_SECRET))
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["access_token"])

@@ -178,6 +178,12 @@ class RequestHandler(ChaliceRequestHandler):
         log.debug("http: " + format, *args)
 
 
+class _HTTPServer(ThreadedHTTPServer):
+    # socketserver listens with a backlog of 5: sixteen clients connecting at once
+    # overflowed it and the kernel reset some of their connections.
+    request_queue_size = 128
+
+
 class LocalServer:
     """A threaded HTTP server (a thread per connection) in front of the app."""
 
@@ -193,7 +199,7 @@ class LocalServer:
         def handler(request: Any, client_address: tuple[str, int], server: Any) -> Any:
             return RequestHandler(request, client_address, server, gateway)
 
-        self.httpd = ThreadedHTTPServer((host, port), handler)
+        self.httpd = _HTTPServer((host, port), handler)
         self.host, self.port = host, int(self.httpd.server_address[1])
 
     def serve_forever(self) -> None:

@@ -184,6 +184,52 @@ def mixed_race(ddb: Any, over_port: Any, table: str, threads: int = 16,
     return {"won": won, "lost": lost, "final": final}
 
 
+def other_services(sqs: Any, secrets: Any, suffix: str) -> list[Any]:
+    """The app's SQS and Secrets Manager calls, answers without what differs per run
+    (ids, receipt handles, times)."""
+    from botocore.exceptions import ClientError
+
+    volatile = {"MessageId", "ReceiptHandle", "ResponseMetadata", "ARN", "VersionId",
+                "CreatedDate", "SentTimestamp", "ApproximateFirstReceiveTimestamp",
+                "SenderId", "Id"}
+
+    def stable(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: stable(v) for k, v in value.items() if k not in volatile}
+        if isinstance(value, list):
+            return [stable(v) for v in value]
+        return value.replace(suffix, "<s>") if isinstance(value, str) else value
+
+    out: list[Any] = []
+
+    def call(fn: Any, **kwargs: Any) -> Any:
+        try:
+            got = fn(**kwargs)
+        except ClientError as exc:
+            got = {"error": exc.response["Error"]["Code"]}
+        out.append(stable(got))
+        return got
+
+    url = call(sqs.create_queue, QueueName=f"q-{suffix}",
+               Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    call(sqs.get_queue_url, QueueName=f"q-{suffix}")
+    call(sqs.get_queue_url, QueueName=f"missing-{suffix}")
+    call(sqs.send_message_batch, QueueUrl=url, Entries=[
+        {"Id": str(i), "MessageBody": f"body {i}", "MessageAttributes": {
+            "kind": {"DataType": "String", "StringValue": "k"},
+            "blob": {"DataType": "Binary", "BinaryValue": b"\x01\x02"}}} for i in range(3)])
+    got = call(sqs.receive_message, QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+               AttributeNames=["All"], MessageAttributeNames=["All"])
+    handles = [m["ReceiptHandle"] for m in got.get("Messages", [])]
+    call(sqs.delete_message_batch, QueueUrl=url, Entries=[
+        {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate([*handles, "bogus"])])
+    call(sqs.get_queue_attributes, QueueUrl=url, AttributeNames=["QueueArn"])
+    call(secrets.create_secret, Name=f"s-{suffix}", SecretString='{"a": 1}')
+    call(secrets.get_secret_value, SecretId=f"s-{suffix}")
+    call(secrets.get_secret_value, SecretId=f"missing-{suffix}")
+    return out
+
+
 def run() -> dict[str, Any]:
     import boto3
 
@@ -191,29 +237,42 @@ def run() -> dict[str, Any]:
     from devstack.emulator import provisioned
 
     with provisioned("patches") as endpoint:
-        ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-        over_port = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
-        inprocess.use_the_port(over_port)
+        def client(service: str) -> Any:
+            return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
+
+        ddb, over_port = client("dynamodb"), client("dynamodb")
+        port_sqs, port_secrets = client("sqs"), client("secretsmanager")
+        for other in (over_port, port_sqs, port_secrets):
+            inprocess.use_the_port(other)
         answered = [0]
-        real_answer = inprocess._answer
+        real_dispatch = inprocess._dispatch
 
         def counted(*args: Any) -> Any:
             answered[0] += 1
-            return real_answer(*args)
+            return real_dispatch(*args)
 
-        inprocess._answer = counted  # type: ignore[assignment]
-        _create_table(ddb, "patched")
-        _create_table(ddb, "shipped")
+        inprocess._dispatch = counted  # type: ignore[assignment]
+        for name in ("patched", "shipped", "viaport"):
+            _create_table(ddb, name)
         patched = answers(ddb, "patched")
         with moto_patches.moto_as_shipped():
             shipped = answers(ddb, "shipped")
         in_process = answered[0]
-        over_port.describe_table(TableName="patched")
-        mismatches = [{"call": i, "patched": p, "shipped": s}
-                      for i, (p, s) in enumerate(zip(patched, shipped, strict=True))
-                      if p != s]
-        return {"calls": len(patched), "mismatches": mismatches[:3],
-                "answeredInProcess": in_process, "portCallsInProcess": answered[0] - in_process,
+        via_port = answers(over_port, "viaport")
+        others = other_services(client("sqs"), client("secretsmanager"), "inproc")
+        in_process_others = answered[0] - in_process
+        others_via_port = other_services(port_sqs, port_secrets, "viaport")
+
+        def differ(a: list[Any], b: list[Any]) -> list[Any]:
+            return [{"call": i, "one": x, "other": y}
+                    for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y][:3]
+
+        return {"calls": len(patched), "patchedVsShipped": differ(patched, shipped),
+                "inProcessVsPort": differ(patched, via_port),
+                "otherServices": len(others),
+                "otherInProcessVsPort": differ(others, others_via_port),
+                "answeredInProcess": in_process + in_process_others,
+                "portCallsInProcess": answered[0] - in_process - in_process_others,
                 "race": mixed_race(ddb, over_port, "patched")}
 
 

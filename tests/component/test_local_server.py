@@ -44,3 +44,40 @@ def test_responses_leave_without_waiting_for_the_clients_ack(monkeypatch: Any) -
         server.shutdown()
         thread.join(timeout=5)
     assert len(seen) == 2 and all(seen), seen
+
+
+def test_a_burst_of_new_connections_waits_in_the_backlog():
+    """Sixteen clients connecting at once overflowed socketserver's backlog of 5 and
+    the kernel reset some of them (the mixed-load bench saw it): connections made
+    before the server accepts any must all be answered."""
+    from chalice import Chalice
+
+    from devstack.server import LocalServer
+
+    app = Chalice("burst")
+
+    @app.route("/")
+    def index() -> dict[str, bool]:
+        return {"ok": True}
+
+    server = LocalServer(app, "127.0.0.1", 0)
+    conns: list[socket.socket] = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    try:
+        for _ in range(32):  # nothing accepts yet: each waits in the listen queue
+            conns.append(socket.create_connection(("127.0.0.1", server.port), timeout=2))
+        thread.start()
+        for conn in conns:
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := conn.recv(4096):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+    finally:
+        for conn in conns:
+            conn.close()
+        if thread.is_alive():
+            server.shutdown()
+            thread.join(timeout=5)
+        else:  # a connection failed before the server started
+            server.httpd.server_close()
