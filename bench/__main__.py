@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, limiter, localhttp, overhead, propagation, roundtrips, webhooks
+from bench import (
+    coldstart,
+    limiter,
+    localhttp,
+    mixedload,
+    overhead,
+    propagation,
+    roundtrips,
+    webhooks,
+)
 
 GOALS = {
     "roundtrips": "DynamoDB round trips per authenticated GET: goal <= 2 (floor 1)",
@@ -22,6 +31,7 @@ GOALS = {
     "webhooks": "DynamoDB calls and our CPU per delivery (moto's subtracted), throughput "
                 "against a 5 ms model store vs the receiver's limit (goal >= 50%), a burst "
                 "of 200 orders through the local stack, retry timer error",
+    "mixedload": mixedload.GOAL,
 }
 
 
@@ -30,7 +40,7 @@ def main() -> int:
     for name, module in (("coldstart", coldstart), ("roundtrips", roundtrips),
                          ("overhead", overhead), ("limiter", limiter),
                          ("propagation", propagation), ("localhttp", localhttp),
-                         ("webhooks", webhooks)):
+                         ("mixedload", mixedload), ("webhooks", webhooks)):
         print(f"running {name} ...", flush=True)
         results[name] = module.run()
     rt = results["roundtrips"]
@@ -64,6 +74,7 @@ def main() -> int:
          f"{lh['authenticatedGet']['keepAliveP50Ms']} ms, new connection "
          f"{lh['authenticatedGet']['newConnectionP50Ms']} ms", "report"),
     ]
+    rows += mixedload.rows(results["mixedload"])
     rows += webhooks.rows(results["webhooks"])
     width = max(len(r[0]) for r in rows)
     print(f"\n{'benchmark'.ljust(width)}  {'measured':<40}  goal")
@@ -73,6 +84,7 @@ def main() -> int:
     out.write_text(json.dumps({"goals": GOALS, "results": results}, indent=2))
     print(f"\nwritten {out}")
     ok = (results["limiter"]["overAdmissions"] == 0
+          and results["mixedload"]["lostWrites"] == results["mixedload"]["serverErrors"] == 0
           and all(isinstance(rt[k].get("roundTrips"), int) and rt[k]["roundTrips"] <= 2
                   for k in ("bearer", "api_key")))
     return 0 if ok else 1
