@@ -537,6 +537,25 @@ def test_a_batch_reads_once_and_writes_twice_per_delivery(admin, env, receiver):
     assert len(receiver.requests) == 4
 
 
+def test_delivery_outcomes_are_counted_as_metrics(admin, env, receiver, capsys):
+    from chalicelib.core import metrics
+    from chalicelib.core.logging import get_logger
+
+    get_logger()  # writes to the stdout of its creation: before capsys reads it
+    create_hook(admin, receiver.url)
+    receiver.script = [Action(500)]
+    publish(data={"id": "prd_1"})
+    publish(data={"id": "prd_2"})
+    metrics.flush()
+    capsys.readouterr()
+    assert deliver_queued() == {"batchItemFailures": []}
+    assert metrics.flush() == 2
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+             if line.startswith("{") and '"_aws"' in line]
+    assert {line["outcome"]: line["WebhookDelivery"] for line in lines} == {
+        "retrying": [1.0], "delivered": [1.0]}
+
+
 def test_stale_and_duplicate_messages_attempt_once(admin, env, receiver):
     from chalicelib.webhooks import worker
 

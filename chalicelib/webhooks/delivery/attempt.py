@@ -36,6 +36,7 @@ class Job:
     failed: bool = False
     deadline: float | None = None  # time.monotonic() by which attempts must end
     owner_scopes: frozenset[str] = frozenset()  # the webhook's owner's, as of this batch
+    outcome: str = ""  # delivered | retrying | failed | cancelled: counted as a metric
 
 
 def prepare(job: Job) -> None:
@@ -45,19 +46,23 @@ def prepare(job: Job) -> None:
     if item["status"] != "pending" or int(item.get("attemptCount", 0)) != job.seq:
         return  # stale or duplicate message: the slot is taken or over
     if hook is None or webhooks.is_disabled(hook):
-        repo.cancel(item, "webhook deleted" if hook is None else "webhook disabled", job.seq)
+        if repo.cancel(item, "webhook deleted" if hook is None else "webhook disabled",
+                       job.seq):
+            job.outcome = "cancelled"
         return
     if not subscriptions.may_send(str(item["event"]), hook, job.owner_scopes):
         # Fan-out's rule at every attempt: the owner lost the read scope since, or the
         # URL was moved by someone who lacks it (earlier data must not follow it there).
-        repo.cancel(item, "no longer sendable: the webhook's owner may not read this event, "
-                    "or whoever last set its events or URL could not", job.seq)
+        if repo.cancel(item, "no longer sendable: the webhook's owner may not read this "
+                       "event, or whoever last set its events or URL could not", job.seq):
+            job.outcome = "cancelled"
         return
     now = clock.now()
     if webhooks.is_paused(hook) and not item.get("targeted"):
         held = repo.epoch(item.get("heldSince") or clock.iso(now))
         if now - held > PAUSE_HOLD:
-            repo.cancel(item, "webhook paused too long", job.seq)
+            if repo.cancel(item, "webhook paused too long", job.seq):
+                job.outcome = "cancelled"
             return
         # Held, not attempted: the DUE sweep offers it again each minute until resumed.
         repo.update(item["id"], {"heldSince": clock.iso(held), "updatedAt": clock.iso(now),
@@ -113,6 +118,7 @@ def finish(job: Job) -> None:
         changes.update({"status": "delivered", "nextAttemptAt": None, "deliveredAt":
                         clock.iso(now)})
         remove = (*repo.OFF_DUE, "claim")
+        job.outcome = "delivered"
     elif out.status == 410:
         # The receiver says the endpoint is gone for good: stop at once. The delivery is
         # failed (not cancelled): it was attempted, and stays redeliverable.
@@ -120,16 +126,19 @@ def finish(job: Job) -> None:
         changes.update({"status": "failed", "nextAttemptAt": None,
                         "reason": "endpoint answered 410 Gone; webhook disabled"})
         remove = (*repo.OFF_DUE, "claim")
+        job.outcome = "failed"
     elif int(item.get("cycleAttempt", 1)) >= max_attempts(hook):
         changes.update({"status": "failed", "nextAttemptAt": None,
                         "reason": "no attempt succeeded"})
         remove = (*repo.OFF_DUE, "claim")
+        job.outcome = "failed"
     else:
         delay = next_delay(hook, int(item.get("cycleAttempt", 1)), out)
         sched, sqs_delay = repo.schedule_at(item, now + delay)
         changes.update(sched)
         entry["nextAttemptAt"] = sched["nextAttemptAt"]
         remove = ("claim",)
+        job.outcome = "retrying"
         if sqs_delay is not None:
             job.resend = message(item, int(item["attemptCount"]), sqs_delay)
     append: dict[str, list[Any]] | None = {"attempts": [entry]}
@@ -140,6 +149,7 @@ def finish(job: Job) -> None:
                        values={"c": item["claim"]}, append=append)
     if done is None:
         job.resend = None  # the watchdog took the delivery back meanwhile
+        job.outcome = ""
 
 
 def release(job: Job) -> None:

@@ -1,7 +1,8 @@
 """A batch of the webhooks queue: its messages' steps (attempt.py) run concurrently, the
-DynamoDB side on a thread pool and the HTTP attempts on shared connection pools
-(transport.py), with one read of the batch's deliveries, webhooks and owners, one send of
-its re-sends, and one health outcome per webhook.
+DynamoDB side on a thread pool and the HTTP attempts on the batch's keep-alive
+connections (transport.py), with one read of the batch's deliveries, webhooks and
+owners, one send of its re-sends, one health outcome per webhook, and its outcomes
+counted (metric WebhookDelivery, by outcome: delivered, retrying, failed, cancelled).
 
 Time: a batch's attempts share the invocation's remaining time (the Lambda context's,
 or the configured function timeout when there is none), less SAFETY_MARGIN kept to
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chalicelib.auth.owners import scopes_in, user_key
+from chalicelib.core import metrics
 from chalicelib.store import table as store
 from chalicelib.webhooks import repo as webhooks
 from chalicelib.webhooks.delivery import attempt, queue, repo, transport
@@ -172,6 +175,9 @@ class Batch:
 
             get_logger().exception("re-sending deliveries failed; left for the sweeper")
         _record_health([j for j in self.jobs if j.request is not None and not j.failed])
+        outcomes = Counter(j.outcome for j in self.jobs if j.outcome and not j.failed)
+        for outcome, n in outcomes.items():
+            metrics.count("WebhookDelivery", n, outcome=outcome)
 
 
 def _step(fn: Callable[[Job], None], job: Job) -> bool:
