@@ -3,8 +3,9 @@ workers accept, declared once.
 
   events queue    EventMessage: an outbox event (outbox.new_event), sent by the outbox
                   and its sweeper, read by fan-out
-  webhooks queue  DeliveryMessage: {"deliveryId", "seq"}, one per attempt slot, sent by
-                  fan-out and the delivery engine, read by the delivery worker
+  webhooks queue  DeliveryMessage: {"deliveryId", "seq", "webhookId", "owner"}, one per
+                  attempt slot, sent by fan-out and the delivery engine, read by the
+                  delivery worker
 
     msg = EventMessage.parse(record.body)       # raises ValueError when it is not one
     msg.as_dict()                                # the event as it was sent
@@ -65,9 +66,13 @@ class EventMessage(_Message):
 
 class DeliveryMessage(_Message):
     """An attempt slot on the webhooks queue: seq is the delivery's attemptCount when
-    the message was sent (a stale slot is recognised by it)."""
+    the message was sent (a stale slot is recognised by it); webhookId and owner, as the
+    delivery names them, let a batch read everything it needs at once (absent from
+    messages of older versions)."""
 
     model_config = ConfigDict(**_CONFIG, extra="ignore", coerce_numbers_to_str=True)
 
     delivery_id: str = Field(alias="deliveryId", min_length=1)
     seq: int = Field(ge=0)
+    webhook_id: str = Field("", alias="webhookId")
+    owner: str = ""

@@ -18,6 +18,7 @@ from typing import Any
 
 from chalicelib.auth.owners import scopes_in, user_key
 from chalicelib.events import outbox
+from chalicelib.events.messages import EventMessage
 from chalicelib.store import table as store
 from chalicelib.webhooks import repo, service, subscriptions
 from chalicelib.webhooks.delivery import queue
@@ -41,10 +42,7 @@ def process_event(event: dict[str, Any]) -> dict[str, Any]:
 
     def handle(record: Any) -> None:
         try:
-            body = json.loads(record.body)
-            if not isinstance(body, dict) or "id" not in body or "event" not in body:
-                raise ValueError("not an event")
-            queue.enqueue(fan_out(body, cache))
+            queue.enqueue(fan_out(EventMessage.parse(record.body).as_dict(), cache))
         except Exception:
             from chalicelib.core.logging import get_logger
 
@@ -107,10 +105,9 @@ class Cache:
 
 def _parse(body: Any) -> dict[str, Any] | None:
     try:
-        event = json.loads(body)
+        return dict(EventMessage.parse(body).as_dict())
     except (TypeError, ValueError):
         return None
-    return event if isinstance(event, dict) and "id" in event and "event" in event else None
 
 
 def targets(event: dict[str, Any], cache: Cache) -> list[str]:

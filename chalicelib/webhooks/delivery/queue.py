@@ -1,15 +1,15 @@
-"""Messages on the webhooks queue, one per attempt slot:
-{"deliveryId", "seq" (the delivery's attemptCount when sent), "webhookId", "owner"}.
-The webhook and its owner (as the delivery names them) let a batch read its deliveries,
-their webhooks and the owners in one BatchGetItem; a message without them (sent by an
-older version) costs its batch a second read, nothing else."""
+"""Messages on the webhooks queue (events/messages.DeliveryMessage), one per attempt
+slot: the delivery, the slot (its attemptCount when sent), and the webhook and owner
+the delivery names, which let a batch read its deliveries, their webhooks and the owners
+in one BatchGetItem (a message of an older version, without them, costs its batch a
+second read, nothing else)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, NamedTuple
 
 from chalicelib.core import aws
+from chalicelib.events.messages import DeliveryMessage
 
 SQS_MAX_DELAY = 900  # seconds: a longer wait goes through the DUE index (repo.py)
 
@@ -29,18 +29,14 @@ def message(item: dict[str, Any], seq: int, delay: float = 0.0) -> Message:
 
 
 def parse(body: Any) -> Message:
-    """A message body; raises KeyError, TypeError or ValueError when it is not a
-    delivery message."""
-    msg = json.loads(body)
-    return Message(str(msg["deliveryId"]), int(msg["seq"]), 0.0,
-                   str(msg.get("webhookId") or ""), str(msg.get("owner") or ""))
+    """A message body; raises ValueError when it is not a delivery message."""
+    msg = DeliveryMessage.parse(body)
+    return Message(msg.delivery_id, msg.seq, 0.0, msg.webhook_id, msg.owner)
 
 
 def body(msg: Message) -> str:
-    out: dict[str, Any] = {"deliveryId": msg.delivery_id, "seq": msg.seq}
-    if msg.webhook_id:
-        out.update(webhookId=msg.webhook_id, owner=msg.owner)
-    return json.dumps(out)
+    named = {"webhook_id": msg.webhook_id, "owner": msg.owner} if msg.webhook_id else {}
+    return str(DeliveryMessage(delivery_id=msg.delivery_id, seq=msg.seq, **named).body())
 
 
 def enqueue(messages: list[Message]) -> None:
