@@ -12,6 +12,7 @@ from chalicelib.core.settings import get_settings
 from chalicelib.docs import routes as docs_routes
 from chalicelib.edge import middleware as edge
 from chalicelib.exchange.exports import routes as export_routes
+from chalicelib.exchange.imports import routes as import_routes
 from chalicelib.ops import health, logs
 from chalicelib.resources import routes as resource_routes
 from chalicelib.webhooks import routes as webhook_routes
@@ -19,9 +20,12 @@ from chalicelib.webhooks.delivery import routes as delivery_routes
 
 app = Chalice(app_name="gatehouse")
 app.register_middleware(edge.middleware, "http")
+# Binary answers (an XLSX import template) pass API Gateway base64-encoded.
+app.api.binary_types.append(
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 for module in (health, oauth_routes, user_routes, api_key_routes, logs, docs_routes,
-               resource_routes, webhook_routes, delivery_routes, export_routes):
+               resource_routes, webhook_routes, delivery_routes, export_routes, import_routes):
     app.register_blueprint(module.api.blueprint)
 
 _settings = get_settings()  # names only: no I/O at import

@@ -18,6 +18,7 @@ PLATFORM_SCOPES: dict[str, str] = {
     "keys:manage": "Manage own API keys.",
     "clients:manage": "Manage own OAuth clients.",
     "exports:run": "Run, follow and download own exports (of what the caller may read).",
+    "imports:run": "Run and follow own imports (into what the caller may write).",
     "users:read": "Read own user profile.",
     "users:manage": "Manage users, roles and role assignments.",
     "logs:read": "Read own access logs and audit logs.",
@@ -30,8 +31,8 @@ PLATFORM_SCOPES: dict[str, str] = {
 # (admin: every scope, whatever is declared).
 _ROLE_RULES: dict[str, tuple[bool, bool, frozenset[str]]] = {
     "integrator": (True, True, frozenset({
-        "webhooks:manage", "keys:manage", "clients:manage", "exports:run", "users:read",
-        "logs:read"})),
+        "webhooks:manage", "keys:manage", "clients:manage", "exports:run", "imports:run",
+        "users:read", "logs:read"})),
     "analyst": (True, False, frozenset({"exports:run", "users:read", "logs:read",
                                         "monitoring:read"})),
     "viewer": (True, False, frozenset({"users:read"})),

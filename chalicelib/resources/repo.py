@@ -95,6 +95,14 @@ def existing(res: Resource, ns: str, item_ids: list[str]) -> set[str]:
     return {i for i in item_ids if (_pk(res, ns, i), res.kind) in found}
 
 
+def claimed(res: Resource, ns: str, field_name: str, values: list[str]) -> dict[str, str]:
+    """The ids holding these natural-key values, by lower-cased value (imports upsert by
+    them); one consistent BatchGetItem per 100."""
+    keys = {str(v).lower(): (_unique_pk(res, ns, field_name, v), UNIQUE) for v in values}
+    found = store.batch_get(list(keys.values()), consistent=True)
+    return {v: str(found[k]["target"]) for v, k in keys.items() if k in found}
+
+
 def page(res: Resource, ns: str, *, by_sort2: bool, cursor: str | None, limit: int,
          forward: bool, created_between: tuple[str, str] | None,
          keep: Callable[[dict[str, Any]], bool] | None

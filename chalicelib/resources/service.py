@@ -156,11 +156,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def create(res: Resource, principal: Principal, body: Any) -> dict[str, Any]:
+def create(res: Resource, principal: Principal, body: Any,
+           item_id: str | None = None) -> dict[str, Any]:
+    """`item_id`: the id to give it (imports derive one from the row, so a chunk applied
+    again finds its rows); by default a new one."""
     ns = namespace(principal)
     record = _record_from(body)
     now = clock.iso()
-    record["id"] = str(record[res.id_field]) if res.id_field else ids.new_id(res.id_prefix)
+    record["id"] = (str(record[res.id_field]) if res.id_field
+                    else item_id or ids.new_id(res.id_prefix))
     record.update(createdAt=now, updatedAt=now)
     if res.flow is not None:
         record["status"] = res.initial_status

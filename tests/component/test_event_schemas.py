@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 
 from tests.component.helpers import resolve_example_com_publicly, snapshot
 from tests.component.test_exports import completed_and_failed_exports
+from tests.component.test_imports import a_completed_import
 from tests.component.test_resources import ADDRESS, V, customer, product
 
 HOOK_URL = "https://hooks.example.com/events"
@@ -104,6 +105,7 @@ def every_change(admin: Any) -> dict[str, dict[str, Any]]:
     assert webhooks.warn_disabling(hook["id"], clock.now() + 86400)
     assert webhooks.disable(hook["id"], "endpoint answered 410 Gone")
     completed_and_failed_exports(admin)  # export.completed, export.failed
+    a_completed_import(admin)  # import.completed
     return answers
 
 

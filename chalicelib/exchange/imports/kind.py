@@ -1,0 +1,253 @@
+"""The import job: a scan, then chunks.
+
+Scan (the first step): the reader's whole-file checks (encoding, header, quoting: a bad
+file fails the job before any row is written, its problems in the job and the error
+file), the row count, and the rows that repeat a natural key an earlier row holds (the
+first wins; the others are their rows' problems, kept in S3 as duplicates.json).
+
+Chunks of CHUNK_ROWS rows: each row through the resource's create model, then written by
+the resource service, one record at a time (its own transaction with its audit entry
+and its event, the create or update the API would make; measured in bench/imports.py):
+a new natural key creates, a known one updates the given fields. A row's problem, found
+at reading, checking or writing (a duplicate created meanwhile), is that row's and the
+rest go on. After each chunk its problems go to S3 and the checkpoint (the reader's byte
+offset, the counts) to the job; a worker that dies mid-chunk redoes the chunk, which
+writes nothing twice: a row with a natural key finds its record and updates it, a row
+without one has an id derived from (job, row) and is skipped once it exists.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any, NoReturn
+
+from chalicelib.core.errors import AppError
+from chalicelib.core.principal import Principal
+from chalicelib.exchange.imports import events, rows, storage
+from chalicelib.exchange.parsing import FileRejected, open_reader, resume_reader
+from chalicelib.jobs import kinds
+from chalicelib.jobs import repo as jobs_repo
+from chalicelib.jobs.kinds import JobFailed, Kind, Run, Step
+from chalicelib.jobs.model import Job
+from chalicelib.resources import repo, service
+from chalicelib.resources.declaration import Resource
+
+ID_PREFIX = "imp"
+CHUNK_ROWS = 200
+SAMPLE = 100   # row problems shown in the job itself; all of them are in the error file
+
+
+def principal_of(job: Job) -> Principal:
+    """Whom the rows are written for, as the audit log names them: the job's creator."""
+    kind, _, ident = job.created_by.partition(":")
+    return Principal(kind=kind, id=ident, owner=job.owner, scopes=frozenset(job.scopes),
+                     sandbox=job.sandbox)
+
+
+class ImportRun(Run):
+    def __init__(self, job: Job) -> None:
+        params = job.params
+        self.job = job
+        self.res: Resource = rows.entity(str(params["entity"]))
+        self.fmt, self.dry = str(params["format"]), bool(params.get("dryRun"))
+        self.key = rows.natural_key(self.res)
+        self.columns = rows.columns(self.res)
+        self.source = storage.opener(str(params["source"]), int(params["size"]))
+        self.actor = principal_of(job)
+        self.ns = service.namespace(self.actor)
+        self.point: dict[str, Any] = dict(job.checkpoint or {})
+        self.duplicates: dict[int, int] | None = None
+
+    # -- the engine's interface -------------------------------------------------------
+    def step(self) -> Step:
+        if not self.point:
+            return self._scan()
+        return self._chunk()
+
+    def suspend(self) -> dict[str, Any]:
+        return self.point  # every step ends at a checkpoint
+
+    # -- scan ---------------------------------------------------------------------
+    def _scan(self) -> Step:
+        reader = open_reader(self.fmt, self.columns)
+        try:
+            summary = reader.inspect(self.source)
+        except FileRejected as exc:
+            self._reject([p.as_dict() for p in exc.problems], exc.message)
+        start = reader.state()
+        first: dict[str, int] = {}
+        repeats: dict[int, int] = {}
+        for parsed in reader.rows(self.source):
+            value = rows.key_of(parsed.values, self.key)
+            if value is None:
+                continue
+            if value in first:
+                repeats[parsed.row] = first[value]
+            else:
+                first[value] = parsed.row
+        if repeats:
+            storage.put(storage.duplicates_key(self.job.id), json.dumps(repeats).encode(),
+                        "application/json")
+        self.point = {"reader": start, "chunk": 0, "total": summary.rows,
+                      "duplicates": bool(repeats), "created": 0, "updated": 0,
+                      "failed": 0, "sample": []}
+        return Step(0, checkpoint=self.point, total=summary.rows)
+
+    def _reject(self, problems: list[dict[str, Any]], message: str) -> NoReturn:
+        """The file cannot be imported: its problems go to the error file and the job,
+        and the job fails before any row was written."""
+        storage.write_error_file(self.job.id, problems)
+        current = jobs_repo.get(self.job.id)
+        if current is not None:
+            jobs_repo.write(current, result={
+                "totalRows": 0, "successCount": 0, "errorCount": 0, "createdCount": 0,
+                "updatedCount": 0, "errors": problems[:SAMPLE],
+                "errorsTruncated": len(problems) > SAMPLE})
+        raise JobFailed("VALIDATION_ERROR", f"The file cannot be imported: {message}")
+
+    # -- chunks -------------------------------------------------------------------
+    def _chunk(self) -> Step:
+        point = self.point
+        reader = resume_reader(point["reader"], self.columns)
+        batch = list(itertools.islice(reader.rows(self.source), CHUNK_ROWS))
+        problems: list[dict[str, Any]] = []
+        valid: list[rows.Checked] = []
+        repeats = self._duplicates()
+        for parsed in batch:
+            if parsed.problems:
+                problems += [p.as_dict() for p in parsed.problems]
+            elif parsed.row in repeats:
+                problems.append({"row": parsed.row, "field": self.key, "message": (
+                    f"The {self.key} '{parsed.values.get(self.key or '')}' is on row "
+                    f"{repeats[parsed.row]} already; each {self.key} once per file.")})
+            else:
+                checked = rows.check(self.res, parsed.row, parsed.values, self.fmt == "json")
+                if checked.body is None:
+                    problems += checked.problems
+                else:
+                    valid.append(checked)
+        created, updated, written_problems = self._apply(valid)
+        problems += written_problems
+        failed = {p["row"] for p in problems}
+        chunk = int(point["chunk"]) + 1
+        if problems:
+            problems.sort(key=lambda p: p["row"])
+            storage.put(storage.part_key(self.job.id, chunk),
+                        storage.problems_csv(problems, header=False), "text/csv")
+        shown = list(point["sample"])
+        self.point = point = {
+            **point, "reader": reader.state(), "chunk": chunk,
+            "created": point["created"] + created, "updated": point["updated"] + updated,
+            "failed": point["failed"] + len(failed),
+            "sample": shown + problems[:max(0, SAMPLE - len(shown))],
+            "truncated": bool(point.get("truncated")) or len(shown) + len(problems) > SAMPLE}
+        processed = point["created"] + point["updated"] + point["failed"]
+        if reader.done:
+            return self._finish(processed)
+        return Step(processed, checkpoint=point)
+
+    def _duplicates(self) -> dict[int, int]:
+        if self.duplicates is None:
+            self.duplicates = {}
+            if self.point.get("duplicates"):
+                raw = json.loads(storage.get(storage.duplicates_key(self.job.id)))
+                self.duplicates = {int(k): int(v) for k, v in raw.items()}
+        return self.duplicates
+
+    def _apply(self, valid: list[rows.Checked]) -> tuple[int, int, list[dict[str, Any]]]:
+        """Writes the valid rows (a dry run only looks): (created, updated, problems)."""
+        res, key = self.res, self.key
+        if not valid:
+            return 0, 0, []
+        bodies = [c.body.model_dump(by_alias=True, exclude_unset=True)  # type: ignore[union-attr]
+                  for c in valid]
+        if res.unique and key:
+            found = repo.claimed(res, self.ns, key, [str(b[key]) for b in bodies])
+            targets = [found.get(str(b[key]).lower()) for b in bodies]
+        else:
+            ids = ([str(b[key]) for b in bodies] if key else
+                   [rows.row_id(res, self.job.id, c.row) for c in valid])
+            there = repo.existing(res, self.ns, ids)
+            targets = [i if i in there else None for i in ids]
+        created = updated = 0
+        problems: list[dict[str, Any]] = []
+        for checked, body, target in zip(valid, bodies, targets, strict=True):
+            try:
+                if target is None:
+                    if not self.dry:
+                        service.create(res, self.actor, checked.body,
+                                       None if key else rows.row_id(res, self.job.id,
+                                                                    checked.row))
+                    created += 1
+                elif key is None:
+                    created += 1  # written by this import before a restart
+                else:
+                    change = self._update_body(body)
+                    if not self.dry:
+                        service.update(res, self.actor, target, change)
+                    updated += 1
+            except AppError as exc:
+                field = next((d.get("field") for d in exc.details if d.get("field")), None)
+                problems.append({"row": checked.row, "field": field or key,
+                                 "message": exc.message})
+        return created, updated, problems
+
+    def _update_body(self, body: dict[str, Any]) -> Any:
+        from pydantic import ValidationError
+
+        from chalicelib.core.errors import Conflict, Unprocessable
+
+        if self.res.update is None:
+            raise Conflict(f"This {self.res.singular} exists, and an import cannot change "
+                           f"a {self.res.singular}.")
+        given = {k: v for k, v in body.items() if k != self.res.id_field}
+        try:
+            return self.res.update.model_validate(given)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise Unprocessable(str(first.get("msg")), details=[{"field": ".".join(
+                str(p) for p in first.get("loc", ()))}]) from exc
+
+    def _finish(self, processed: int) -> Step:
+        point = self.point
+        size = storage.write_error_file(self.job.id)
+        storage.remove(storage.duplicates_key(self.job.id))
+        if self.job.params.get("inline"):
+            storage.remove(str(self.job.params["source"]))
+        success = point["created"] + point["updated"]
+        return Step(processed, done=True, result={
+            "totalRows": processed, "successCount": success, "errorCount": point["failed"],
+            "createdCount": point["created"], "updatedCount": point["updated"],
+            "errors": point["sample"], "errorsTruncated": bool(point.get("truncated")),
+            "errorFileBytes": size})
+
+
+class ImportKind(Kind):
+    name = "import"
+
+    def required_scopes(self, job: Job) -> list[str]:
+        return ["imports:run", f"{job.params.get('entity')}:write"]
+
+    def start(self, job: Job) -> Run:
+        try:
+            return ImportRun(job)
+        except AppError as exc:  # the entity's declaration went away under the job
+            raise JobFailed(exc.code, exc.message) from exc
+        except ValueError as exc:  # its fields changed: the saved reader does not fit
+            raise JobFailed("CONFLICT", "The entity's fields changed while the import "
+                            "ran; start it again.") from exc
+
+    def cleanup(self, job: Job) -> None:
+        """What a cancelled or failed import leaves: its working files (the rows it wrote
+        stay: each was a complete create or update, with its event). The error file of a
+        rejected file is kept."""
+        storage.remove(storage.folder(job.id), keep=(storage.errors_key(job.id),))
+        if job.params.get("inline"):
+            storage.remove(str(job.params["source"]))
+
+    def events(self, job: Job) -> list[dict[str, Any]]:
+        return events.of(job)
+
+
+KIND = kinds.register(ImportKind())

@@ -1,0 +1,116 @@
+"""A resource as an import sees it, all from its declaration: the columns (the create
+model's fields, required as the model says), each row checked by that same model (as
+the API checks a POST), and the natural key an upsert matches on.
+
+A CSV cell is text, so CSV rows are validated as the API validates a form (lax: "12.50"
+is a price, "3" a quantity); JSON rows as the API validates JSON (strict: "3" is not a
+number).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.core.errors import Unprocessable
+from chalicelib.exchange.formats import Field
+from chalicelib.exchange.formats.values import json_default
+from chalicelib.resources.declaration import DECLARED, Resource
+
+_TYPES = {"string": "string", "integer": "integer", "number": "number",
+          "boolean": "boolean", "object": "object", "array": "array"}
+
+
+def entity(name: str) -> Resource:
+    res = DECLARED.get(name)
+    if res is None:
+        raise Unprocessable(f"Unknown entity {name!r}.", details=[
+            {"field": "entity", "message": f"one of {', '.join(DECLARED)}"}])
+    return res
+
+
+def natural_key(res: Resource) -> str | None:
+    """The field an import upserts by: the declared unique one (sku, email), or a body
+    field that is the id (inventory's sku); None: rows only create."""
+    return res.unique[0] if res.unique else res.id_field
+
+
+def columns(res: Resource) -> list[Field]:
+    """The create model's fields, by their wire names, with a type from its JSON Schema
+    (objects and arrays are JSON in a CSV cell) and whether the header must name them."""
+    schema = res.create.model_json_schema(by_alias=True)
+    props, required = schema.get("properties", {}), set(schema.get("required", []))
+    example = example_row(res)
+    out = []
+    for name, prop in props.items():
+        out.append(Field(name, _type_of(prop), str(prop.get("description") or ""),  # type: ignore[arg-type]
+                         example.get(name), required=name in required))
+    return out
+
+
+def _type_of(prop: dict[str, Any]) -> str:
+    for option in prop.get("anyOf") or [prop]:
+        if option.get("type") == "null":
+            continue
+        if "$ref" in option:
+            return "object"
+        if option.get("type") in _TYPES:
+            return _TYPES[option["type"]]
+    return "string"
+
+
+def example_row(res: Resource) -> dict[str, Any]:
+    """The declaration's example, as far as it is a body of the create model."""
+    names = res.create.model_json_schema(by_alias=True).get("properties", {})
+    return {k: v for k, v in res.example.items() if k in names}
+
+
+@dataclass
+class Checked:
+    row: int
+    body: BaseModel | None                 # None: the row has problems
+    problems: list[dict[str, Any]]
+
+
+def check(res: Resource, row: int, values: dict[str, Any], strict: bool) -> Checked:
+    try:
+        if strict:
+            body = res.create.model_validate_json(
+                json.dumps(values, default=json_default), strict=True)
+        else:
+            body = res.create.model_validate(values)
+    except ValidationError as exc:
+        return Checked(row, None, [_problem(row, e) for e in exc.errors()])
+    return Checked(row, body, [])
+
+
+def _problem(row: int, error: Any) -> dict[str, Any]:
+    loc = ".".join(str(p) for p in error.get("loc", ())) or None
+    kind = error.get("type", "")
+    if kind == "missing":
+        message = "A value is required."
+    elif kind == "extra_forbidden":
+        message = "Unknown field."
+    else:
+        message = str(error.get("msg", "Not valid."))
+    return {"row": row, "field": loc, "message": message}
+
+
+def key_of(values: dict[str, Any], key: str | None) -> str | None:
+    """The natural key's value as uniqueness compares it (case-insensitive, trimmed)."""
+    value = values.get(key) if key else None
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value).strip().lower()
+    return text or None
+
+
+def row_id(res: Resource, job_id: str, row: int) -> str:
+    """An id that the same row of the same import always gets: applying a chunk again
+    finds the rows it created (entities without a natural key)."""
+    digest = hashlib.sha256(f"{job_id}#{row}".encode()).hexdigest()
+    return f"{res.id_prefix}_imp{digest[:23]}"
