@@ -286,8 +286,25 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
+_kept = threading.local()
+
+
+@contextmanager
+def answers_kept() -> Iterator[list[dict[str, Any]]]:
+    """Within, on this thread, a DynamoDB data-plane answer is not written as JSON at
+    all: moto's result is kept in the list yielded, already as botocore would parse it
+    (binary values as bytes, every container built for this answer), and the body left
+    empty. For a caller in this process that would only parse the JSON back."""
+    kept: list[dict[str, Any]] = []
+    _kept.results = kept
+    try:
+        yield kept
+    finally:
+        _kept.results = None
+
+
 def _json_answers() -> None:
-    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
     real = DynamoHandler.serialized
 
@@ -295,9 +312,13 @@ def _json_answers() -> None:
         result = action_result.result
         if not isinstance(result, dict) or self._get_action() not in DATA_PLANE:
             return real(self, action_result)
-        body = json.dumps(result, default=_json_default)
         headers = {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}
-        return 200, headers, body
+        kept = getattr(_kept, "results", None)
+        # Only a DynamoResult is built afresh (dynamo_to_dict) and safe to hand over.
+        if kept is not None and isinstance(action_result, DynamoResult):
+            kept.append(result)
+            return 200, headers, ""
+        return 200, headers, json.dumps(result, default=_json_default)
 
     _replace(DynamoHandler, "serialized", serialized)
 
