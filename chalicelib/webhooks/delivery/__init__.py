@@ -27,5 +27,5 @@ somebody must have acted on it (a lost message, a worker that died mid-attempt),
 sweeper is the watchdog too: nothing stays pending or delivering for ever.
 
 Importing this package imports nothing: the API imports service.py and routes.py, which
-stay clear of asyncio and httpx (every function's cold start would pay for them).
+stay clear of asyncio and h11 (every function's cold start would pay for them).
 """

@@ -149,7 +149,7 @@ class Batch:
         finally:
             self.running -= 1
             if self.running == 0 and self.clients is not None:
-                # The last message done closes the pools, inside the loop that owns them.
+                # The last message done closes the connections, inside the loop that owns them.
                 await self.clients.close()
                 self.clients = None
 

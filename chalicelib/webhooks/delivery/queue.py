@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from chalicelib.core import aws
-from chalicelib.events.messages import DeliveryMessage
 
 SQS_MAX_DELAY = 900  # seconds: a longer wait goes through the DUE index (repo.py)
 
@@ -30,11 +29,16 @@ def message(item: dict[str, Any], seq: int, delay: float = 0.0) -> Message:
 
 def parse(body: Any) -> Message:
     """A message body; raises ValueError when it is not a delivery message."""
+    from chalicelib.events.messages import DeliveryMessage
+
     msg = DeliveryMessage.parse(body)
     return Message(msg.delivery_id, msg.seq, 0.0, msg.webhook_id, msg.owner)
 
 
 def body(msg: Message) -> str:
+    # Imported here: the API imports this module (redeliver), and pays no model for it.
+    from chalicelib.events.messages import DeliveryMessage
+
     named = {"webhook_id": msg.webhook_id, "owner": msg.owner} if msg.webhook_id else {}
     return str(DeliveryMessage(delivery_id=msg.delivery_id, seq=msg.seq, **named).body())
 
