@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit package bench clean
+.PHONY: run test lint typecheck layers unit package bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,10 +21,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy chalicelib devstack
 
+layers: $(STAMP)
+	$(BIN)/lint-imports  # the import contracts in pyproject.toml
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 tests
 
-test: lint typecheck unit
+test: lint typecheck layers unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
