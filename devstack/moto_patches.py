@@ -27,6 +27,8 @@ def apply() -> None:
         _partition_queries()
         _json_answers()
         _parsed_once()
+        _trees_copied_plainly()
+        _retention_read_directly()
         _cached_method_names()
         _applied = True
 
@@ -374,6 +376,56 @@ def _parsed_once() -> None:
 
 
 _MEMO_SIZE = 512
+
+
+# -- an update expression's tree copied as a tree ----------------------------------------
+
+def _trees_copied_plainly() -> None:
+    """moto's update validator starts from copy.deepcopy of the expression's tree: the
+    generic, pickle-protocol copy of every node (a fifth of the stack's CPU under load).
+    A tree node holds only its type name, its children (nodes, or strings and numbers)
+    and its parent: copying those is the same tree."""
+    from moto.dynamodb.parsing import ast_nodes, validators
+
+    node_class: Any = getattr(ast_nodes, "Node")  # noqa: B009 - untyped module
+
+    def clone(node: Any, parent: Any) -> Any:
+        copied = object.__new__(type(node))
+        copied.__dict__.update(node.__dict__)
+        copied.parent = parent
+        if node.children is not None:
+            copied.children = [clone(child, copied) if isinstance(child, node_class)
+                               else child for child in node.children]
+        return copied
+
+    def __init__(self: Any, expression: Any, expression_attribute_names: Any,
+                 expression_attribute_values: Any, item: Any, table: Any) -> None:
+        # moto's Validator.__init__, with the copy above instead of copy.deepcopy
+        self.expression_attribute_names = expression_attribute_names
+        self.expression_attribute_values = expression_attribute_values
+        self.item = item
+        self.table = table
+        self.processors = self.get_ast_processors()
+        self.node_to_validate = clone(expression, expression.parent)
+
+    _replace(validators.Validator, "__init__", __init__)
+
+
+# -- SQS: a queue's retention period read, not all its attributes computed ---------------
+
+def _retention_read_directly() -> None:
+    """Receiving a message computed every attribute of its queue (each one walking the
+    queue's messages) to read one of them."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str,
+                                                   message: Any) -> bool:
+        retention = self.get_queue(queue_name).message_retention_period
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+    _replace(SQSBackend, "is_message_valid_based_on_retention_period",
+             is_message_valid_based_on_retention_period)
 
 
 # -- a class's method names, listed once ----------------------------------------------------

@@ -41,6 +41,7 @@ def test_patched_moto_answers_as_moto_does_and_stays_atomic():
     assert got["calls"] > 40 and got["patchedVsShipped"] == [], got["patchedVsShipped"]
     assert got["inProcessVsPort"] == [], got["inProcessVsPort"]
     assert got["otherServices"] >= 10 and got["otherInProcessVsPort"] == [], got
+    assert got["otherPatchedVsShipped"] == [], got
     # In-process calls went in-process; the clients told to use the port did.
     expected = 2 * got["calls"] + got["otherServices"]
     assert got["answeredInProcess"] >= expected and got["portCallsInProcess"] == 0, got
