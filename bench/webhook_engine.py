@@ -168,7 +168,7 @@ class Fixture:
             assert worker.fan_out_batch({"Records": [
                 {"messageId": e["id"], "body": json.dumps(e)} for e in events]}) == {
                 "batchItemFailures": []}
-        sqs, url = aws.client("sqs"), outbox.queue_url("webhooks")
+        sqs, url = aws.client("sqs"), aws.queue_url("webhooks")
         records: list[dict[str, Any]] = []
         while len(records) < n:
             got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])

@@ -50,3 +50,18 @@ def reset() -> None:
     """Forget every client (tests that switch endpoints)."""
     with _lock:
         _clients.clear()
+
+
+_queue_urls: dict[str, str] = {}
+
+
+def queue_url(purpose: str) -> str:
+    """The URL of one of infra's queues (events, webhooks, jobs), looked up once."""
+    from chalicelib.core.settings import get_settings
+
+    settings = get_settings()
+    name = settings.queue_name(purpose)
+    key = f"{settings.aws_endpoint_url}|{name}"
+    if key not in _queue_urls:
+        _queue_urls[key] = client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+    return _queue_urls[key]

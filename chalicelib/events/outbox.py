@@ -20,7 +20,6 @@ import json
 from typing import Any
 
 from chalicelib.core import aws, clock, ids
-from chalicelib.core.settings import get_settings
 from chalicelib.events import privacy
 from chalicelib.store import table as store
 
@@ -86,12 +85,19 @@ def publish(events: list[dict[str, Any]]) -> None:
 
     try:
         sqs = aws.client("sqs")
-        url = queue_url("events")
+        url = aws.queue_url("events")
+        sent: list[dict[str, Any]] = []
         for start in range(0, len(events), 10):
             batch = events[start:start + 10]
-            sqs.send_message_batch(QueueUrl=url, Entries=[
+            resp = sqs.send_message_batch(QueueUrl=url, Entries=[
                 {"Id": str(i), "MessageBody": json.dumps(e)} for i, e in enumerate(batch)])
-        for event in events:
+            # SQS refuses entries one by one without raising: those stay pending.
+            refused = {int(f["Id"]) for f in resp.get("Failed") or []}
+            sent += [e for i, e in enumerate(batch) if i not in refused]
+            if refused:
+                get_logger().warning("events refused by the queue; left for the sweeper",
+                                     extra={"refused": len(refused)})
+        for event in sent:
             store.update(*_key(event["id"]), {"publishedAt": clock.iso()},
                          remove=("GSI2PK", "GSI2SK"))
     except Exception:  # noqa: BLE001 - the sweeper will send it
@@ -107,18 +113,6 @@ def sweep(limit: int = 100) -> int:
     if events:
         publish(events)
     return len(events)
-
-
-_queue_urls: dict[str, str] = {}
-
-
-def queue_url(purpose: str) -> str:
-    settings = get_settings()
-    name = settings.queue_name(purpose)
-    key = f"{settings.aws_endpoint_url}|{name}"
-    if key not in _queue_urls:
-        _queue_urls[key] = aws.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
-    return _queue_urls[key]
 
 
 def _erase(event_id: str) -> int:

@@ -58,9 +58,16 @@ def scrub(data: Any, personal: dict[str, Any]) -> Any:
     return out
 
 
+class UnregisteredCopies(RuntimeError):
+    """Links to copies whose kind no module registered a rewrite for: erasure cannot
+    finish in this process (fail closed rather than report a person erased)."""
+
+
 def erase(subject: str) -> int:
     """Rewrites every linked copy of the subject's data; answers how many it rewrote.
-    Safe to repeat. Links are removed once their copy is clean (see register)."""
+    Safe to repeat. Links are removed once their copy is clean (see register). Raises
+    UnregisteredCopies, after rewriting what it can, if a link names a kind of copy no
+    module registered (the links stay for a repeated erasure)."""
     count = 0
     ordered = sorted(_REWRITES.items(), key=lambda entry: not entry[1][1])  # origins first
     for prefix, (rewrite, origin) in ordered:
@@ -69,4 +76,8 @@ def erase(subject: str) -> int:
             count += done
             if done or origin:
                 store.delete(str(link["PK"]), str(link["SK"]))
+    left = store.query_all(subject_pk(subject), forward=True)
+    strays = sorted({str(link["SK"]).split("#", 1)[0] + "#" for link in left} - set(_REWRITES))
+    if strays:
+        raise UnregisteredCopies(f"no rewrite registered for {', '.join(strays)}")
     return count

@@ -10,7 +10,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.core import aws
-from chalicelib.events import outbox
 
 
 class JobMessage(BaseModel):
@@ -28,7 +27,7 @@ class JobMessage(BaseModel):
 
 
 def send(job_id: str, seq: int) -> None:
-    aws.client("sqs").send_message(QueueUrl=outbox.queue_url("jobs"),
+    aws.client("sqs").send_message(QueueUrl=aws.queue_url("jobs"),
                                    MessageBody=JobMessage(job_id=job_id, seq=seq).body())
 
 
@@ -36,7 +35,7 @@ def come_back_in(receipt_handle: str, seconds: int) -> None:
     """The received message reappears after `seconds` (instead of the queue's visibility
     timeout): when a job's lease runs out."""
     aws.client("sqs").change_message_visibility(
-        QueueUrl=outbox.queue_url("jobs"), ReceiptHandle=receipt_handle,
+        QueueUrl=aws.queue_url("jobs"), ReceiptHandle=receipt_handle,
         VisibilityTimeout=max(0, min(int(seconds), 43_200)))
 
 

@@ -58,7 +58,7 @@ def drain() -> list[dict[str, Any]]:
     """Every visible message of the webhooks queue, deleted."""
     import boto3
 
-    from chalicelib.events.outbox import queue_url
+    from chalicelib.core.aws import queue_url
 
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = queue_url("webhooks")
@@ -447,7 +447,7 @@ def test_long_wait_goes_through_the_due_index(admin, env, receiver):
 
 def queue_counts() -> dict[str, str]:
     from chalicelib.core import aws
-    from chalicelib.events.outbox import queue_url
+    from chalicelib.core.aws import queue_url
 
     return dict(aws.client("sqs").get_queue_attributes(
         QueueUrl=queue_url("webhooks"), AttributeNames=[

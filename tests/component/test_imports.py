@@ -50,7 +50,7 @@ def sqs() -> Any:
 
 
 def jobs_url() -> str:
-    from chalicelib.events.outbox import queue_url
+    from chalicelib.core.aws import queue_url
 
     return queue_url("jobs")
 

@@ -9,7 +9,7 @@ import pytest
 def _messages():
     import boto3
 
-    from chalicelib.events.outbox import queue_url
+    from chalicelib.core.aws import queue_url
 
     sqs = boto3.client("sqs", region_name="us-east-1")
     out = []
@@ -71,7 +71,8 @@ def test_sweeper_sends_what_a_dead_writer_left(stack, monkeypatch):
 def test_erasure_rewrites_the_copies_registered_and_keeps_other_links(stack, monkeypatch):
     """privacy knows no kind of copy: each registers its rewrite under its link prefix.
     The outbox event (the origin) is rewritten first; a link of a prefix nobody
-    registered, or whose copy does not exist yet, is kept for a later erasure."""
+    registered fails the erasure (closed) and is kept, as is a link whose copy does not
+    exist yet, for a later erasure."""
     from chalicelib.events import outbox, privacy
     from chalicelib.store import table as store
 
@@ -82,7 +83,8 @@ def test_erasure_rewrites_the_copies_registered_and_keeps_other_links(stack, mon
     pk = privacy.subject_pk(subject)
     for copy in ("copy1", "copy2"):
         store.put(privacy.link_item(subject, f"TST#{copy}", 4102444800))
-    assert privacy.erase(subject) == 1  # the event only: TST# is not registered
+    with pytest.raises(privacy.UnregisteredCopies, match="TST#"):
+        privacy.erase(subject)  # the event is rewritten, but TST# copies nobody can
     kept = json.loads(store.get(f"OUTBOX#{event['id']}", "EVENT")["event"])
     assert kept["data"] == {"id": "cus_1"}
     assert store.get(pk, f"EVT#{event['id']}") is None
@@ -99,3 +101,31 @@ def test_erasure_rewrites_the_copies_registered_and_keeps_other_links(stack, mon
     assert order == ["copy1", "copy2"]
     assert store.get(pk, "TST#copy1") is None
     assert store.get(pk, "TST#copy2") is not None
+
+
+def test_publish_keeps_what_the_queue_refused_pending(stack, monkeypatch):
+    """send_message_batch refuses entries one by one without raising: a refused event
+    keeps its pending mark, so the sweeper sends it later; the others are cleared."""
+    from chalicelib.core import aws, clock
+    from chalicelib.events import outbox
+    from chalicelib.store import table as store
+
+    events = [outbox.new_event("order.created", {"id": f"ord_{i}"}) for i in range(3)]
+    store.transact([put for e in events for put in outbox.outbox_puts(e)])
+    sqs = aws.client("sqs")
+    real = sqs.send_message_batch
+
+    def refuse_second(**kwargs):
+        entries = kwargs["Entries"]
+        resp = real(**{**kwargs, "Entries": [e for e in entries if e["Id"] != "1"]})
+        resp["Failed"] = [{"Id": "1", "SenderFault": False, "Code": "InternalError"}]
+        return resp
+
+    monkeypatch.setattr(sqs, "send_message_batch", refuse_second)
+    outbox.publish(events)
+    monkeypatch.undo()
+    pending = [bool(store.get(f"OUTBOX#{e['id']}", "EVENT").get("GSI2PK")) for e in events]
+    assert pending == [False, True, False]
+    clock.advance(outbox.SWEEP_AFTER + 1)
+    assert outbox.sweep() == 1
+    assert sorted(m["id"] for m in _messages()) == sorted(e["id"] for e in events)

@@ -479,7 +479,7 @@ def test_customer_erasure_reaches_past_events_and_deliveries(admin, monkeypatch)
 def drain_queue(name):
     import boto3
 
-    from chalicelib.events.outbox import queue_url
+    from chalicelib.core.aws import queue_url
 
     sqs = boto3.client("sqs", region_name="us-east-1")
     out = []

@@ -48,10 +48,8 @@ def enqueue(messages: list[Message]) -> None:
     to attempt.EARLY_SLACK early is still attempted."""
     if not messages:
         return
-    from chalicelib.events.outbox import queue_url
-
     sqs = aws.client("sqs")
-    url = queue_url("webhooks")
+    url = aws.queue_url("webhooks")
     for start in range(0, len(messages), 10):
         chunk = messages[start:start + 10]
         resp = sqs.send_message_batch(QueueUrl=url, Entries=[
