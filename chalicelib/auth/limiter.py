@@ -214,60 +214,13 @@ def name_breach(who: str) -> None:
         pass  # no request in progress (a direct call)
 
 
-BREACH_NAMES_PER_DAY = 200
-BREACH_OVERFLOW = "p_(other)"
 # The metric's dimension: few values, never a name (each value is a metric of its own).
 BREACH_KINDS = frozenset({"client", "user", "api_key", "anonymous", "ip"})
 
 
 def record_breach(who: str) -> None:
-    """Counts a refused request for monitoring: one item per day, a total and a count per
-    principal (STATS#RATELIMIT / <day>, kept 90 days). Off the success path: only 429s
-    pay this, one to three writes. `who` must be verified (or the caller's masked IP), and
-    the item holds at most BREACH_NAMES_PER_DAY names (counted in `names`); the rest count
-    as one overflow entry, so no flood of names can grow the item towards DynamoDB's 400 KB.
-    Also a CloudWatch metric, RateLimitBreach by the kind of caller (client, user,
-    api_key, ip), first: a failed write below must not lose it."""
-    from botocore.exceptions import ClientError
-
+    """Counts a refused request (429) for monitoring: the CloudWatch metric
+    RateLimitBreach by the kind of caller (client, user, api_key, ip); `who` itself is
+    only logged (the edge's warning), never a dimension."""
     kind = who.partition(":")[0]
     metrics.count("RateLimitBreach", kind=kind if kind in BREACH_KINDS else "other")
-
-    def add(expr: str, condition: str, names: dict[str, str],
-            values: dict[str, Any]) -> dict[str, Any] | None:
-        """None once written; the item as it stood when `condition` failed."""
-        kwargs: dict[str, Any] = {"ConditionExpression": condition,
-                                  "ReturnValuesOnConditionCheckFailure": "ALL_OLD"
-                                  } if condition else {}
-        try:
-            store.table().update_item(
-                Key={"PK": "STATS#RATELIMIT", "SK": clock.day()},
-                UpdateExpression=expr + " SET #ttl = :ttl",
-                ExpressionAttributeNames={"#total": "total", "#ttl": "ttl", **names},
-                ExpressionAttributeValues={":one": 1, ":ttl": clock.now_int() + 90 * 86400,
-                                           **values}, **kwargs)
-        except ClientError as exc:
-            if not store.is_condition_failure(exc):
-                raise
-            return _old_item(exc) or {}
-        return None
-
-    attr = f"p_{who}"[:255]
-    name = {"#who": attr}
-    if add("ADD #total :one, #who :one", "attribute_exists(#who)", name, {}) is None:
-        return  # a name already counted today: the usual case, one write
-    found = add("ADD #total :one, #who :one, #n :one",
-                "attribute_not_exists(#who) AND (attribute_not_exists(#n) OR #n < :cap)",
-                {**name, "#n": "names"}, {":cap": BREACH_NAMES_PER_DAY})
-    if found is None:
-        return
-    if attr in found:  # a concurrent breach named it meanwhile: count under it
-        add("ADD #total :one, #who :one", "", name, {})
-    else:  # the day's names are all taken
-        add("ADD #total :one, #other :one", "", {"#other": BREACH_OVERFLOW}, {})
-
-
-def breaches(day: str) -> dict[str, Any]:
-    item = store.get("STATS#RATELIMIT", day) or {}
-    return {"day": day, "total": int(item.get("total", 0)),
-            "byPrincipal": {k[2:]: int(v) for k, v in item.items() if k.startswith("p_")}}

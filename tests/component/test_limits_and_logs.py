@@ -1,5 +1,5 @@
-"""Issue 7, limits and logs: credential checks charged before they run, breach statistics
-that name only verified principals within a bounded item, access-log entries nobody can
+"""Issue 7, limits and logs: credential checks charged before they run, 429s logged and
+counted under verified principals only, access-log entries nobody can
 overwrite, idempotent replays that match the request and the original answer, and the
 password hash's cost."""
 
@@ -26,6 +26,7 @@ from tests.component.helpers import (
     set_env,
     token_form,
 )
+from tests.component.test_log_lines import captured
 from tests.conftest import ADMIN_PASSWORD, ADMIN_SECRET, basic, client_token
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,34 +190,53 @@ def _forged_bearer(sub: str) -> str:
     return f"Bearer {head}.{body}.{b64u(b'not-a-signature')}"
 
 
-def test_breaches_never_name_an_unverified_caller(api, admin):
-    from chalicelib.auth.limiter import breaches
-    from chalicelib.core import clock
+@pytest.fixture
+def printed(capsys: Any) -> Any:
+    """What the app prints meanwhile (EMF metric lines). The app's logger is made first:
+    it writes to the sys.stdout of its creation, which must not be this test's capture."""
+    from chalicelib.core import metrics
+    from chalicelib.core.logging import get_logger
 
+    get_logger()
+    metrics.flush()  # nothing left from another test
+    capsys.readouterr()
+    return capsys
+
+
+def _breach_kinds(out: str) -> list[str]:
+    lines = [json.loads(line) for line in out.splitlines()
+             if line.startswith("{") and '"_aws"' in line]
+    return [line["kind"] for line in lines if "RateLimitBreach" in line]
+
+
+def test_breaches_never_name_an_unverified_caller(api, admin, printed):
+    """A 429 is logged under whom it counts against (a verified principal, else the masked
+    IP, never a name the caller merely claimed) and counted as a RateLimitBreach metric
+    by that caller's kind."""
     _exhaust_ip()
-    for i in range(15):
-        assert api.get(PROBE, headers={"Authorization": _forged_bearer(f"forged-{i}")}
-                       ).status_code == 429
-        assert client_grant(api, f"made-up-{i}", "x").status_code == 429
-        assert api.get(PROBE, headers={"X-API-Key": f"gate_live_{'a' * 12}{i:032d}"}
-                       ).status_code == 429
-    counted = breaches(clock.day())
-    assert counted["total"] == 45
-    assert counted["byPrincipal"] == {"ip:127.0.0.0": 45}
-    # a verified principal over its own limit is still named
-    cid, _secret = make_client(admin, ["orders:read"], rateLimit=1)
-    bearer = api.as_bearer(token_for(cid))
-    assert bearer.get(PROBE).status_code == 200
-    assert bearer.get(PROBE).status_code == 429
-    assert breaches(clock.day())["byPrincipal"][f"client:{cid}"] == 1
-    # ... and so is an API key over its own limit
-    made = admin.post("/api/v1/api-keys", {"name": "one", "scopes": ["orders:read"],
-                                           "rateLimit": 1})
-    assert made.status_code == 201, made.body
-    as_key = api.as_key(made.json["data"]["key"])
-    assert as_key.get(PROBE).status_code == 200
-    assert as_key.get(PROBE).status_code == 429
-    assert breaches(clock.day())["byPrincipal"][f"api_key:{made.json['data']['id']}"] == 1
+    with captured() as got:
+        for i in range(15):
+            assert api.get(PROBE, headers={"Authorization": _forged_bearer(f"forged-{i}")}
+                           ).status_code == 429
+            assert client_grant(api, f"made-up-{i}", "x").status_code == 429
+            assert api.get(PROBE, headers={"X-API-Key": f"gate_live_{'a' * 12}{i:032d}"}
+                           ).status_code == 429
+        # a verified principal over its own limit is named
+        cid, _secret = make_client(admin, ["orders:read"], rateLimit=1)
+        bearer = api.as_bearer(token_for(cid))
+        assert bearer.get(PROBE).status_code == 200
+        assert bearer.get(PROBE).status_code == 429
+        # ... and so is an API key over its own limit
+        made = admin.post("/api/v1/api-keys", {"name": "one", "scopes": ["orders:read"],
+                                               "rateLimit": 1})
+        assert made.status_code == 201, made.body
+        as_key = api.as_key(made.json["data"]["key"])
+        assert as_key.get(PROBE).status_code == 200
+        assert as_key.get(PROBE).status_code == 429
+    named = [g["principal"] for g in got if g["message"] == "rate limit exceeded"]
+    key_id = made.json["data"]["id"]
+    assert named == ["ip:127.0.0.0"] * 45 + [f"client:{cid}", f"api_key:{key_id}"]
+    assert _breach_kinds(printed.readouterr().out) == ["ip"] * 45 + ["client", "api_key"]
 
 
 def token_for(cid: str) -> str:
@@ -228,49 +248,6 @@ def token_for(cid: str) -> str:
     assert client is not None
     return str(service.client_credentials_grant(client, None, "http://testserver")
                ["access_token"])
-
-
-def test_breach_item_is_bounded(api, monkeypatch):
-    from chalicelib.auth import limiter
-    from chalicelib.core import clock
-
-    monkeypatch.setattr(limiter, "BREACH_NAMES_PER_DAY", 10)
-    for i in range(25):
-        limiter.record_breach(f"ip:198.51.{i}.0")
-    limiter.record_breach("ip:198.51.0.0")  # a known name still counts under it
-    item = raw_item("STATS#RATELIMIT", clock.day()) or {}
-    assert len([k for k in item if k.startswith("p_")]) == 11  # 10 names and the rest
-    counted = limiter.breaches(clock.day())
-    assert counted["total"] == 26 and counted["byPrincipal"]["(other)"] == 15
-    assert counted["byPrincipal"]["ip:198.51.0.0"] == 2
-
-
-def test_a_breach_costs_at_most_three_writes(api, monkeypatch):
-    """README: a 429 adds one to three writes for the breach counter, however full the
-    day's item (one for a known name, two for a new one, three once the names are all
-    taken)."""
-    from chalicelib.auth import limiter
-    from chalicelib.core import clock
-    from chalicelib.store import table as store
-
-    monkeypatch.setattr(limiter, "BREACH_NAMES_PER_DAY", 2)
-    writes: list[int] = []
-    table = store.table()
-    real = table.update_item
-
-    def counted(**kwargs: Any) -> Any:
-        writes[-1] += 1
-        return real(**kwargs)
-
-    monkeypatch.setattr(table, "update_item", counted)
-    for who, cost in (("ip:a", 2), ("ip:a", 1), ("ip:b", 2), ("ip:c", 3), ("ip:d", 3),
-                      ("ip:b", 1)):
-        writes.append(0)
-        limiter.record_breach(who)
-        assert writes[-1] == cost, (who, writes)
-    counted_now = limiter.breaches(clock.day())
-    assert counted_now["total"] == 6
-    assert counted_now["byPrincipal"] == {"ip:a": 2, "ip:b": 2, "(other)": 2}
 
 
 # -- 6a. access-log entries nobody can overwrite ---------------------------------------------

@@ -71,6 +71,17 @@ def test_an_anonymous_429_counts_as_ip(api, quiet):
     assert [(metric(x)[1], x["kind"]) for x in lines] == [(["RateLimitBreach"], "ip")]
 
 
+def test_a_429_at_the_token_endpoint_counts_as_the_client(admin, api, quiet):
+    """The view answers this 429 itself (OAuth form), not the edge: the refused client,
+    verified by its secret, still reaches the metric as a client."""
+    cid, secret = make_client(admin, ["orders:read"], rateLimit=1)
+    assert client_grant(api, cid, secret).status_code == 200
+    quiet.readouterr()
+    assert client_grant(api, cid, secret).status_code == 429
+    lines = emf_lines(quiet.readouterr().out)
+    assert [(metric(x)[1], x["kind"]) for x in lines] == [(["RateLimitBreach"], "client")]
+
+
 def test_one_line_per_set_of_dimensions(quiet):
     from chalicelib.core import metrics
 

@@ -64,12 +64,6 @@ def test_client_rate_limit_n_plus_one_is_429(admin, api):
         next(k for k in raw_item(f"CLIENT#{cid}", "CLIENT") if k.startswith("rl_h"))] == 5
     resp = client_grant(api, cid, secret)
     assert resp.status_code == 429
-    # breaches are counted for monitoring, per principal
-    from chalicelib.auth.limiter import breaches
-    from chalicelib.core import clock as app_clock
-
-    counted = breaches(app_clock.day())
-    assert counted["total"] == 2 and counted["byPrincipal"][f"client:{cid}"] == 2
     # the next hour lets it in again
     from chalicelib.core import clock
 
