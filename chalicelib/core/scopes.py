@@ -38,6 +38,14 @@ _ROLE_RULES: dict[str, tuple[bool, bool, frozenset[str]]] = {
     "viewer": (True, False, frozenset({"users:read"})),
 }
 
+ROLE_DESCRIPTIONS: dict[str, str] = {
+    "admin": "Everything, across all owners.",
+    "integrator": "Own keys, clients, webhooks, exports and imports; reads and writes "
+                  "business resources.",
+    "analyst": "Reads and exports.",
+    "viewer": "Reads.",
+}
+
 RESOURCE_NAMES: list[str] = []  # in declaration order; filled by register_resource
 SCOPES: dict[str, str] = {}
 BUILTIN_ROLES: dict[str, frozenset[str]] = {}

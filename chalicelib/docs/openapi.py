@@ -67,7 +67,7 @@ def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
 
 
 def _errors(spec: registry.RouteSpec) -> dict[str, Any]:
-    statuses = [400, 429, 500, *spec.errors]
+    statuses = [400, 429, 500, 503, *spec.errors]  # 503: AWS throttling
     if spec.auth == "required":
         statuses += [401, 403]
     if spec.oauth:

@@ -544,3 +544,14 @@ def test_expiry_with_offset_and_limits(admin: Api) -> None:
     far = datetime.fromtimestamp(clock.now(), tz=UTC) + timedelta(days=3 * 365 + 2)
     assert_422(admin.post(BASE, {"name": "x", "scopes": ["orders:read"],
                                  "expiresAt": far.isoformat()}))
+
+
+def test_default_expiry_follows_its_setting(admin: Api, monkeypatch: Any) -> None:
+    from chalicelib.core import clock
+    from tests.component.helpers import set_env
+
+    set_env(monkeypatch, GATEHOUSE_API_KEY_DEFAULT_TTL_DAYS="2")
+    resp = admin.post("/api/v2/api-keys", {"name": "short", "scopes": ["orders:read"]})
+    assert resp.status_code == 201, resp.body
+    ahead = clock.parse_iso(resp.json["data"]["expiresAt"]) - clock.now()
+    assert 86400 < ahead <= 2 * 86400

@@ -14,7 +14,6 @@ from chalicelib.http.models import Body, PageQuery, Query
 
 MIN_LIFETIME_SECONDS = 60
 MAX_LIFETIME_DAYS = 3 * 365
-DEFAULT_LIFETIME_DAYS = 365
 MAX_GRACE_SECONDS = 7 * 86400
 MAX_ALLOWLIST = 50
 STATUSES = ("active", "revoked", "expired")

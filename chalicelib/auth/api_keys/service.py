@@ -14,7 +14,6 @@ from typing import Any
 from chalicelib.auth import credentials, delegation, keyring
 from chalicelib.auth.api_keys import repo
 from chalicelib.auth.api_keys.models import (
-    DEFAULT_LIFETIME_DAYS,
     CreateApiKey,
     ListApiKeys,
     UpdateApiKey,
@@ -24,6 +23,7 @@ from chalicelib.auth.users import rights
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, Forbidden
 from chalicelib.core.principal import Principal
+from chalicelib.core.settings import get_settings
 from chalicelib.events import audit
 
 KEY_ID_RE = re.compile(r"^key_[0-9a-hjkmnp-tv-z]{12}$")
@@ -87,7 +87,7 @@ def create_key(actor: Principal, body: CreateApiKey) -> dict[str, Any]:
     tier = body.tier or actor.tier
     now = clock.now()
     expires = body.expires_at.timestamp() if body.expires_at else (
-        now + DEFAULT_LIFETIME_DAYS * 86400)
+        now + get_settings().api_key_default_ttl_days * 86400)
     if actor.kind == "api_key" and not body.expires_at:
         # A key made by a key expires with its maker at the latest.
         expires = min(expires, actor.restrictions.get("expiresAtEpoch") or expires)

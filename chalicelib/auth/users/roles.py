@@ -13,7 +13,7 @@ from chalicelib.auth.users.repo import Role
 from chalicelib.core import clock
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.core.principal import Principal
-from chalicelib.core.scopes import BUILTIN_ROLES
+from chalicelib.core.scopes import BUILTIN_ROLES, ROLE_DESCRIPTIONS
 from chalicelib.events import audit
 from chalicelib.store import optimistic
 
@@ -29,23 +29,15 @@ def _public(role: Role) -> dict[str, Any]:
     return public_role(role.name, role.scopes, role.description, False)
 
 
-BUILTIN_DESCRIPTIONS = {
-    "admin": "Everything, across all owners.",
-    "integrator": "Own keys, clients, webhooks, exports, imports, integrations; reads and "
-                  "writes business resources.",
-    "analyst": "Reads and exports.",
-    "viewer": "Reads.",
-}
-
-
 def list_roles() -> list[dict[str, Any]]:
-    roles = [public_role(n, s, BUILTIN_DESCRIPTIONS[n], True) for n, s in BUILTIN_ROLES.items()]
+    roles = [public_role(n, s, ROLE_DESCRIPTIONS.get(n, ""), True)
+             for n, s in BUILTIN_ROLES.items()]
     return roles + [_public(r) for r in repo.roles()]
 
 
 def get_role(name: str) -> dict[str, Any]:
     if name in BUILTIN_ROLES:
-        return public_role(name, BUILTIN_ROLES[name], BUILTIN_DESCRIPTIONS[name], True)
+        return public_role(name, BUILTIN_ROLES[name], ROLE_DESCRIPTIONS.get(name, ""), True)
     role = repo.get_role(name)
     if role is None:
         raise NotFound("No such role.")
