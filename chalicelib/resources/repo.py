@@ -218,7 +218,10 @@ def commit(res: Resource, ops: list[Op], events: list[dict[str, Any]], *,
         outbox.transact([{k: v for k, v in op.items() if not k.startswith("_")}
                          for op in ops], events)
     except store.TransactionConflict as exc:
-        if raced and exc.reasons[:1] in (["ConditionalCheckFailed"], ["TransactionConflict"]):
+        # The read state changed (the first op's condition), or another transaction was
+        # on any of these items at once: either way, read again and retry.
+        if raced and (exc.reasons[:1] == ["ConditionalCheckFailed"]
+                      or "TransactionConflict" in exc.reasons):
             raise LostRace from exc
         raise Conflict(_conflict_message(res, ops, exc.reasons)) from exc
 

@@ -66,3 +66,36 @@ def test_a_write_that_always_loses_answers_409_after_the_last_attempt(admin, mon
     assert len(attempts) == optimistic.ATTEMPTS
     monkeypatch.undo()
     assert admin.get(f"{V}/products/{made['id']}").json["data"]["price"] == "12.50"
+
+
+def test_a_concurrent_transaction_on_any_item_is_a_lost_race():
+    """DynamoDB cancels a transaction when another is on any of its items at once (the
+    UNIQUE# claim, a link): that is a race to redo, not a 409; a failed condition on
+    another item is a Conflict naming it."""
+    import pytest
+
+    from chalicelib.core.errors import Conflict
+    from chalicelib.events import outbox
+    from chalicelib.resources import repo
+    from chalicelib.resources.products import PRODUCTS
+    from chalicelib.store import table as store
+    from chalicelib.store.optimistic import LostRace
+
+    ops = [{"Put": {"Item": {"PK": "P#1", "SK": "P"}}},
+           {"Put": {"Item": {"PK": "U#1", "SK": "U"}}}]
+
+    def refuse(reasons):
+        def transact(_ops, _events):
+            raise store.TransactionConflict(reasons)
+        return transact
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(outbox, "transact", refuse(["None", "TransactionConflict"]))
+        with pytest.raises(LostRace):
+            repo.commit(PRODUCTS, ops, [], raced=True)
+        mp.setattr(outbox, "transact", refuse(["None", "ConditionalCheckFailed"]))
+        with pytest.raises(Conflict):
+            repo.commit(PRODUCTS, ops, [], raced=True)
+    finally:
+        mp.undo()
