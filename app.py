@@ -53,7 +53,7 @@ def deliver(event: Any) -> dict:
 @app.on_sqs_message(queue=_settings.queue_name("jobs"), batch_size=1)
 @lambda_handler
 def run_jobs(event: Any) -> dict:
-    """Long work (exports) as jobs: one message runs its job until done or until the
+    """Long work (exports, imports) as jobs: one message runs its job until done or until the
     invocation's time runs low, then continues in a new message (chalicelib/jobs)."""
     from chalicelib.jobs import worker
 

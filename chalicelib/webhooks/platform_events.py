@@ -2,8 +2,8 @@
 Registered in the catalog at import (the webhook routes import this module).
 
 Each is read with the scope that manages what it is about: a webhook's own events need
-only webhooks:manage (which every subscriber holds). Capabilities still to come (exports,
-imports, integrations) add theirs when they are built."""
+only webhooks:manage (which every subscriber holds). Other capabilities register their
+own platform events with the catalog (exchange/exports and exchange/imports do)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ def read_scopes(actor: Principal) -> list[str]:
 
     held = expand(actor.scopes)
     if "admin" in held:
-        return ["admin"]  # as owners.carried keeps it: event types added later included
+        return ["admin"]  # as users/rights.carried keeps it: event types added later included
     return sorted({e.read_scope for e in catalog.CATALOG.values()} & held)
 
 
