@@ -32,11 +32,10 @@ class Caller:
 
 def _refuse(charge: limiter.Charge, who: str) -> None:
     """A 429 when the limits refused the write; `who` is verified by then (the token's
-    signature checked, or the key's hash matched in the same write), so the breach
-    statistics may name it."""
+    signature checked, or the key's hash matched in the same write), so the 429 may be
+    counted against it."""
     if charge.quota.exceeded:
-        limiter.name_breach(who)
-        raise RateLimited(charge.quota.retry_after, charge.quota.headers())
+        raise RateLimited(charge.quota.retry_after, charge.quota.headers(), breach=who)
 
 
 def from_bearer(token: str, issuer: str) -> Caller:

@@ -203,17 +203,6 @@ def refund_ip(ip: str, quota: Quota) -> None:
         # A window already gone (the check straddled its end): the attempt stays counted.
 
 
-def name_breach(who: str) -> None:
-    """Names the verified principal a refusal (429) was counted against, for the breach
-    statistics of this request; anything not named counts under its masked IP."""
-    from chalicelib.http import context
-
-    try:
-        context.current().limited_as = who
-    except RuntimeError:
-        pass  # no request in progress (a direct call)
-
-
 # The metric's dimension: few values, never a name (each value is a metric of its own).
 BREACH_KINDS = frozenset({"client", "user", "api_key", "anonymous", "ip"})
 

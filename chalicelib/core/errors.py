@@ -136,11 +136,14 @@ class RateLimited(AppError):
     oauth_error = "slow_down"
 
     def __init__(self, retry_after: int, headers: dict[str, str] | None = None,
-                 message: str | None = None) -> None:
+                 message: str | None = None, *, breach: str = "") -> None:
         hdrs = dict(headers or {})
         hdrs["Retry-After"] = str(retry_after)
         super().__init__(message, headers=hdrs, extra={"retryAfter": retry_after})
         self.retry_after = retry_after
+        # The verified principal refused ("client:<id>"), if any: the edge counts the 429
+        # against it, else against the masked IP.
+        self.breach = breach
 
 
 class Unavailable(AppError):

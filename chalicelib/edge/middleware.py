@@ -21,6 +21,7 @@ from chalicelib.core.errors import (
     AuthenticationFailed,
     Forbidden,
     PayloadTooLarge,
+    RateLimited,
 )
 from chalicelib.core.redact import masked_ip
 from chalicelib.core.settings import get_settings
@@ -174,6 +175,7 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
         try:
             response = _handle(ctx, event, get_response, state)
         except Exception as exc:  # noqa: BLE001 - the edge must answer, never leak a traceback
+            state["error"] = exc
             response = registry.error_answer(exc, state.get("spec"), ctx.request_id)
         response = _finish(ctx, response, state)
         latency = (clock.now() - started) * 1000
@@ -186,12 +188,14 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
         logs.unbind("requestId", "principal")
 
 
-def _breach_name(ctx: RequestContext) -> str:
-    """Whom a 429 is counted against: a verified principal, else the masked IP (never a
-    name the caller merely claimed: anyone could invent names without end)."""
+def _breach_name(ctx: RequestContext, error: Exception | None) -> str:
+    """Whom a 429 is counted against: a verified principal (the request's, else the one
+    the refusal names), else the masked IP (never a name the caller merely claimed:
+    anyone could invent names without end)."""
     if ctx.principal is not None:
         return ctx.principal.describe()
-    return ctx.limited_as or f"ip:{masked_ip(ctx.ip)}"
+    breach = error.breach if isinstance(error, RateLimited) else ""
+    return breach or f"ip:{masked_ip(ctx.ip)}"
 
 
 def _after(ctx: RequestContext, status: int, latency_ms: float, state: dict[str, Any]) -> None:
@@ -211,7 +215,7 @@ def _after(ctx: RequestContext, status: int, latency_ms: float, state: dict[str,
         if status >= 400 and ctx.principal is not None:
             guard.count_error(ctx.principal)
         if status == 429:
-            who = _breach_name(ctx)
+            who = _breach_name(ctx, state.get("error") or ctx.view_error)
             # Whom it counts against, which may be more than the bound principal says.
             log.warning("rate limit exceeded", extra={"principal": who})
             limiter.record_breach(who)

@@ -26,10 +26,11 @@ class RequestContext:
     version: str = ""
     stage: str = ""
     principal: Principal | None = None
-    # The caller's own X-Request-Id (echoed, never a storage key); and the verified
-    # principal a 429 was counted against (breach statistics name nobody unverified).
+    # The caller's own X-Request-Id (echoed, never a storage key).
     client_request_id: str = ""
-    limited_as: str = ""
+    # The exception a view answered with itself (Chalice turns a view's exceptions into
+    # answers before the edge sees them): the edge reads what it logs from it.
+    view_error: Exception | None = None
     # The server's own id of the request: the key of its access-log entry and the
     # requestId of its audit entries. The request id itself unless the caller chose that.
     server_id: str = ""

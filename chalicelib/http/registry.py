@@ -190,6 +190,7 @@ def _make_view(spec: RouteSpec) -> Callable[..., Response]:
                 kwargs["query"] = parse_query(ctx, spec.query)
             return to_response(spec.handler(ctx, **kwargs), spec.status)
         except Exception as exc:  # noqa: BLE001 - never let Chalice answer (in debug: a traceback)
+            ctx.view_error = exc
             return error_answer(exc, spec, ctx.request_id)
 
     view.__name__ = spec.name

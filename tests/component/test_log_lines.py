@@ -84,6 +84,18 @@ def test_a_429_warning_names_whom_it_counts_against(admin, api):
     assert warning["requestId"] == resp.headers["X-Request-Id"]
 
 
+def test_a_429_the_view_answers_names_the_refused_client(admin, api):
+    """The token endpoint answers its own 429 (OAuth form); the refusal carries the
+    client its secret verified, which the edge reads from the view's exception."""
+    cid, secret = make_client(admin, ["orders:read"], rateLimit=1)
+    assert client_grant(api, cid, secret).status_code == 200
+    with captured() as got:
+        resp = client_grant(api, cid, secret)
+    assert resp.status_code == 429
+    warning = next(g for g in got if g["message"] == "rate limit exceeded")
+    assert warning["principal"] == f"client:{cid}"
+
+
 def test_lambda_handler_binds_the_context_for_the_call_only():
     from chalicelib.core.logging import get_logger, lambda_handler
 

@@ -73,8 +73,7 @@ def authenticate_client(creds: tuple[str, str] | None, ip: str,
         raise failed
     limiter.refund_ip(ip, attempt)
     if not result.allowed:
-        limiter.name_breach(f"client:{client_id}")
-        raise RateLimited(quota.retry_after, quota.headers())
+        raise RateLimited(quota.retry_after, quota.headers(), breach=f"client:{client_id}")
     return item
 
 
