@@ -168,8 +168,14 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
     ctx = _context(event, started)
     context.set_current(ctx)
     correlation.bind(ctx.server_id, ctx.ip)
-    # Every line logged for this request carries these (the principal once known).
-    logs.bind(requestId=ctx.request_id, principal="")
+    # Every line logged for this request carries these (the principal once known); the
+    # server's own id too when the caller chose the request id, so that lines join the
+    # access-log entry and audit records; and, in Lambda, the context's keys.
+    keys: dict[str, object] = {"requestId": ctx.request_id, "principal": ""}
+    if ctx.server_id != ctx.request_id:
+        keys["serverId"] = ctx.server_id
+    keys.update(logs.lambda_context_keys(getattr(event, "lambda_context", None)))
+    logs.bind(**keys)
     state: dict[str, Any] = {}
     try:
         try:
@@ -185,7 +191,7 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
         context.set_current(None)
         correlation.clear()
         logs.flush_metrics()
-        logs.unbind("requestId", "principal")
+        logs.unbind(*keys)
 
 
 def _breach_name(ctx: RequestContext, error: Exception | None) -> str:

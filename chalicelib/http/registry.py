@@ -207,10 +207,10 @@ def error_answer(exc: Exception, spec: RouteSpec | None, request_id: str) -> Res
         from chalicelib.core.logging import get_logger
 
         if _throttled(exc):
-            get_logger().warning("dependency throttled", extra={"requestId": request_id})
+            get_logger().warning("dependency throttled")  # the edge bound the request id
             exc = Unavailable(headers={"Retry-After": "1"})
         else:
-            get_logger().exception("unhandled error", extra={"requestId": request_id})
+            get_logger().exception("unhandled error")
             exc = AppError()
     if spec is not None and spec.oauth:
         return envelope.oauth_error_response(as_oauth_error(exc))

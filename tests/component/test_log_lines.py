@@ -1,5 +1,6 @@
-"""Log lines (Powertools Logger, JSON): the edge binds the request id and the principal
-to every line of a request and unbinds them after; Lambda handlers bind their context."""
+"""Log lines (Powertools Logger, JSON): the edge binds the request id, the server's id
+when the caller chose the request id, the principal and the Lambda context to every line
+of a request and unbinds them after; Lambda handlers bind their context."""
 
 from __future__ import annotations
 
@@ -51,6 +52,26 @@ def test_access_line_carries_the_bound_request_id_and_principal(admin, api):
     after = got[-1]
     assert after["message"] == "after the request"
     assert "requestId" not in after and "principal" not in after  # unbound
+
+
+def test_lines_carry_the_server_id_when_the_caller_chose_the_request_id(admin):
+    """The caller's X-Request-Id keys nothing: the server's own id, which keys the
+    access-log entry (and audit records), is bound too, so the lines join them."""
+    from chalicelib.store import table as store
+
+    with captured() as got:
+        chosen = admin.get(PROBE, headers={"X-Request-Id": "mine-2"})
+        own = admin.get(PROBE)
+    first, second = [g for g in got if g["message"] == "request"]
+    assert first["requestId"] == chosen.headers["X-Request-Id"] == "mine-2"
+    server_id = first["serverId"]
+    assert server_id.startswith("req_") and server_id != "mine-2"
+    entry = store.get(f"ALOG#{server_id}", "ALOG")
+    assert entry is not None and entry.get("clientRequestId") == "mine-2"
+    # An id the server chose is the server's id already: nothing more to bind.
+    assert second["requestId"] == own.headers["X-Request-Id"] and "serverId" not in second
+    # Chalice hands the API function its Lambda context: Powertools' keys, as for handlers.
+    assert first["function_request_id"] and isinstance(first["cold_start"], bool)
 
 
 def test_every_line_of_a_request_is_bound_even_inside_the_view(admin, monkeypatch):
