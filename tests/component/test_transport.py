@@ -15,6 +15,7 @@ import pytest
 
 from tests.component.helpers import set_env
 from tests.component.test_delivery import _self_signed
+from tests.webhook_receiver import Receiver
 
 GUARD = 10.0  # seconds: a test's attempt that runs longer is the bug (asyncio's 30 s)
 
@@ -182,3 +183,23 @@ def test_a_receiver_that_stops_reading_a_large_body_costs_the_timeout(env, serve
     run([req])
     assert req.outcome.timed_out, req.outcome
     assert req.outcome.duration_ms < 1500 + 1500, req.outcome
+
+
+# -- 2. the request target is percent-encoded ------------------------------------------
+
+def test_non_ascii_path_and_query_are_percent_encoded(env):
+    from chalicelib.webhooks.delivery import transport
+
+    with Receiver() as receiver:
+        req = transport.Request(f"http://127.0.0.1:{receiver.port}/hooks/café?x=ü", {},
+                                "{}", 5)
+        run([req])
+        assert req.outcome.status == 200, req.outcome
+        assert [r.path for r in receiver.requests] == ["/hooks/caf%C3%A9?x=%C3%BC"]
+    # As httpx (the WHATWG sets): escapes already there are kept; a path also encodes
+    # ` { }, which a query keeps; neither touches the ASCII that is safe.
+    target = transport.resolve("http://127.0.0.1/a%20b/{`<\"é\">}/;=@:!$&'()*+,~%?"
+                               "q=%41{`<\"é\">}&r=/?:@!$'()*+,;=~%#frag")
+    assert target.path == ("/a%20b/%7B%60%3C%22%C3%A9%22%3E%7D/;=@:!$&'()*+,~%?"
+                           "q=%41{`%3C%22%C3%A9%22%3E}&r=/?:@!$'()*+,;=~%")
+    assert transport.resolve("http://127.0.0.1").path == "/"

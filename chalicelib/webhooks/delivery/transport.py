@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from chalicelib.core import clock
 
@@ -91,6 +91,14 @@ class Target:
         return name if self.port == default else f"{name}:{self.port}"
 
 
+# The request target is ASCII (h11 sends it as such): the path and the query are
+# percent-encoded as httpx did (the WHATWG percent-encode sets), UTF-8 for non-ASCII.
+# "%" is safe, so escapes already written stay as they are. (Controls and spaces never
+# get here: the SSRF check refuses them.)
+_QUERY_SAFE = "".join(chr(i) for i in range(0x21, 0x7F) if chr(i) not in '"#<>')
+_PATH_SAFE = "".join(c for c in _QUERY_SAFE if c not in "?`{}")
+
+
 def resolve(url: str) -> Target:
     """The URL's target with the addresses it may connect to (raises when the target is
     not allowed)."""
@@ -99,7 +107,9 @@ def resolve(url: str) -> Target:
     addrs = tuple(str(ip) for ip in ssrf.resolve(url))
     host, port = ssrf.target(url)
     parts = urlsplit(url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    if parts.query:
+        path += "?" + quote(parts.query, safe=_QUERY_SAFE)
     return Target(parts.scheme, host, port, path, addrs)
 
 
