@@ -203,3 +203,50 @@ def test_non_ascii_path_and_query_are_percent_encoded(env):
     assert target.path == ("/a%20b/%7B%60%3C%22%C3%A9%22%3E%7D/;=@:!$&'()*+,~%?"
                            "q=%41{`%3C%22%C3%A9%22%3E}&r=/?:@!$'()*+,;=~%")
     assert transport.resolve("http://127.0.0.1").path == "/"
+
+
+# -- 3. a connection with unread bytes is not reused -----------------------------------
+
+def test_bytes_after_an_answer_make_the_connection_unusable(env, servers):
+    """The receiver sends a stray answer after its first one. The next attempt must not
+    read that as its own answer: it gets a new connection."""
+    from chalicelib.webhooks.delivery import transport
+
+    answered = []
+
+    def stray(sock: Any, server: RawServer) -> None:
+        buffered = bytearray()
+        while read_request(sock, buffered) is not None:
+            answered.append(1)
+            if len(answered) == 1:
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"
+                             b"HTTP/1.1 299 Stale\r\nContent-Length: 5\r\n\r\nstale")
+            else:
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
+
+    server = RawServer(stray)
+    servers.append(server)
+    url = f"http://127.0.0.1:{server.port}/hooks"
+    first, second = (transport.Request(url, {}, "{}", 5) for _ in range(2))
+    run([first, second])
+    assert (first.outcome.status, first.outcome.body) == (200, "first"), first.outcome
+    assert (second.outcome.status, second.outcome.body) == (200, "second"), second.outcome
+    assert server.connections == 2
+
+
+def test_a_clean_answer_keeps_the_connection(env, servers):
+    """The control for the test above: without stray bytes one connection serves both."""
+    from chalicelib.webhooks.delivery import transport
+
+    def clean(sock: Any, server: RawServer) -> None:
+        buffered = bytearray()
+        while read_request(sock, buffered) is not None:
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    server = RawServer(clean)
+    servers.append(server)
+    url = f"http://127.0.0.1:{server.port}/hooks"
+    reqs = [transport.Request(url, {}, "{}", 5) for _ in range(2)]
+    run(reqs)
+    assert [r.outcome.status for r in reqs] == [200, 200]
+    assert server.connections == 1

@@ -240,7 +240,10 @@ async def _exchange(req: Request, target: Target, clients: Clients) -> None:
                 if len(got) >= LOG_BODY_BYTES:
                     break  # enough for the log: the rest is not read
             elif isinstance(event, h11.EndOfMessage):
-                if conn.http.their_state is h11.DONE and conn.http.our_state is h11.DONE:
+                # Bytes after the answer (or its EOF) would be read as the next
+                # attempt's answer: such a connection is not kept.
+                if (conn.http.their_state is h11.DONE and conn.http.our_state is h11.DONE
+                        and conn.http.trailing_data == (b"", False)):
                     conn.http.start_next_cycle()
                     kept = True
                 break
