@@ -14,6 +14,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
+from chalicelib.core import metrics
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _cold = True
@@ -33,17 +35,6 @@ def bind(**keys: object) -> None:
 
 def unbind(*names: str) -> None:
     get_logger().thread_safe_remove_keys(names)
-
-
-def flush_metrics() -> None:
-    """Prints the metrics counted so far (core.metrics); a failure is logged, never raised:
-    metrics must not fail the work they describe."""
-    from chalicelib.core import metrics
-
-    try:
-        metrics.flush()
-    except Exception:  # noqa: BLE001
-        get_logger().exception("metrics not flushed")
 
 
 def lambda_context_keys(context: Any) -> dict[str, object]:
@@ -75,7 +66,7 @@ def lambda_handler(func: F) -> F:
         try:
             return func(event, *args)
         finally:
-            flush_metrics()
+            metrics.flush_metrics()
             if keys:
                 unbind(*keys)
 

@@ -1,7 +1,7 @@
 """CloudWatch metrics as Embedded Metric Format lines (Powertools' EMF provider).
 
     count("RateLimitBreach", kind="client")     # anywhere, any thread
-    flush()                                     # the edge after each request, and
+    flush_metrics()                             # the edge after each request, and
                                                 # core.logging.lambda_handler after each event
 
 `count` only notes the value (cheap, thread-safe: the delivery engine counts from its
@@ -17,6 +17,7 @@ counts as well, which loses none.
 
 from __future__ import annotations
 
+import logging
 import threading
 from numbers import Real
 
@@ -71,3 +72,14 @@ def flush() -> int:
             emf.add_metric(name=name, unit="Count", value=value)
         emf.flush_metrics(raise_on_empty_metrics=True)
     return len(groups)
+
+
+def flush_metrics() -> None:
+    """`flush`, with a failure logged, never raised: metrics must not fail the work they
+    describe."""
+    try:
+        flush()
+    except Exception:  # noqa: BLE001
+        # The service's logger by name (core.logging's Powertools Logger writes through
+        # it): core.logging imports this module, so this one must not import it.
+        logging.getLogger(SERVICE).exception("metrics not flushed")

@@ -36,7 +36,6 @@ def masked(changes: Any, field: str = "") -> Any:
     return changes
 
 
-
 def masked_ip(ip: str) -> str:
     """Personal data masked: the last IPv4 octet, or the IPv6 interface part."""
     if ":" in ip:

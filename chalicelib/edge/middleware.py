@@ -15,7 +15,7 @@ from typing import Any
 from chalice import Response
 
 from chalicelib.auth import guard, limiter
-from chalicelib.core import clock, correlation, ids
+from chalicelib.core import clock, correlation, ids, metrics, scopes
 from chalicelib.core import logging as logs
 from chalicelib.core.errors import (
     AuthenticationFailed,
@@ -126,19 +126,13 @@ def _handle(ctx: RequestContext, event: Any, get_response: Callable[[Any], Respo
     if ctx.principal is not None:
         logs.bind(principal=ctx.principal.describe())
     state["quota"] = caller.quota
-    if spec.scopes and not (ctx.principal and _allows(ctx.principal.scopes, spec.scopes)):
+    if spec.scopes and not (ctx.principal and scopes.allows(ctx.principal.scopes, spec.scopes)):
         raise Forbidden(f"This needs the scope(s): {', '.join(spec.scopes)}.",
                         details=[{"requiredScopes": list(spec.scopes)}])
     if ctx.method == "POST" and "idempotency-key" in ctx.headers and spec.idempotent:
         # Present but empty is a client error (400), not "no key".
         return idempotency.run(ctx, ctx.header("idempotency-key"), lambda: get_response(event))
     return get_response(event)
-
-
-def _allows(granted: frozenset[str], required: tuple[str, ...]) -> bool:
-    from chalicelib.core.scopes import allows
-
-    return allows(granted, required)
 
 
 def _finish(ctx: RequestContext, response: Response, state: dict[str, Any]) -> Response:
@@ -190,7 +184,7 @@ def middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
     finally:
         context.set_current(None)
         correlation.clear()
-        logs.flush_metrics()
+        metrics.flush_metrics()
         logs.unbind(*keys)
 
 

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.core.scopes import SCOPES, expand
+
 
 @dataclass(frozen=True)
 class EventType:
@@ -26,8 +28,6 @@ CATALOG: dict[str, EventType] = {}
 
 def register(name: str, description: str, model: Any, example: dict[str, Any], *,
              read_scope: str, platform: bool = False) -> EventType:
-    from chalicelib.core.scopes import SCOPES
-
     if name in CATALOG:
         raise ValueError(f"event type {name} declared twice")
     if read_scope not in SCOPES or read_scope == "admin":
@@ -55,8 +55,6 @@ def read_scope(name: str) -> str | None:
 def readable(name: str, scopes: Iterable[str]) -> bool:
     """Whether holders of these scopes (expanded here: `admin` and implied ones count)
     may see events of this type."""
-    from chalicelib.core.scopes import expand
-
     needed = read_scope(name)
     return needed is not None and needed in expand(scopes)
 

@@ -129,3 +129,17 @@ def test_a_lambda_handler_prints_its_metrics_when_it_ends(quiet):
     assert deliver(SimpleNamespace(context=None)) == "ok"
     lines = emf_lines(quiet.readouterr().out)
     assert [(metric(x)[1], x["outcome"]) for x in lines] == [(["DeliveryAttempt"], "success")]
+
+
+def test_a_failed_flush_is_logged_never_raised(monkeypatch):
+    from chalicelib.core import metrics
+    from tests.component.test_log_lines import captured
+
+    def broken() -> int:
+        raise OSError("stdout closed")
+
+    monkeypatch.setattr(metrics, "flush", broken)
+    with captured() as got:
+        metrics.flush_metrics()
+    assert [(g["level"], g["message"]) for g in got] == [("ERROR", "metrics not flushed")]
+    assert "stdout closed" in got[0]["exception"]
