@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 GOAL_RATIO = 0.50  # the issue's: at least 50% of the raw batch-write rate
@@ -87,9 +89,11 @@ def _own_part(body: bytes) -> int:
     return good
 
 
-def _split() -> dict[str, float]:
+@contextmanager
+def _split() -> Iterator[dict[str, float]]:
     """Seconds spent in the records' transactions and in publishing their events (SQS,
-    then clearing each event's pending mark), wrapped around the outbox's two steps."""
+    then clearing each event's pending mark), timed around the store's transact and the
+    outbox's publish for the duration, both put back after."""
     from chalicelib.events import outbox
     from chalicelib.store import table as store
 
@@ -105,9 +109,13 @@ def _split() -> dict[str, float]:
                 spent[name + "Calls"] += 1
         return wrapper
 
-    outbox.store.transact = timed("transact", store.transact)
-    outbox.publish = timed("publish", outbox.publish)
-    return spent
+    real_transact, real_publish = store.transact, outbox.publish
+    store.transact = timed("transact", real_transact)
+    outbox.publish = timed("publish", real_publish)
+    try:
+        yield spent
+    finally:
+        store.transact, outbox.publish = real_transact, real_publish
 
 
 def measure(n: int) -> dict[str, Any]:
@@ -126,10 +134,10 @@ def measure(n: int) -> dict[str, Any]:
         raw_rows = _raw_write(n, "RAW")
         raw_s = time.perf_counter() - began
         body = _body(n, "IMP")
-        spent = _split()
-        began = time.perf_counter()
-        processed, result = _import(admin, body)
-        took = time.perf_counter() - began
+        with _split() as spent:
+            began = time.perf_counter()
+            processed, result = _import(admin, body)
+            took = time.perf_counter() - began
         assert processed == n and result["errorCount"] == n // 100, result
         began = time.perf_counter()
         good = _own_part(body)
@@ -137,8 +145,11 @@ def measure(n: int) -> dict[str, Any]:
         assert good == raw_rows
         return {"rows": n, "badRows": n // 100,
                 "raw": {"seconds": round(raw_s, 2), "rowsPerSecond": round(raw_rows / raw_s)},
+                # Like with like: the raw write stores the import's good rows only, so
+                # the ratio is of the times for the same rows.
                 "import": {"seconds": round(took, 2), "rowsPerSecond": round(n / took),
-                           "ofRaw": round((n / took) / (raw_rows / raw_s), 3),
+                           "goodRowsPerSecond": round(raw_rows / took),
+                           "ofRaw": round(raw_s / took, 3),
                            "transactSeconds": round(spent["transact"], 2),
                            "transactions": spent["transactCalls"],
                            "publishSeconds": round(spent["publish"], 2),
@@ -159,8 +170,9 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
         out.append((f"raw batch write, {n} products", f"{fig['raw']['rowsPerSecond']} rows/s",
                     "the limit"))
         imp = fig["import"]
-        out.append((f"import CSV, {n} rows (1% bad)", f"{imp['rowsPerSecond']} rows/s "
-                    f"({imp['ofRaw']:.0%} of raw)", f">= {GOAL_RATIO:.0%} of raw"))
+        out.append((f"import CSV, {n} rows (1% bad)", f"{imp['goodRowsPerSecond']} good "
+                    f"rows/s ({imp['ofRaw']:.0%} of raw); {imp['rowsPerSecond']} rows/s in all",
+                    f">= {GOAL_RATIO:.0%} of raw"))
         out.append(("  its own part (no I/O)", f"{fig['ownPartRowsPerSecond']} rows/s",
                     "report"))
     return out

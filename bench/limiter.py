@@ -1,5 +1,8 @@
-"""Benchmark 4: rate limiter exactness under concurrency, over real HTTP to moto's
-server: N threads x M requests against a limit L; over-admissions must be 0."""
+"""Benchmark 4: rate limiter exactness under concurrency: N threads x M requests against
+a limit L; over-admissions must be 0. Against the local stack's emulator
+(devstack.emulator.provisioned): the calls are answered in this process, as the local
+stack answers the app's, each DynamoDB call under the emulator's lock (DynamoDB's per-item
+atomicity); nothing goes over HTTP."""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ from typing import Any
 
 
 def run(threads: int = 16, per_thread: int = 25, limit: int = 150) -> dict[str, Any]:
-    """Run it in a process of its own: an active in-process moto mock would answer the
-    calls instead of the server."""
+    """Run it in a process of its own (make bench does): the emulator patches moto for
+    the rest of the process, and an active moto mock would answer instead."""
     from chalicelib.auth import limiter
     from chalicelib.store import table as store
     from devstack.emulator import provisioned, race

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.harness import StackProcess, local_admin_token, local_stack_process
+from bench.stats import percentile
 
 CLIENTS = 16
 GOAL_PER_SECOND = 100
@@ -64,13 +65,6 @@ class Conn:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def _client(base: str, key: str, tag: str, start: threading.Barrier, until: list[float],
@@ -162,12 +156,12 @@ def measure(stack: StackProcess, seconds: float, clients: int = CLIENTS) -> dict
     return {
         "clients": clients, "seconds": round(took, 1), "requests": len(every),
         "perSecond": round(len(every) / took, 1), "goalPerSecond": GOAL_PER_SECOND,
-        "p50Ms": round(_pct(every, 50), 1), "p99Ms": round(_pct(every, 99), 1),
+        "p50Ms": round(percentile(every, 50), 1), "p99Ms": round(percentile(every, 99), 1),
         # The stack's own CPU per request (its threads, the worker's included): what
         # bounds throughput on a busy machine, where requests/s also measures the others.
         "stackCpuMsPerRequest": round(cpu * 1000 / max(1, len(every)), 2),
         "loadAverage": round(os.getloadavg()[0], 1),
-        "byOperationP50Ms": {op: round(_pct(v, 50), 1) for op, v in by_op.items()},
+        "byOperationP50Ms": {op: round(percentile(v, 50), 1) for op, v in by_op.items()},
         "created": len(created), "lostWrites": lost,
         "serverErrors": sum(c for code, c in statuses.items() if code >= 500),
         "errors": len(failures), "firstErrors": failures[:5],
