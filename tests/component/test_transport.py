@@ -5,6 +5,7 @@ addresses that refuse, a resolver that hangs."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import ssl
 import threading
@@ -250,3 +251,52 @@ def test_a_clean_answer_keeps_the_connection(env, servers):
     run(reqs)
     assert [r.outcome.status for r in reqs] == [200, 200]
     assert server.connections == 1
+
+
+# -- 4. every checked address, within the attempt's budget ------------------------------
+
+def test_an_address_that_refuses_falls_back_to_the_next(env, monkeypatch):
+    """The name resolves to two checked addresses; the first refuses (nothing listens on
+    127.0.0.2), so the attempt is delivered to the second."""
+    from chalicelib.webhooks import ssrf
+    from chalicelib.webhooks.delivery import transport
+
+    addrs = [ipaddress.ip_address("127.0.0.2"), ipaddress.ip_address("127.0.0.1")]
+    monkeypatch.setattr(ssrf, "resolve", lambda url: list(addrs))
+    with Receiver() as receiver:
+        req = transport.Request(f"http://localhost:{receiver.port}/hooks", {}, "{}", 5)
+        run([req])
+        assert req.outcome.status == 200, req.outcome
+        assert len(receiver.requests) == 1
+        # Every address refusing: a failed attempt naming the refusal.
+        addrs[1] = ipaddress.ip_address("127.0.0.3")
+        failed = transport.Request(f"http://localhost:{receiver.port}/other", {}, "{}", 5)
+        run([failed])
+        assert failed.outcome.status is None and "ConnectionRefused" in str(
+            failed.outcome.error), failed.outcome
+
+
+def test_a_hanging_resolver_costs_no_more_than_the_timeout(env, monkeypatch):
+    """The lookup (getaddrinfo, on a thread) counts against the attempt's budget."""
+    from chalicelib.webhooks import ssrf
+    from chalicelib.webhooks.delivery import transport
+
+    release = threading.Event()
+
+    def hanging(url: str) -> list[Any]:
+        release.wait(GUARD * 2)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(ssrf, "resolve", hanging)
+    req = transport.Request("http://localhost:9/hooks", {}, "{}", 1.5)
+
+    async def go() -> None:
+        try:
+            await asyncio.wait_for(transport.send(req, transport.Clients()), GUARD)
+        finally:
+            release.set()  # the lookup's thread, which asyncio.run waits for
+
+    asyncio.run(go())
+    assert req.outcome.timed_out and req.outcome.status is None, req.outcome
+    assert "resolving" in str(req.outcome.error), req.outcome
+    assert req.outcome.duration_ms < 1500 + 1500, req.outcome

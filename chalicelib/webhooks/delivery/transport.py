@@ -124,6 +124,9 @@ def tls_context() -> ssl.SSLContext:
         return ssl.create_default_context()
 
 
+Key = tuple[str, str, int, str]  # scheme, address, port, host: one pool of idle connections
+
+
 class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         import h11
@@ -152,7 +155,7 @@ class Clients:
 
     def __init__(self) -> None:
         self._slots: dict[str, asyncio.Semaphore] = {}
-        self._idle: dict[tuple[str, str, int, str], list[_Connection]] = {}
+        self._idle: dict[Key, list[_Connection]] = {}
         self.resolved: dict[str, Any] = {}
 
     async def target(self, url: str) -> Target:
@@ -172,22 +175,35 @@ class Clients:
         async with self._slots[host]:
             yield
 
-    async def connection(self, target: Target) -> tuple[tuple[str, str, int, str],
-                                                        _Connection]:
-        key = (target.scheme, target.addrs[0], target.port, target.host)
-        idle = self._idle.get(key) or []
-        while idle:
-            conn = idle.pop()
-            if conn.reusable():
-                return key, conn
-            conn.close()
+    async def connection(self, target: Target, deadline: float) -> tuple[Key, _Connection]:
+        """An idle connection to one of the target's addresses, else a new one: the
+        checked addresses in resolver order, one that fails falling back to the next.
+        Each but the last gets its share of the time left before `deadline`
+        (time.monotonic()), so that one that never answers leaves the others time."""
+        for addr in target.addrs:
+            key = (target.scheme, addr, target.port, target.host)
+            idle = self._idle.get(key) or []
+            while idle:
+                conn = idle.pop()
+                if conn.reusable():
+                    return key, conn
+                conn.close()
         tls = tls_context() if target.scheme == "https" else None
-        reader, writer = await asyncio.open_connection(
-            target.addrs[0], target.port, ssl=tls,
-            server_hostname=target.host if tls else None)
-        return key, _Connection(reader, writer)
+        failure: OSError | None = None
+        for i, addr in enumerate(target.addrs):
+            left = len(target.addrs) - i
+            share = (deadline - time.monotonic()) / left if left > 1 else None
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                    addr, target.port, ssl=tls,
+                    server_hostname=target.host if tls else None), share)
+            except OSError as exc:  # TimeoutError (its share spent) included
+                failure = exc
+                continue
+            return (target.scheme, addr, target.port, target.host), _Connection(reader, writer)
+        raise failure or OSError("the target has no address")
 
-    def keep(self, key: tuple[str, str, int, str], conn: _Connection) -> None:
+    def keep(self, key: Key, conn: _Connection) -> None:
         self._idle.setdefault(key, []).append(conn)
 
     async def close(self) -> None:
@@ -206,13 +222,13 @@ def _header_bytes(value: str) -> bytes:
         return value.encode("utf-8")
 
 
-async def _exchange(req: Request, target: Target, clients: Clients) -> None:
+async def _exchange(req: Request, target: Target, clients: Clients, timeout: float) -> None:
     """POST the body; read the status, Retry-After and at most LOG_BODY_BYTES of the
     answer. The connection is kept only when the answer was read to its end."""
     import h11
 
     out = req.outcome
-    key, conn = await clients.connection(target)
+    key, conn = await clients.connection(target, time.monotonic() + timeout)
     kept = False
     try:
         body = req.body.encode()
@@ -261,32 +277,42 @@ async def _exchange(req: Request, target: Target, clients: Clients) -> None:
 
 
 async def send(req: Request, clients: Clients) -> None:
-    """Attempts the request; its outcome (never raises) goes into `req.outcome`."""
+    """Attempts the request; its outcome (never raises) goes into `req.outcome`. The
+    attempt's time bound covers the lookup, connecting and a trickling answer; waiting
+    for a slot is not part of it."""
     out = req.outcome
     started = time.perf_counter()
-    timeout = req.timeout
+    allowed = req.budget()
     try:
         # The SSRF check runs at every attempt; the connection goes to the checked address
-        # only, so DNS cannot be rebound after it.
-        target = await clients.target(req.url)
+        # only, so DNS cannot be rebound after it. The lookup is shared by the batch's
+        # attempts to the URL: one that gives up does not cancel it for the others.
+        target = await asyncio.wait_for(asyncio.shield(clients.target(req.url)),
+                                        max(allowed, 0.0))
+    except TimeoutError:
+        out.timed_out, out.error = True, f"timed out after {allowed:g}s resolving the host"
+        out.duration_ms = int((time.perf_counter() - started) * 1000)
+        return
     except Exception as exc:  # noqa: BLE001 - an SSRF refusal or a bad URL is a failed attempt
         out.status, out.error = None, f"refused: {exc}"[:500]
         out.duration_ms = int((time.perf_counter() - started) * 1000)
         return
+    resolving = time.perf_counter() - started
+    timeout = allowed
     try:
         async with clients.slot(target.host):
             timeout = req.budget()
             if timeout < MIN_ATTEMPT:
                 out.unsent, out.error = True, "not attempted: the invocation ran out of time"
                 return
-            started = time.perf_counter()
-            # The attempt's time bound is total: connecting, and a trickling answer, count.
-            await asyncio.wait_for(_exchange(req, target, clients), timeout)
+            timeout = min(timeout, req.timeout - resolving)
+            started = time.perf_counter() - resolving
+            await asyncio.wait_for(_exchange(req, target, clients, timeout), timeout)
         if 300 <= (out.status or 0) < 400:
             out.error = "redirect not followed"
     except TimeoutError:
         out.timed_out, out.status = True, None
-        out.error = f"timed out after {timeout:g}s"
+        out.error = f"timed out after {round(timeout + resolving, 3):g}s"
     except Exception as exc:  # noqa: BLE001 - the network's, the receiver's or h11's: failed
         out.status = None
         out.error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
