@@ -36,7 +36,7 @@ class _OneDynamoDBCallAtATime:
 
 def moto_server(port: int, host: str = HOST) -> Any:
     """moto's ThreadedMotoServer (not started) with DynamoDB calls serialized and moto's
-    hot paths made to cost what they touch (devstack/moto_patches.py)."""
+    hot paths made to cost what they touch (devstack/moto_patches/)."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,

@@ -1,7 +1,7 @@
 """Run in a process of its own (the unit tests' in-process moto mock would intercept the
 calls, and the patches must not leak into other tests): the same DynamoDB calls against
 two identical tables of the local stack's emulator, one with moto's hot paths patched
-(devstack/moto_patches.py), one with moto as shipped; then many threads racing on one
+(devstack/moto_patches/), one with moto as shipped; then many threads racing on one
 item, half of them in-process and half over the port. Prints JSON."""
 
 from __future__ import annotations

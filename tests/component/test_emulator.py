@@ -26,7 +26,7 @@ def test_transactions_all_or_nothing_with_item_level_rollback():
 
 
 def test_patched_moto_answers_as_moto_does_and_stays_atomic():
-    """devstack/moto_patches.py changes what moto's hot paths cost, never what they
+    """devstack/moto_patches/ changes what moto's hot paths cost, never what they
     answer: every data-plane call (items of every type, queries of the table and of a
     global index while items move between its partitions, paging, transactions, errors)
     answers the same with and without them. Calls answered in-process
