@@ -17,7 +17,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 from chalicelib.core import clock
@@ -156,15 +155,19 @@ class Clients:
     def __init__(self) -> None:
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._idle: dict[Key, list[_Connection]] = {}
-        self.resolved: dict[str, Any] = {}
+        self.resolved: dict[str, asyncio.Future[Target]] = {}
 
-    async def target(self, url: str) -> Target:
-        """The URL's checked target (one lookup per URL per batch, off the loop)."""
+    async def target(self, url: str, timeout: float) -> Target:
+        """The URL's checked target: one lookup per URL per batch, off the loop, shared
+        by the batch's attempts to it (one that gives up after `timeout` does not cancel
+        it for the others)."""
         if url not in self.resolved:
             self.resolved[url] = asyncio.get_running_loop().run_in_executor(
                 None, resolve, url)
-        found: Target = await self.resolved[url]
-        return found
+        found = self.resolved[url]
+        if not found.done():  # done: no timer, no trip through the loop
+            await asyncio.wait_for(asyncio.shield(found), max(timeout, 0.0))
+        return found.result()
 
     @contextlib.asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:
@@ -285,10 +288,8 @@ async def send(req: Request, clients: Clients) -> None:
     allowed = req.budget()
     try:
         # The SSRF check runs at every attempt; the connection goes to the checked address
-        # only, so DNS cannot be rebound after it. The lookup is shared by the batch's
-        # attempts to the URL: one that gives up does not cancel it for the others.
-        target = await asyncio.wait_for(asyncio.shield(clients.target(req.url)),
-                                        max(allowed, 0.0))
+        # only, so DNS cannot be rebound after it.
+        target = await clients.target(req.url, allowed)
     except TimeoutError:
         out.timed_out, out.error = True, f"timed out after {allowed:g}s resolving the host"
         out.duration_ms = int((time.perf_counter() - started) * 1000)
