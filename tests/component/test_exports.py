@@ -513,6 +513,27 @@ def test_a_sandbox_key_exports_sandbox_data_only(admin: Api) -> None:
     assert completed["sandbox"] is True
 
 
+def test_an_order_export_says_what_the_api_says(admin: Api) -> None:
+    """Nested values (an order's lines and address) as the API answers them; money at
+    the top as numbers, in the dictionary too."""
+    from tests.component.test_resources import customer, order, product
+
+    prd = product(admin, "ORD-EXP", price="14.00")
+    answer = order(admin, customer(admin), [{"productId": prd["id"], "quantity": 2,
+                                             "price": "14.00"}])
+    job = start(admin, {"entity": "orders", "format": "json"})
+    run_jobs()
+    [row] = json.loads(fetch(admin, job["id"]))
+    money = {"subtotal", "total", "amountPaid"}
+    assert {k: v for k, v in row.items() if k not in money and v is not None} == {
+        k: v for k, v in answer.items() if k not in money}
+    assert row["items"][0]["price"] == "14.00" and row["total"] == float(answer["total"])
+    types = {f["name"]: f["type"] for f in json.loads(fetch(admin, job["id"], "dictionary"))[
+        "fields"]}
+    assert types["items"] == "array" and types["shippingAddress"] == "object"
+    assert types["total"] == "number" and types["itemCount"] == "integer"
+
+
 def test_money_stays_exact(admin: Api) -> None:
     from chalicelib.exchange.exports.sources import Source
     from chalicelib.resources.products import PRODUCTS
