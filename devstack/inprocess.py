@@ -103,8 +103,9 @@ def _routes(backend_name: str) -> list[tuple[re.Pattern[str], Any]]:
 def _handler_for(url: str, headers: Any) -> tuple[Any, bool] | None:
     """moto's handler for a request to one of our endpoints, and whether it is
     DynamoDB's (one call at a time); None to leave the request to botocore."""
-    base, _, rest = url.partition("://")[2].partition("/")
-    if f"{url.partition('://')[0]}://{base}" not in _endpoints:
+    scheme, _, remainder = url.partition("://")
+    host, _, rest = remainder.partition("/")
+    if f"{scheme}://{host}" not in _endpoints:
         return None
     scope = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request",
                       _header(headers, "Authorization"))
