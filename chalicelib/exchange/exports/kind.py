@@ -18,7 +18,6 @@ from typing import Any
 from chalicelib.core import clock
 from chalicelib.core.errors import AppError
 from chalicelib.exchange.exports import events, sources, storage
-from chalicelib.exchange.formats import WRITERS, open_writer, resume_writer, sidecar
 from chalicelib.jobs import kinds
 from chalicelib.jobs.kinds import JobFailed, Kind, Run, Step
 from chalicelib.jobs.model import Job
@@ -26,16 +25,24 @@ from chalicelib.jobs.model import Job
 ID_PREFIX = "exp"
 
 
+# The writers are imported where a job runs, not with the routes at every cold start.
+
 def extension(fmt: str) -> str:
+    from chalicelib.exchange.formats import WRITERS
+
     return WRITERS[fmt].extension
 
 
 def media_type(fmt: str) -> str:
+    from chalicelib.exchange.formats import WRITERS
+
     return WRITERS[fmt].media_type
 
 
 class ExportRun(Run):
     def __init__(self, job: Job) -> None:
+        from chalicelib.exchange.formats import open_writer, resume_writer
+
         params = job.params
         self.job, self.format = job, str(params["format"])
         self.res = sources.entity(str(params["entity"]))
@@ -97,6 +104,8 @@ class ExportRun(Run):
                 "parts": self.parts, "seq": self.seq, "carry": carry}
 
     def _finish(self) -> Step:
+        from chalicelib.exchange.formats import sidecar
+
         self.buffer += self.writer.finish()
         if self.upload_id is None:
             storage.put(self.key, bytes(self.buffer), self.media)

@@ -12,12 +12,14 @@ memory; the cursor of each page is a key, so an export resumes anywhere.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.errors import Unprocessable, ValidationFailed
-from chalicelib.exchange.formats import Field
 from chalicelib.resources import repo, service
 from chalicelib.resources.declaration import DECLARED, Resource
+
+if TYPE_CHECKING:  # the writers are imported by the worker only, not at every cold start
+    from chalicelib.exchange.formats import Field
 
 PAGE_ROWS = 2500  # records per page: about what DynamoDB answers in one 1 MB Query
 # Parameters of the list endpoint that are not filters.
@@ -89,6 +91,8 @@ def dictionary(res: Resource, names: list[str]) -> list[Field]:
     """The data dictionary of these fields: type from the representation's JSON Schema
     (money as numbers, <status>At and other timestamps as datetimes), description and an
     example from the declaration."""
+    from chalicelib.exchange.formats import Field
+
     schema = res.model.model_json_schema(by_alias=True)
     props = schema.get("properties", {})
     out = []
