@@ -140,7 +140,9 @@ class CsvReader(Reader):
         super().__init__(*args, **kwargs)
         self.header: list[str] = []
         self.line = 1          # the physical line the next record starts on
-        self._json = {f.name for f in self.fields if f.type in ("object", "array")}
+        # A tuple in the fields' order: a set's order changes with the process's hash seed,
+        # and a row's problems must come out in the same order on every run.
+        self._json = tuple(f.name for f in self.fields if f.type in ("object", "array"))
         # first characters that need a second look: the export's escape, and formulas
         self._starts = frozenset("'" + ("".join(FORMULA_TRIGGERS)
                                         if self.formulas == "refuse" else ""))
@@ -231,7 +233,7 @@ class CsvReader(Reader):
                 values[name] = cell[1:]      # the export's escape: the text follows it
             elif (problem := self._formula(row, name, cell)) is not None:
                 problems.append(problem)
-        for name in self._json.intersection(values):
+        for name in (n for n in self._json if n in values):
             value, problem = _json_cell(row, name, values[name], self.by_name[name].type)
             if problem is None:
                 values[name] = value
