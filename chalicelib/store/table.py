@@ -228,7 +228,9 @@ def query_page(pk: str, *, index: str | None = None, cursor: str | None = None,
     read = 0
     while True:
         # Filtered: read in larger steps (fewer round trips for items that won't pass).
-        step = max(limit - len(out), 1) + 1 if item_filter is None else FILTER_READ_STEP
+        # A page larger than the step (an export's) reads at least a page at a time.
+        step = max(limit - len(out), 1) + 1 if item_filter is None else max(
+            FILTER_READ_STEP, limit + 1)
         kwargs: dict[str, Any] = {"KeyConditionExpression": cond, "ScanIndexForward": forward,
                                   "Limit": step}
         if index:
@@ -251,7 +253,7 @@ def query_page(pk: str, *, index: str | None = None, cursor: str | None = None,
         if len(out) == limit:
             return out, encode_cursor(_key_of(out[-1], index))
         read += len(items)
-        if read >= FILTER_READ_BUDGET:
+        if read >= max(FILTER_READ_BUDGET, limit):
             return out, encode_cursor(plain(start))
 
 
