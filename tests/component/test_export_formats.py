@@ -343,3 +343,20 @@ def test_memory_stays_flat_however_many_rows(format: str) -> None:
             tracemalloc.stop()
     small, large = peak(10_000), peak(100_000)
     assert large - small < 2_000_000, (small, large)
+
+
+def test_the_format_list_names_each_writer_and_the_request_model_agrees() -> None:
+    """FORMATS is spelled out so that naming a format loads no writer; it must match the
+    writers' own names and the export request's Format."""
+    import sys
+    from typing import get_args
+
+    from chalicelib.exchange.exports.models import Format
+    from chalicelib.exchange.formats import WRITERS, writer_class
+
+    assert {f: w.format for f, w in WRITERS.items()} == {f: f for f in FORMATS}
+    assert set(get_args(Format)) == set(FORMATS)
+    assert writer_class("csv").extension == "csv"
+    assert "chalicelib.exchange.formats.text" in sys.modules
+    with pytest.raises(ValueError, match="unknown format"):
+        writer_class("pdf")

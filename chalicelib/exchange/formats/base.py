@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from chalicelib.exchange.formats.dictionary import Field, fingerprint
+from chalicelib.exchange.formats.dictionary import Field, check_resumable, fingerprint
 
 
 class Writer(ABC):
@@ -76,10 +76,7 @@ class Writer(ABC):
 
     @classmethod
     def resume(cls, state: Mapping[str, Any], fields: Sequence[Field]) -> Writer:
-        if state.get("format") != cls.format:
-            raise ValueError(f"state of {state.get('format')!r}, not {cls.format!r}")
-        if state.get("fields") != fingerprint(fields):
-            raise ValueError("these fields are not the ones the export started with")
+        check_resumable(state, cls.format, fields, "export")
         writer = cls(fields, entity=state["entity"], **cls._options(state))
         writer.rows, writer.size, writer.started = state["rows"], state["size"], \
             state["started"]

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from chalicelib.core.errors import Conflict
 
 FieldType = Literal["string", "integer", "number", "boolean", "datetime", "date", "object",
                     "array"]
@@ -34,6 +36,21 @@ def fingerprint(fields: Sequence[Field]) -> str:
     would append bytes of another shape."""
     text = json.dumps([[f.name, f.type] for f in fields], separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class StateMismatch(Conflict, ValueError):
+    """A saved state that does not fit: another format, or fields that changed since the
+    job started (a 409: the job cannot go on; a new one can)."""
+
+
+def check_resumable(state: Mapping[str, Any], format: str, fields: Sequence[Field],
+                    job: str) -> None:
+    """A saved writer's or reader's state belongs to this format and these fields."""
+    if state.get("format") != format:
+        raise StateMismatch(f"state of {state.get('format')!r}, not {format!r}")
+    if state.get("fields") != fingerprint(fields):
+        raise StateMismatch(f"The entity's fields changed while the {job} ran (these "
+                            "fields are not the ones it started with); start it again.")
 
 
 def sidecar(fields: Sequence[Field], *, entity: str, format: str,

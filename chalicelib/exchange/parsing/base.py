@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar, Literal
 
 from chalicelib.core.errors import Unprocessable
-from chalicelib.exchange.formats.dictionary import Field, fingerprint
+from chalicelib.exchange.formats.dictionary import Field, check_resumable, fingerprint
 from chalicelib.exchange.formats.values import FORMULA_TRIGGERS, is_plain_number
 
 CHUNK = 1 << 16
@@ -120,10 +120,7 @@ class Reader(ABC):
 
     @classmethod
     def resume(cls, state: Mapping[str, Any], fields: Sequence[Field]) -> Reader:
-        if state.get("format") != cls.format:
-            raise ValueError(f"state of {state.get('format')!r}, not {cls.format!r}")
-        if state.get("fields") != fingerprint(fields):
-            raise ValueError("these fields are not the ones the import started with")
+        check_resumable(state, cls.format, fields, "import")
         reader = cls(fields, formulas=state["formulas"])
         reader.offset, reader.row = state["offset"], state["row"]
         reader.inspected, reader.done = state["inspected"], state["done"]
