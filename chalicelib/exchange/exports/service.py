@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.core import clock
-from chalicelib.core.errors import Conflict, Forbidden
+from chalicelib.core.errors import Conflict
 from chalicelib.core.principal import Principal
-from chalicelib.core.scopes import allows
 from chalicelib.events import audit
+from chalicelib.exchange import entities
 from chalicelib.exchange.exports import kind as export_kind
 from chalicelib.exchange.exports import sources, storage
 from chalicelib.exchange.exports.models import CreateExport, ListExports
@@ -24,16 +24,9 @@ from chalicelib.jobs.model import COMPLETED, Job
 KIND = export_kind.KIND.name
 
 
-def _needs_read(actor: Principal, entity: str) -> None:
-    scope = f"{entity}:read"
-    if not allows(actor.scopes, [scope]):
-        raise Forbidden(f"Exporting {entity} needs the scope {scope}.",
-                        details=[{"field": "entity", "message": f"needs {scope}"}])
-
-
 def create(actor: Principal, body: CreateExport) -> Job:
-    res = sources.entity(body.entity)
-    _needs_read(actor, res.name)
+    res = entities.entity(body.entity)
+    entities.require(actor, res.name, "read", "Exporting")
     sources.field_names(res, body.fields)
     sources.filter_query(res, body.filters)
     options = {"bom": bool(body.options and body.options.bom)}
@@ -63,7 +56,7 @@ def download(actor: Principal, export_id: str, what: str = "file") -> dict[str, 
     expiresAt}. 409 unless the export completed and its files are still kept."""
     job = jobs.visible(actor, export_id, KIND)
     entity = str(job.params.get("entity"))
-    _needs_read(actor, entity)
+    entities.require(actor, entity, "read", "Exporting")
     result = job.result or {}
     if job.status != COMPLETED:
         raise Conflict(f"The export is {job.status}; it can be downloaded once completed.")

@@ -15,8 +15,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.errors import Unprocessable, ValidationFailed
+from chalicelib.exchange.entities import field_type
 from chalicelib.resources import repo, service
-from chalicelib.resources.declaration import DECLARED, Resource
+from chalicelib.resources.declaration import Resource
 
 if TYPE_CHECKING:  # the writers are imported by the worker only, not at every cold start
     from chalicelib.exchange.formats import Field
@@ -24,16 +25,7 @@ if TYPE_CHECKING:  # the writers are imported by the worker only, not at every c
 PAGE_ROWS = 2500  # records per page: about what DynamoDB answers in one 1 MB Query
 # Parameters of the list endpoint that are not filters.
 _NOT_FILTERS = {"perPage", "cursor", "sort", "order", "fields"}
-_JSON_TYPES = {"string": "string", "integer": "integer", "number": "number",
-               "boolean": "boolean", "object": "object", "array": "array"}
 
-
-def entity(name: str) -> Resource:
-    res = DECLARED.get(name)
-    if res is None:
-        raise Unprocessable(f"Unknown entity {name!r}.", details=[
-            {"field": "entity", "message": f"one of {', '.join(DECLARED)}"}])
-    return res
 
 
 def field_names(res: Resource, wanted: list[str] | None) -> list[str]:
@@ -98,7 +90,7 @@ def dictionary(res: Resource, names: list[str]) -> list[Field]:
     out = []
     for name in names:
         prop = props.get(name, {})
-        kind = _type_of(prop)
+        kind = field_type(prop)
         description = str(prop.get("description") or "")
         if name in res.money:
             kind, description = "number", description or "Money: a decimal with two places."
@@ -106,23 +98,6 @@ def dictionary(res: Resource, names: list[str]) -> list[Field]:
             kind, description = "datetime", description or "RFC 3339 timestamp (UTC)."
         out.append(Field(name, kind, description, _example(res, name)))  # type: ignore[arg-type]
     return out
-
-
-def _type_of(prop: dict[str, Any]) -> str:
-    options = prop.get("anyOf") or [prop]
-    for option in options:
-        if option.get("type") == "null":
-            continue
-        if "$ref" in option:
-            return "object"
-        kind = _JSON_TYPES.get(str(option.get("type")))
-        if kind == "string" and option.get("format") == "date-time":
-            return "datetime"
-        if kind == "string" and option.get("format") == "date":
-            return "date"
-        if kind:
-            return kind
-    return "string"
 
 
 def _example(res: Resource, name: str) -> Any:

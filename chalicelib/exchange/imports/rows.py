@@ -12,25 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.core.errors import Unprocessable
-from chalicelib.exchange.formats import Field
-from chalicelib.exchange.formats.values import json_default
-from chalicelib.resources.declaration import DECLARED, Resource
+from chalicelib.exchange.entities import field_type
+from chalicelib.resources.declaration import Resource
 
-_TYPES = {"string": "string", "integer": "integer", "number": "number",
-          "boolean": "boolean", "object": "object", "array": "array"}
-
-
-def entity(name: str) -> Resource:
-    res = DECLARED.get(name)
-    if res is None:
-        raise Unprocessable(f"Unknown entity {name!r}.", details=[
-            {"field": "entity", "message": f"one of {', '.join(DECLARED)}"}])
-    return res
+if TYPE_CHECKING:  # the writers' package loads where a job or a template needs it
+    from chalicelib.exchange.formats import Field
 
 
 def natural_key(res: Resource) -> str | None:
@@ -42,25 +32,16 @@ def natural_key(res: Resource) -> str | None:
 def columns(res: Resource) -> list[Field]:
     """The create model's fields, by their wire names, with a type from its JSON Schema
     (objects and arrays are JSON in a CSV cell) and whether the header must name them."""
+    from chalicelib.exchange.formats import Field
+
     schema = res.create.model_json_schema(by_alias=True)
     props, required = schema.get("properties", {}), set(schema.get("required", []))
     example = example_row(res)
     out = []
     for name, prop in props.items():
-        out.append(Field(name, _type_of(prop), str(prop.get("description") or ""),  # type: ignore[arg-type]
+        out.append(Field(name, field_type(prop), str(prop.get("description") or ""),  # type: ignore[arg-type]
                          example.get(name), required=name in required))
     return out
-
-
-def _type_of(prop: dict[str, Any]) -> str:
-    for option in prop.get("anyOf") or [prop]:
-        if option.get("type") == "null":
-            continue
-        if "$ref" in option:
-            return "object"
-        if option.get("type") in _TYPES:
-            return _TYPES[option["type"]]
-    return "string"
 
 
 def example_row(res: Resource) -> dict[str, Any]:
@@ -77,6 +58,8 @@ class Checked:
 
 
 def check(res: Resource, row: int, values: dict[str, Any], strict: bool) -> Checked:
+    from chalicelib.exchange.formats.values import json_default
+
     try:
         if strict:
             body = res.create.model_validate_json(

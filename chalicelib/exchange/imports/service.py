@@ -14,29 +14,21 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.core import clock, ids
-from chalicelib.core.errors import Conflict, Forbidden, Unprocessable, UnsupportedMediaType
+from chalicelib.core.errors import Conflict, Unprocessable, UnsupportedMediaType
 from chalicelib.core.principal import Principal
-from chalicelib.core.scopes import allows
+from chalicelib.exchange import entities
 from chalicelib.exchange.imports import kind as import_kind
 from chalicelib.exchange.imports import rows, storage
 from chalicelib.exchange.imports.models import CreateImport, ListImports
-from chalicelib.exchange.parsing import MEDIA_TYPES, open_reader
 from chalicelib.jobs import service as jobs
 from chalicelib.jobs.model import CANCELLED, Job
 
 KIND = import_kind.KIND.name
 
 
-def _needs_write(actor: Principal, entity: str) -> None:
-    scope = f"{entity}:write"
-    if not allows(actor.scopes, [scope]):
-        raise Forbidden(f"Importing {entity} needs the scope {scope}.",
-                        details=[{"field": "entity", "message": f"needs {scope}"}])
-
-
 def create(actor: Principal, query: CreateImport, body: bytes, media: str) -> Job:
-    res = rows.entity(query.entity)
-    _needs_write(actor, res.name)
+    res = entities.entity(query.entity)
+    entities.require(actor, res.name, "write", "Importing")
     params: dict[str, Any] = {"entity": res.name, "dryRun": query.dry_run}
     if query.upload_id:
         if body.strip():
@@ -60,6 +52,11 @@ def _uploaded(actor: Principal, upload_id: str) -> dict[str, Any]:
 
 
 def _inline(actor: Principal, res: Any, body: bytes, media: str) -> dict[str, Any]:
+    from chalicelib.exchange.parsing import (  # not at every cold start
+        MEDIA_TYPES,
+        open_reader,
+    )
+
     fmt = MEDIA_TYPES.get(media)
     if fmt is None:
         raise UnsupportedMediaType("Send the file as text/csv or application/json (a JSON "

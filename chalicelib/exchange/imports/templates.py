@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from chalicelib.exchange.formats import WRITERS, open_writer
+from chalicelib.exchange import entities
 from chalicelib.exchange.imports import rows
 
 FORMATS = ("csv", "xlsx")
@@ -14,7 +14,9 @@ FORMATS = ("csv", "xlsx")
 def template(entity: str, fmt: str = "csv") -> tuple[bytes | str, str, str]:
     """(the file, media type, file name): CSV as text, XLSX as bytes (app.py lists its
     media type as binary)."""
-    res = rows.entity(entity)
+    from chalicelib.exchange.formats import open_writer, writer_class  # not at cold start
+
+    res = entities.entity(entity)
     fields = rows.columns(res)
     example = {f.name: f.example for f in fields}
     for name in res.money:  # a number in a cell, a decimal in a CSV
@@ -22,6 +24,6 @@ def template(entity: str, fmt: str = "csv") -> tuple[bytes | str, str, str]:
             example[name] = Decimal(str(example[name]))
     writer = open_writer(fmt, fields, entity=res.name)
     data = writer.write([example]) + writer.finish()
-    writer_class = WRITERS[fmt]
-    name = f"{res.name}-import-template.{writer_class.extension}"
-    return (data.decode() if fmt == "csv" else data), writer_class.media_type, name
+    cls = writer_class(fmt)
+    name = f"{res.name}-import-template.{cls.extension}"
+    return (data.decode() if fmt == "csv" else data), cls.media_type, name
