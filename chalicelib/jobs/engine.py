@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.core import clock, ids
+from chalicelib.core.errors import AppError
 from chalicelib.core.scopes import allows, within
 from chalicelib.jobs import kinds, queue, repo
 from chalicelib.jobs.kinds import JobFailed, Kind, Run
@@ -123,7 +124,12 @@ def _run(job: Job, budget: Budget) -> Outcome:
     except JobFailed as exc:
         fail(job, exc.code, exc.message)
         return DONE
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, AppError) and exc.status < 500:
+            # A client error (a declaration or the fields changed under the job, an
+            # entity gone): retrying cannot help. A 5xx is a dependency's: retried.
+            fail(job, exc.code, exc.message)
+            return DONE
         from chalicelib.core.logging import get_logger
 
         get_logger().exception("job step failed", extra={"jobId": job.id})

@@ -13,7 +13,7 @@ from chalicelib.core import clock, ids
 from chalicelib.core.errors import NotFound, Unavailable
 from chalicelib.core.principal import Principal
 from chalicelib.events import audit
-from chalicelib.jobs import engine, kinds, queue, repo
+from chalicelib.jobs import kinds, queue, repo
 from chalicelib.jobs.model import ACTIVE, CANCELLED, FAILED, PENDING, Job
 from chalicelib.store import optimistic
 from chalicelib.store import table as store
@@ -83,6 +83,8 @@ def cancel(actor: Principal, job_id: str, kind: str) -> Job:
     if cancelled:
         audit.record(actor, f"{kind}.cancel", kind, job.id, {}, owner=job.owner)
     if idle and job.cleanup:
+        from chalicelib.jobs import engine  # the worker's; loaded here only to clean up
+
         job = engine.clean(job) or job
     return job
 

@@ -15,60 +15,13 @@ import pytest
 import requests
 
 from tests.component.helpers import assert_error, snapshot
+from tests.component.jobs_queue import Clockwork, Died, jobs_url, record, run_jobs, sqs
 from tests.conftest import Api, make_user
 
 V = "/api/v1"
 
 
 # -- helpers -----------------------------------------------------------------------
-
-class Clockwork:
-    """A Lambda context whose remaining time is plenty for `steps` readings, then
-    short: the engine suspends after about that many pages."""
-
-    def __init__(self, steps: int) -> None:
-        self.readings = 0
-        self.steps = steps
-
-    def get_remaining_time_in_millis(self) -> int:
-        self.readings += 1
-        return 600_000 if self.readings <= self.steps else 1_000
-
-
-def jobs_url() -> str:
-    from chalicelib.core.aws import queue_url
-
-    return queue_url("jobs")
-
-
-def sqs() -> Any:
-    from chalicelib.core import aws
-
-    return aws.client("sqs")
-
-
-def run_jobs(context: Any = None, limit: int | None = None) -> int:
-    """Feeds the jobs queue's messages, one per invocation, to the worker as Lambda's
-    event source would (a message reported failed stays), until the queue is empty or
-    `limit` ran; answers how many ran."""
-    from chalicelib.jobs import worker
-
-    ran = 0
-    while limit is None or ran < limit:
-        got = sqs().receive_message(QueueUrl=jobs_url(), MaxNumberOfMessages=1,
-                                    WaitTimeSeconds=0).get("Messages") or []
-        if not got:
-            return ran
-        msg = got[0]
-        record = {"messageId": msg["MessageId"], "receiptHandle": msg["ReceiptHandle"],
-                  "body": msg["Body"]}
-        result = worker.process_batch({"Records": [record]}, context)
-        ran += 1
-        if not result["batchItemFailures"]:
-            sqs().delete_message(QueueUrl=jobs_url(), ReceiptHandle=msg["ReceiptHandle"])
-        assert ran < 200, "the jobs queue never emptied"
-    return ran
-
 
 def seed_products(n: int, ns: str = "live", description: str = "",
                   category: str = "kitchen", noisy: bool = False) -> list[dict[str, Any]]:
@@ -263,12 +216,14 @@ def test_json_ndjson_and_xml_hold_the_rows(admin: Api, fmt: str) -> None:
     assert got == [(p["id"], p["price"] / 100) for p in seeded]
 
 
-def test_parts_are_five_mib_by_default(admin: Api) -> None:
+def test_parts_are_five_mib_by_default(admin: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the test's small parts: an export over 5 MiB goes up as a multipart
     upload whose parts (but the last) are at least S3's 5 MiB."""
-    from chalicelib.exchange.exports import storage
+    from chalicelib.exchange.exports import sources, storage
 
-    # 1,100 rows of 5.3 kB: the first page (1,000 rows) fills a part, the last is small
+    # Pages of 1,000 (not 2,500) keep the seed small: 1,100 rows of 5.3 kB, the first
+    # page fills a part, the last is small. A file that fits one page is one plain PUT.
+    monkeypatch.setattr(sources, "PAGE_ROWS", 1000)
     seed_products(1100, description="d" * 5200)
     job = start(admin, {"entity": "products", "format": "csv"})
     run_jobs()
@@ -313,10 +268,6 @@ def test_interrupted_export_resumes_without_duplicated_rows(admin: Api, small_pa
         assert cells(second) == cells(first) and len(cells(second)) == 301
 
 
-class Died(BaseException):
-    """The worker's process ending mid-part (nothing the engine can catch)."""
-
-
 def test_a_worker_that_dies_mid_part_resumes_from_its_last_checkpoint(
         admin: Api, small_parts: None, monkeypatch: Any) -> None:
     from chalicelib.core import clock
@@ -339,9 +290,7 @@ def test_a_worker_that_dies_mid_part_resumes_from_its_last_checkpoint(
     monkeypatch.setattr(storage, "upload_part", upload_then_die)
     msg = sqs().receive_message(QueueUrl=jobs_url(), WaitTimeSeconds=0)["Messages"][0]
     with pytest.raises(Died):
-        worker.process_batch({"Records": [{"messageId": msg["MessageId"],
-                                           "receiptHandle": msg["ReceiptHandle"],
-                                           "body": msg["Body"]}]})
+        worker.process_batch({"Records": [record(msg)]})
     dead = job_item(job["id"])
     assert dead.status == "running" and dead.checkpoint["parts"] == 2 and dead.lease_id
     # the message comes back after its visibility timeout; while the lease lasts it

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.component.helpers import assert_error, snapshot
+from tests.component.jobs_queue import Clockwork, Died, jobs_url, record, run_jobs, sqs
 from tests.conftest import Api, make_user
 
 V = "/api/v1"
@@ -30,52 +31,6 @@ GOOD_AND_BAD = (
 
 
 # -- helpers -----------------------------------------------------------------------
-
-class Clockwork:
-    """A Lambda context with plenty of time for `steps` readings, then little: the
-    engine suspends after about that many steps."""
-
-    def __init__(self, steps: int) -> None:
-        self.readings, self.steps = 0, steps
-
-    def get_remaining_time_in_millis(self) -> int:
-        self.readings += 1
-        return 600_000 if self.readings <= self.steps else 1_000
-
-
-def sqs() -> Any:
-    from chalicelib.core import aws
-
-    return aws.client("sqs")
-
-
-def jobs_url() -> str:
-    from chalicelib.core.aws import queue_url
-
-    return queue_url("jobs")
-
-
-def run_jobs(context: Any = None, limit: int | None = None) -> int:
-    """Feeds the jobs queue's messages to the worker, one per invocation, until the
-    queue is empty (or `limit` ran); answers how many ran."""
-    from chalicelib.jobs import worker
-
-    ran = 0
-    while limit is None or ran < limit:
-        got = sqs().receive_message(QueueUrl=jobs_url(), MaxNumberOfMessages=1,
-                                    WaitTimeSeconds=0).get("Messages") or []
-        if not got:
-            return ran
-        msg = got[0]
-        result = worker.process_batch({"Records": [{
-            "messageId": msg["MessageId"], "receiptHandle": msg["ReceiptHandle"],
-            "body": msg["Body"]}]}, context)
-        ran += 1
-        if not result["batchItemFailures"]:
-            sqs().delete_message(QueueUrl=jobs_url(), ReceiptHandle=msg["ReceiptHandle"])
-        assert ran < 300, "the jobs queue never emptied"
-    return ran
-
 
 def start(api: Api, body: str | bytes, query: str = "entity=products",
           headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -352,10 +307,6 @@ def test_cancel_stops_between_chunks(admin: Api, monkeypatch: Any) -> None:
     assert_error(admin.get(f"{V}/imports/{job['id']}/errors"), 409, "CONFLICT")
 
 
-class Died(BaseException):
-    """The worker's process ending mid-chunk (nothing the engine can catch)."""
-
-
 @pytest.mark.parametrize("entity", ["products", "tickets"])
 def test_a_worker_that_dies_mid_chunk_resumes_without_duplicates(
         admin: Api, monkeypatch: Any, entity: str) -> None:
@@ -383,9 +334,7 @@ def test_a_worker_that_dies_mid_chunk_resumes_without_duplicates(
     monkeypatch.setattr(service, "create", create_then_die)
     msg = sqs().receive_message(QueueUrl=jobs_url(), WaitTimeSeconds=0)["Messages"][0]
     with pytest.raises(Died):
-        worker.process_batch({"Records": [{"messageId": msg["MessageId"],
-                                           "receiptHandle": msg["ReceiptHandle"],
-                                           "body": msg["Body"]}]})
+        worker.process_batch({"Records": [record(msg)]})
     dead = jobs_repo.get(job["id"])
     assert dead is not None and dead.processed_rows == 10
     assert dead.lease_until is not None

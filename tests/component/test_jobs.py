@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.component.test_exports import Clockwork, jobs_url, run_jobs, sqs
+from tests.component.jobs_queue import Clockwork, jobs_url, run_jobs, sqs
 from tests.conftest import Api, make_user
 
 OUTPUT: dict[str, dict[int, list[int]]] = {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.core import clock
-from chalicelib.core.errors import AppError
+from chalicelib.exchange import entities
 from chalicelib.exchange.exports import events, sources, storage
 from chalicelib.jobs import kinds
 from chalicelib.jobs.kinds import JobFailed, Kind, Run, Step
@@ -25,18 +25,19 @@ from chalicelib.jobs.model import Job
 ID_PREFIX = "exp"
 
 
-# The writers are imported where a job runs, not with the routes at every cold start.
+# One writer's module is imported for its name and type (a download); the rest where a
+# job runs, not with the routes at every cold start.
 
 def extension(fmt: str) -> str:
-    from chalicelib.exchange.formats import WRITERS
+    from chalicelib.exchange.formats import writer_class
 
-    return WRITERS[fmt].extension
+    return writer_class(fmt).extension
 
 
 def media_type(fmt: str) -> str:
-    from chalicelib.exchange.formats import WRITERS
+    from chalicelib.exchange.formats import writer_class
 
-    return WRITERS[fmt].media_type
+    return writer_class(fmt).media_type
 
 
 class ExportRun(Run):
@@ -45,7 +46,7 @@ class ExportRun(Run):
 
         params = job.params
         self.job, self.format = job, str(params["format"])
-        self.res = sources.entity(str(params["entity"]))
+        self.res = entities.entity(str(params["entity"]))
         names = sources.field_names(self.res, params.get("fields"))
         self.fields = sources.dictionary(self.res, names)
         self.source = sources.Source(self.res, "sandbox" if job.sandbox else "live", names,
@@ -144,13 +145,7 @@ class ExportKind(Kind):
         return ["exports:run", f"{job.params.get('entity')}:read"]
 
     def start(self, job: Job) -> Run:
-        try:
-            return ExportRun(job)
-        except AppError as exc:  # a declaration changed under the job: no longer valid
-            raise JobFailed(exc.code, exc.message) from exc
-        except ValueError as exc:  # its fields changed: the saved state does not fit
-            raise JobFailed("CONFLICT", "The entity's fields changed while the export "
-                            "ran; start it again.") from exc
+        return ExportRun(job)  # a declaration or fields changed under it: the engine fails it
 
     def cleanup(self, job: Job) -> None:
         storage.remove(storage.folder(job.id))

@@ -24,8 +24,8 @@ from typing import Any, NoReturn
 
 from chalicelib.core.errors import AppError
 from chalicelib.core.principal import Principal
+from chalicelib.exchange import entities
 from chalicelib.exchange.imports import events, rows, storage
-from chalicelib.exchange.parsing import FileRejected, open_reader, resume_reader
 from chalicelib.jobs import kinds
 from chalicelib.jobs import repo as jobs_repo
 from chalicelib.jobs.kinds import JobFailed, Kind, Run, Step
@@ -49,7 +49,7 @@ class ImportRun(Run):
     def __init__(self, job: Job) -> None:
         params = job.params
         self.job = job
-        self.res: Resource = rows.entity(str(params["entity"]))
+        self.res: Resource = entities.entity(str(params["entity"]))
         self.fmt, self.dry = str(params["format"]), bool(params.get("dryRun"))
         self.key = rows.natural_key(self.res)
         self.columns = rows.columns(self.res)
@@ -70,6 +70,11 @@ class ImportRun(Run):
 
     # -- scan ---------------------------------------------------------------------
     def _scan(self) -> Step:
+        from chalicelib.exchange.parsing import (  # not at every cold start
+            FileRejected,
+            open_reader,
+        )
+
         reader = open_reader(self.fmt, self.columns)
         try:
             summary = reader.inspect(self.source)
@@ -108,6 +113,8 @@ class ImportRun(Run):
 
     # -- chunks -------------------------------------------------------------------
     def _chunk(self) -> Step:
+        from chalicelib.exchange.parsing import resume_reader
+
         point = self.point
         reader = resume_reader(point["reader"], self.columns)
         batch = list(itertools.islice(reader.rows(self.source), CHUNK_ROWS))
@@ -230,13 +237,7 @@ class ImportKind(Kind):
         return ["imports:run", f"{job.params.get('entity')}:write"]
 
     def start(self, job: Job) -> Run:
-        try:
-            return ImportRun(job)
-        except AppError as exc:  # the entity's declaration went away under the job
-            raise JobFailed(exc.code, exc.message) from exc
-        except ValueError as exc:  # its fields changed: the saved reader does not fit
-            raise JobFailed("CONFLICT", "The entity's fields changed while the import "
-                            "ran; start it again.") from exc
+        return ImportRun(job)  # a declaration or fields changed under it: the engine fails it
 
     def cleanup(self, job: Job) -> None:
         """What a cancelled or failed import leaves: its working files (the rows it wrote
