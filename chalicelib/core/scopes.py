@@ -19,6 +19,11 @@ PLATFORM_SCOPES: dict[str, str] = {
     "clients:manage": "Manage own OAuth clients.",
     "exports:run": "Run, follow and download own exports (of what the caller may read).",
     "imports:run": "Run and follow own imports (into what the caller may write).",
+    "integrations:manage": "Configure own integration connectors and run their syncs "
+                           "(into what the caller may write).",
+    "notifications:send": "Send email and SMS notifications through the configured "
+                          "channels.",
+    "notifications:read": "Read and mark own in-app notifications.",
     "users:read": "Read own user profile.",
     "users:manage": "Manage users, roles and role assignments.",
     "logs:read": "Read own access logs and audit logs.",
@@ -32,16 +37,17 @@ PLATFORM_SCOPES: dict[str, str] = {
 _ROLE_RULES: dict[str, tuple[bool, bool, frozenset[str]]] = {
     "integrator": (True, True, frozenset({
         "webhooks:manage", "keys:manage", "clients:manage", "exports:run", "imports:run",
-        "users:read", "logs:read"})),
+        "integrations:manage", "notifications:send", "notifications:read", "users:read",
+        "logs:read"})),
     "analyst": (True, False, frozenset({"exports:run", "users:read", "logs:read",
-                                        "monitoring:read"})),
-    "viewer": (True, False, frozenset({"users:read"})),
+                                        "monitoring:read", "notifications:read"})),
+    "viewer": (True, False, frozenset({"users:read", "notifications:read"})),
 }
 
 ROLE_DESCRIPTIONS: dict[str, str] = {
     "admin": "Everything, across all owners.",
-    "integrator": "Own keys, clients, webhooks, exports and imports; reads and writes "
-                  "business resources.",
+    "integrator": "Own keys, clients, webhooks, exports, imports and integrations; sends "
+                  "notifications; reads and writes business resources.",
     "analyst": "Reads and exports.",
     "viewer": "Reads.",
 }

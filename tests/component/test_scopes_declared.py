@@ -48,7 +48,7 @@ def test_resource_names_are_the_declared_resources() -> None:
 
 
 def test_scopes_of_capabilities_not_built_are_gone() -> None:
-    for gone in ("integrations:manage",):
+    for gone in ("backups:run",):
         assert gone not in scopes.SCOPES
         assert not any(gone in role for role in scopes.BUILTIN_ROLES.values())
 
@@ -84,7 +84,7 @@ def test_a_route_with_an_unknown_scope_fails_at_declaration() -> None:
         def _typo(ctx: object) -> None:
             raise AssertionError("never declared, never called")
     with pytest.raises(ValueError, match="unknown scope"):
-        api.route("/widgets-typo", "POST", scopes=("orders:write", "integrations:manage"))
+        api.route("/widgets-typo", "POST", scopes=("orders:write", "backups:run"))
     assert registry.REGISTRY == before
 
 

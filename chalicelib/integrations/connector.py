@@ -1,0 +1,122 @@
+"""What a connector type provides, and the registry the catalog and the workers read.
+
+A connector type is a class registered once (at import of its module). A *connection* is
+one configured instance of a type: its config (public), its credentials (encrypted at
+rest, decrypted only for a worker's call, never presented) and its owner.
+
+    kind = connector_type(connection.type)
+    kind.test(connection)                      # can it reach the other side?
+    page = kind.pull(connection, cursor)       # records from the other side, page by page
+    kind.push(connection, record)              # one record (an event's data) out
+    kind.map_in(connection, record)            # the other side's record -> our fields
+    kind.verify_inbound(connection, headers, body)   # an inbound callback's signature
+
+A type implements the directions it supports (`directions`); the others raise
+Unsupported. Presets are types too (a generic REST type with named mappings); they say
+`template = True` so the catalog does not present them as certified vendor adapters.
+"""
+
+from __future__ import annotations
+
+import builtins
+from abc import ABC
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from chalicelib.core.errors import Unprocessable
+
+PULL, PUSH, SEND, INBOUND = "pull", "push", "send", "inbound"
+
+
+class Unsupported(Unprocessable):
+    """This connector type does not do that (a push to a pull-only type, a sync of a
+    send-only one)."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    id: str                       # "int_..."
+    type: str                     # a registered connector type
+    name: str
+    owner: str                    # the user it belongs to
+    sandbox: bool                 # made by a sandbox principal: sandbox data only
+    config: dict[str, Any]        # validated by the type's config_model; presentable
+    credentials: dict[str, Any]   # decrypted; never presented, logged or put in errors
+    status: str = "active"        # active | paused
+    created_by: str = ""          # the principal, "kind:id"
+    scopes: tuple[str, ...] = ()  # the creating principal's: the ceiling of its syncs
+    created_at: str = ""
+    updated_at: str = ""
+    version: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)  # the type's own state (cursors)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    ok: bool
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Page:
+    records: list[dict[str, Any]]   # the other side's records, as it sent them
+    cursor: str | None              # None: the last page
+
+
+class ConnectorType(ABC):
+    type: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    directions: ClassVar[frozenset[str]]
+    # builtins.type: `type` is this class's own attribute (the connector type's name)
+    config_model: ClassVar[builtins.type[BaseModel]]
+    credentials_model: ClassVar[builtins.type[BaseModel] | None] = None
+    template: ClassVar[bool] = False   # a preset: a starting mapping, not a certified adapter
+
+    def test(self, connection: Connection) -> TestResult:
+        return TestResult(True, "Nothing to check for this type.")
+
+    def pull(self, connection: Connection, cursor: str | None) -> Page:
+        raise Unsupported(f"A {self.type} connector does not pull records.")
+
+    def map_in(self, connection: Connection, record: dict[str, Any]) -> dict[str, Any]:
+        """The other side's record as the target resource's fields."""
+        raise Unsupported(f"A {self.type} connector does not map records in.")
+
+    def push(self, connection: Connection, record: dict[str, Any]) -> dict[str, Any]:
+        raise Unsupported(f"A {self.type} connector does not push records.")
+
+    def verify_inbound(self, connection: Connection, headers: dict[str, str],
+                       body: bytes) -> dict[str, Any]:
+        """The callback's event, once its signature and timestamp hold; raises otherwise."""
+        raise Unsupported(f"A {self.type} connector receives no callbacks.")
+
+    def catalog_entry(self) -> dict[str, Any]:
+        creds = self.credentials_model
+        return {
+            "type": self.type, "title": self.title, "description": self.description,
+            "directions": sorted(self.directions), "template": self.template,
+            "configSchema": self.config_model.model_json_schema(),
+            "credentialsSchema": creds.model_json_schema() if creds else None,
+        }
+
+
+CONNECTORS: dict[str, ConnectorType] = {}
+
+
+def register(kind: ConnectorType) -> ConnectorType:
+    if kind.type in CONNECTORS and type(CONNECTORS[kind.type]) is not type(kind):
+        raise ValueError(f"connector type {kind.type} declared twice")
+    CONNECTORS[kind.type] = kind
+    return kind
+
+
+def connector_type(name: str) -> ConnectorType:
+    try:
+        return CONNECTORS[name]
+    except KeyError:
+        raise Unprocessable(f"Unknown connector type '{name}'.", details=[
+            {"field": "type", "message": f"One of: {', '.join(sorted(CONNECTORS))}."}]) from None

@@ -1,0 +1,1 @@
+"""Notifications: email and SMS through SES and SNS, and in-app notifications."""
