@@ -15,6 +15,8 @@ from typing import Any
 from chalicelib.core.settings import Settings, resource_prefix_for
 from chalicelib.exchange.exports.storage import PREFIX as EXPORTS_PREFIX
 from chalicelib.exchange.exports.storage import RETENTION_DAYS as EXPORT_RETENTION_DAYS
+from chalicelib.exchange.imports.storage import PREFIX as IMPORTS_PREFIX
+from chalicelib.exchange.imports.storage import RETENTION_DAYS as IMPORT_RETENTION_DAYS
 from chalicelib.webhooks.models import DELIVERY_FUNCTION_TIMEOUT
 
 QUEUES = ("events", "webhooks", "jobs")
@@ -90,11 +92,15 @@ def build(stage: str, with_api: bool = True) -> dict[str, Any]:
                     {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
                 # Export files are kept EXPORT_RETENTION_DAYS (their jobs say until
                 # when); uploads a dead job left incomplete are aborted after a day.
+                # Import uploads, bodies and error files: IMPORT_RETENTION_DAYS.
                 "LifecycleConfiguration": {"Rules": [
                     {"Id": "export-files", "Status": "Enabled",
                      "Prefix": EXPORTS_PREFIX,
                      "ExpirationInDays": EXPORT_RETENTION_DAYS,
-                     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}}]},
+                     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+                    {"Id": "import-files", "Status": "Enabled",
+                     "Prefix": IMPORTS_PREFIX,
+                     "ExpirationInDays": IMPORT_RETENTION_DAYS}]},
             },
         },
         "KeysSecret": {

@@ -161,3 +161,18 @@ def test_the_package_carries_bytecode_used_as_it_is(tmp_path: Path) -> None:
     got = subprocess.run([sys.executable, "-c", "import pkg.mod; print(pkg.mod.ANSWER)"],
                          cwd=out, capture_output=True, text=True, check=True)
     assert got.stdout.strip() == "compiled"
+
+
+def test_every_file_prefix_the_app_writes_expires() -> None:
+    """Exports and import files (uploads, bodies, error files: callers' data) are removed
+    by the bucket's lifecycle rules, not kept forever. Checked on the template: moto's
+    CloudFormation does not apply lifecycle rules, so the local stack has none."""
+    from chalicelib.exchange.exports import storage as exports
+    from chalicelib.exchange.imports import storage as imports
+
+    buckets = [r for r in build("dev")["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
+    rules = {rule["Prefix"]: rule for b in buckets
+             for rule in b["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules[exports.PREFIX]["ExpirationInDays"] == exports.RETENTION_DAYS
+    assert rules[imports.PREFIX]["ExpirationInDays"] == imports.RETENTION_DAYS
+    assert all(r["Status"] == "Enabled" for r in rules.values())

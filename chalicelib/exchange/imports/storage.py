@@ -23,6 +23,9 @@ from chalicelib.exchange.exports.storage import LINK_SECONDS, get, link, put, re
 __all__ = ["LINK_SECONDS", "get", "link", "put", "remove", "size_of"]
 
 PREFIX = "imports/"
+# Uploads, request bodies and error files hold callers' (possibly personal) data: kept
+# this long, then S3 removes them (infra/template.py's lifecycle rule reads this).
+RETENTION_DAYS = 7
 UPLOAD_SECONDS = 900      # an upload URL's life
 WHOLE = 1 << 20           # files up to this size are read once per invocation
 MEDIA = {"csv": "text/csv", "json": "application/json"}
