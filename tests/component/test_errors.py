@@ -69,3 +69,19 @@ def test_oauth_forms_come_from_the_classes():
         exc = cls(5) if cls is errors.RateLimited else cls()
         answer = as_oauth_error(exc)
         assert (answer.error, answer.status) == (error, status), cls
+
+
+def test_each_code_is_described_by_its_own_class_not_inherited() -> None:
+    """A class that introduces a code must say what it means and what to do in its own
+    body: inheriting the parent's meaning would document one code with another's words."""
+    from chalicelib.core import errors
+
+    introduced: dict[str, type] = {}
+    for cls in errors._declared():
+        introduced.setdefault(cls.code, cls)
+    for code, cls in introduced.items():
+        own = vars(cls)
+        assert "code" in own or cls is errors.AppError, code
+        assert own.get("meaning") and own.get("remedy"), f"{code}: {cls.__name__}"
+    meanings = [errors.ERRORS[code][1] for code in introduced]
+    assert len(set(meanings)) == len(meanings)
