@@ -17,6 +17,9 @@ delivery's.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from chalicelib.core import aws, clock, ids
@@ -71,10 +74,39 @@ def current(event: dict[str, Any]) -> dict[str, Any]:
     return json.loads(item["event"]) if item else event
 
 
+# Events committed inside `deferred()`, published together when it ends.
+_held: ContextVar[list[dict[str, Any]] | None] = ContextVar("outbox_held", default=None)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Within it, committed events are held and published together at its end (in
+    batches of 10 per SQS call), not one send per transaction: for a bulk writer (an
+    import's chunk). They are committed (pending) already, so a crash before the end
+    loses none: the sweeper sends them."""
+    if _held.get() is not None:   # nested: the outer one publishes
+        yield
+        return
+    held: list[dict[str, Any]] = []
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        if held:
+            publish(held)
+
+
 def transact(ops: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
-    """Commit the change and its events together, then hand the events to the queue."""
+    """Commit the change and its events together, then hand the events to the queue
+    (at the end of the enclosing `deferred()`, if any)."""
     store.transact([*ops, *(put for e in events for put in outbox_puts(e))])
-    if events:
+    if not events:
+        return
+    held = _held.get()
+    if held is not None:
+        held.extend(events)
+    else:
         publish(events)
 
 

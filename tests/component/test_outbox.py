@@ -129,3 +129,43 @@ def test_publish_keeps_what_the_queue_refused_pending(stack, monkeypatch):
     clock.advance(outbox.SWEEP_AFTER + 1)
     assert outbox.sweep() == 1
     assert sorted(m["id"] for m in _messages()) == sorted(e["id"] for e in events)
+
+
+def test_deferred_publishes_once_at_its_end_in_batches(stack, monkeypatch):
+    """A bulk writer's events are committed one transaction at a time but sent together:
+    nothing reaches the queue before the block ends, then all of them, 10 per call."""
+    from chalicelib.events import outbox
+    from chalicelib.store import table as store
+
+    calls = []
+    real = outbox.publish
+    monkeypatch.setattr(outbox, "publish", lambda events: (calls.append(len(events)),
+                                                           real(events)))
+    events = [outbox.new_event("product.created", {"id": f"prd_d{i}"}) for i in range(12)]
+    with outbox.deferred():
+        for i, event in enumerate(events):
+            outbox.transact([{"Put": {"Item": {"PK": f"PRODUCT#prd_d{i}", "SK": "PRODUCT"}}}],
+                            [event])
+            with outbox.deferred():   # nested: the outer block publishes
+                pass
+        assert calls == [] and _messages() == []
+        assert "GSI2PK" in store.get(f"OUTBOX#{events[0]['id']}", "EVENT")  # pending
+    assert calls == [12]
+    assert sorted(m["id"] for m in _messages()) == sorted(e["id"] for e in events)
+    assert outbox.sweep() == 0
+
+
+def test_deferred_events_are_left_pending_for_the_sweeper_when_the_block_dies(
+        stack, monkeypatch):
+    from chalicelib.events import outbox
+
+    event = outbox.new_event("product.created", {"id": "prd_dead"})
+    with pytest.raises(RuntimeError), outbox.deferred():
+        outbox.transact([{"Put": {"Item": {"PK": "PRODUCT#prd_dead", "SK": "PRODUCT"}}}],
+                        [event])
+        monkeypatch.setattr(outbox, "publish", lambda events: None)  # the writer dies
+        raise RuntimeError("died mid-chunk")
+    monkeypatch.undo()
+    monkeypatch.setattr(outbox, "SWEEP_AFTER", -1)
+    assert outbox.sweep() == 1
+    assert [m["id"] for m in _messages()] == [event["id"]]
