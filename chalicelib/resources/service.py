@@ -5,6 +5,7 @@ audit entry and its events in one transaction (the outbox)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core import clock, ids
@@ -156,6 +157,27 @@ def create(res: Resource, principal: Principal, body: Any,
            item_id: str | None = None) -> dict[str, Any]:
     """`item_id`: the id to give it (imports derive one from the row, so a chunk applied
     again finds its rows); by default a new one."""
+    prepared = prepare_create(res, principal, body, item_id)
+    repo.commit(res, prepared.ops, prepared.events)
+    return prepared.presented
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A create's writes, not yet committed: a bulk writer commits several together."""
+    ops: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    presented: dict[str, Any]
+
+    @property
+    def items(self) -> int:
+        """The transaction items it takes (an event is its outbox item, and a link to
+        the person whose data it carries)."""
+        return len(self.ops) + sum(2 if e.get("subject") else 1 for e in self.events)
+
+
+def prepare_create(res: Resource, principal: Principal, body: Any,
+                   item_id: str | None = None) -> Prepared:
     ns = namespace(principal)
     record = _record_from(body)
     now = clock.iso()
@@ -173,8 +195,16 @@ def create(res: Resource, principal: Principal, body: Any,
            audit.put_op(audit.entry(principal, f"{res.singular}.create", res.singular,
                                     record["id"], {**_unpersonal(res, record),
                                                    "sandbox": ns == "sandbox"}))]
-    repo.commit(res, ops, events)
-    return res.present(written)
+    return Prepared(ops, events, res.present(written))
+
+
+def create_many(res: Resource, principal: Principal, prepared: list[Prepared]) -> None:
+    """Several prepared creates in one transaction (all or none: a conflict raises and
+    the caller retries them one by one to learn which). DynamoDB takes 100 items per
+    transaction; each create is its record, its uniqueness items, its audit entry and
+    its events' items."""
+    ops = [op for p in prepared for op in p.ops]
+    repo.commit(res, ops, [e for p in prepared for e in p.events])
 
 
 def _events(res: Resource, ns: str, what: str, previous: dict[str, Any] | None,
