@@ -3,6 +3,7 @@ DELETE cancels, payments raising payment.received / payment.failed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_serializer, model_validator
@@ -136,6 +137,11 @@ class PaymentIn(Body):
     reference: str | None = Field(None, max_length=200)
 
 
+class PaymentRefused(Conflict):
+    """A payment the order's state refuses (cancelled, over the balance): 409 to an API
+    caller; an inbound gateway's event is acknowledged and logged instead."""
+
+
 class Payment(Out):
     id: str
     order_id: str
@@ -231,7 +237,11 @@ def cancel(principal: Principal, order_id: str) -> dict[str, Any]:
     return service.transition(ORDERS, principal, order_id, "cancelled")
 
 
-def pay(principal: Principal, order_id: str, body: PaymentIn) -> dict[str, Any]:
+def pay(principal: Principal, order_id: str, body: PaymentIn,
+        more_ops: Callable[[dict[str, Any]], list[dict[str, Any]]] | None = None
+        ) -> dict[str, Any]:
+    """`more_ops(payment)`: items written in the payment's own transaction (an inbound
+    callback's duplicate marker)."""
     amount = cents(body.amount) or 0
     payment = {"id": ids.new_id("pay"), "orderId": order_id, "amount": amount,
                "method": body.method, "status": body.status, "createdAt": clock.iso()}
@@ -240,13 +250,13 @@ def pay(principal: Principal, order_id: str, body: PaymentIn) -> dict[str, Any]:
 
     def change(record: dict[str, Any]) -> tuple[dict[str, Any], service.Events]:
         if record["status"] == "cancelled":
-            raise Conflict("The order is cancelled.")
+            raise PaymentRefused("The order is cancelled.")
         if body.status == "succeeded":
             balance = record["total"] - record.get("amountPaid", 0)
             if amount > balance:
-                raise Conflict("The amount exceeds the order's balance.",
-                               details=[{"field": "amount",
-                                         "message": f"balance is {balance / 100:.2f}"}])
+                raise PaymentRefused("The amount exceeds the order's balance.",
+                                     details=[{"field": "amount",
+                                               "message": f"balance is {balance / 100:.2f}"}])
             record["amountPaid"] = record.get("amountPaid", 0) + amount
             record["paymentStatus"] = _payment_status(record["amountPaid"], record["total"])
             event = "payment.received"
@@ -255,7 +265,8 @@ def pay(principal: Principal, order_id: str, body: PaymentIn) -> dict[str, Any]:
         return record, [(event, ORDERS.present(payment))]
 
     def put_payment(_old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-        return [repo.payment_op(ORDERS, service.namespace(principal), order_id, payment)]
+        return [repo.payment_op(ORDERS, service.namespace(principal), order_id, payment),
+                *(more_ops(payment) if more_ops else [])]
 
     service.mutate(ORDERS, principal, order_id, change, f"payment.{body.status}",
                    extra_ops=put_payment, audit_changes={**payment})
