@@ -12,6 +12,7 @@ from chalicelib.core.settings import get_settings
 from chalicelib.docs import routes as docs_routes
 from chalicelib.edge import middleware as edge
 from chalicelib.exchange.exports import routes as export_routes
+from chalicelib.exchange.exports.schedules import routes as export_schedule_routes
 from chalicelib.exchange.imports import routes as import_routes
 from chalicelib.ops import health, logs
 from chalicelib.resources import routes as resource_routes
@@ -27,6 +28,7 @@ app.api.binary_types.append(
 for module in (health, oauth_routes, user_routes, api_key_routes, logs, docs_routes,
                resource_routes, webhook_routes, delivery_routes, export_routes, import_routes):
     app.register_blueprint(module.api.blueprint)
+app.register_blueprint(export_schedule_routes.api.blueprint)
 
 _settings = get_settings()  # names only: no I/O at import
 
@@ -63,10 +65,14 @@ def run_jobs(event: Any) -> dict:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 @lambda_handler
 def every_minute(event: Any) -> dict:
-    """Outbox sweep, deliveries due after long waits, failing-endpoint checks."""
+    """Outbox sweep, deliveries due after long waits, failing-endpoint checks, due export
+    schedules."""
+    from chalicelib.exchange.exports.schedules import tick
     from chalicelib.webhooks import worker
 
-    return worker.every_minute()
+    out = worker.every_minute()
+    out["exportSchedules"] = tick.run_due()
+    return out
 
 
 @app.lambda_function(name="bootstrap")

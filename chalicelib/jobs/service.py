@@ -6,7 +6,7 @@ principal sees and makes sandbox jobs only (they work on sandbox data).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib.core import clock, ids
@@ -23,12 +23,26 @@ CLEANUP_LEASE = 60.0  # seconds a cancel holds the job while it removes partial 
 
 def submit(actor: Principal, kind: str, id_prefix: str, params: dict[str, Any]) -> Job:
     """A new pending job, written with its audit entry, and its first message."""
-    kinds.KINDS[kind]  # noqa: B018 - a kind nobody registered is a bug: KeyError
-    job = Job(id=ids.new_id(id_prefix), kind=kind, owner=actor.owner, sandbox=actor.sandbox,
-              status=PENDING, created_at=clock.iso(), created_by=actor.describe(),
-              scopes=tuple(sorted(actor.scopes)), params=params)
+    job = new(kind, id_prefix, params, owner=actor.owner, sandbox=actor.sandbox,
+              created_by=actor.describe(), scopes=actor.scopes)
     store.transact([repo.create_op(job), audit.put_op(audit.entry(
         actor, f"{kind}.create", kind, job.id, params))])
+    enqueue(job)
+    return job
+
+
+def new(kind: str, id_prefix: str, params: dict[str, Any], *, owner: str, sandbox: bool,
+        created_by: str, scopes: Iterable[str]) -> Job:
+    """A pending job, not yet written: its creator writes it (repo.create_op) in a
+    transaction of its own, then calls `enqueue`. `scopes` is its ceiling."""
+    kinds.KINDS[kind]  # noqa: B018 - a kind nobody registered is a bug: KeyError
+    return Job(id=ids.new_id(id_prefix), kind=kind, owner=owner, sandbox=sandbox,
+               status=PENDING, created_at=clock.iso(), created_by=created_by,
+               scopes=tuple(sorted(scopes)), params=params)
+
+
+def enqueue(job: Job) -> None:
+    """A written job's first message; a job that cannot be queued fails (503)."""
     try:
         queue.send(job.id, job.seq)
     except Exception as exc:
@@ -39,7 +53,6 @@ def submit(actor: Principal, kind: str, id_prefix: str, params: dict[str, Any]) 
             {"code": "SERVICE_UNAVAILABLE", "message": "The job could not be queued.",
              "at": clock.iso()}])
         raise Unavailable("The job could not be queued; try again.") from exc
-    return job
 
 
 def visible(actor: Principal, job_id: str, kind: str) -> Job:
