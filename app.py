@@ -14,6 +14,9 @@ from chalicelib.edge import middleware as edge
 from chalicelib.exchange.exports import routes as export_routes
 from chalicelib.exchange.exports.schedules import routes as export_schedule_routes
 from chalicelib.exchange.imports import routes as import_routes
+from chalicelib.integrations import inbound_routes, sync_routes
+from chalicelib.integrations import routes as integration_routes
+from chalicelib.notifications import routes as notification_routes
 from chalicelib.ops import health, logs
 from chalicelib.resources import routes as resource_routes
 from chalicelib.webhooks import routes as webhook_routes
@@ -29,6 +32,10 @@ for module in (health, oauth_routes, user_routes, api_key_routes, logs, docs_rou
                resource_routes, webhook_routes, delivery_routes, export_routes, import_routes):
     app.register_blueprint(module.api.blueprint)
 app.register_blueprint(export_schedule_routes.api.blueprint)
+app.register_blueprint(notification_routes.api.blueprint)
+app.register_blueprint(inbound_routes.api.blueprint)
+app.register_blueprint(integration_routes.api.blueprint)
+app.register_blueprint(sync_routes.api.blueprint)
 
 _settings = get_settings()  # names only: no I/O at import
 
@@ -36,10 +43,13 @@ _settings = get_settings()  # names only: no I/O at import
 @app.on_sqs_message(queue=_settings.queue_name("events"), batch_size=10)
 @lambda_handler
 def fan_out(event: Any) -> dict:
-    """Each event becomes one delivery per subscribed, active webhook."""
+    """Each event becomes one delivery per subscribed, active webhook; platform events
+    also become in-app notifications of their owner (both idempotent per event)."""
+    from chalicelib.notifications import inapp
     from chalicelib.webhooks import worker
 
-    return worker.fan_out_batch(event.to_dict())
+    batch = event.to_dict()
+    return inapp.merge_failures(worker.fan_out_batch(batch), inapp.from_events(batch))
 
 
 @app.on_sqs_message(queue=_settings.queue_name("webhooks"), batch_size=10)

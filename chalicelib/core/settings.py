@@ -51,18 +51,23 @@ class Settings(BaseModel):
     password_hash_n: int = 2**17
     admin_client_id: str = "admin"
     admin_username: str = "admin"
-    # The sender of mail to webhook owners (endpoint-health warnings).
+    # The sender of the platform's mail (endpoint-health warnings, notifications).
     email_from: str = "webhooks@gatehouse.local"
+    # The SMS sender id (1-11 letters and digits) where carriers allow one; empty: none.
+    sms_sender_id: str = ""
     webhook_allowed_hosts: tuple[str, ...] = ()
     webhook_retry_schedule: tuple[int, ...] = (60, 300, 1800)
     # A webhook whose every attempt failed this long is warned, then disabled.
     webhook_warn_after_hours: float = 72
     webhook_disable_after_hours: float = 120
+    # Buckets an s3_drop connection may write to with the platform's role: "bucket", or
+    # "bucket/prefix/" ({owner} in the prefix: each owner's own part). Empty: none.
+    integration_s3_buckets: tuple[str, ...] = ()
     tiers: dict[str, int] = Field(
         default_factory=lambda: {"free": 100, "pro": 1000, "enterprise": 10000})
 
     @field_validator("cors_origins", "webhook_allowed_hosts", "webhook_retry_schedule",
-                     mode="before")
+                     "integration_s3_buckets", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         if isinstance(value, str):

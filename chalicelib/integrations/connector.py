@@ -19,7 +19,9 @@ Unsupported. Presets are types too (a generic REST type with named mappings); th
 from __future__ import annotations
 
 import builtins
+import re
 from abc import ABC
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -76,6 +78,18 @@ class ConnectorType(ABC):
     credentials_model: ClassVar[builtins.type[BaseModel] | None] = None
     template: ClassVar[bool] = False   # a preset: a starting mapping, not a certified adapter
 
+    def urls(self, config: dict[str, Any]) -> list[tuple[str, str]]:
+        """(field path, URL) of every address in a config that the platform will call:
+        each passes the SSRF guard at create and update. By default every string that
+        starts with a scheme ("https://", "ftp://", ...), at any depth; a type whose
+        config names hosts another way overrides this."""
+        return list(_scheme_strings(config, ""))
+
+    def check(self, config: dict[str, Any], owner: str) -> None:
+        """The type's own checks of a validated config for its owner, beyond its model
+        (an allow-list the operator sets); raises Unprocessable naming the field."""
+        return None
+
     def test(self, connection: Connection) -> TestResult:
         return TestResult(True, "Nothing to check for this type.")
 
@@ -102,6 +116,21 @@ class ConnectorType(ABC):
             "configSchema": self.config_model.model_json_schema(),
             "credentialsSchema": creds.model_json_schema() if creds else None,
         }
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _scheme_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        if _SCHEME.match(value.strip()):
+            yield path, value
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _scheme_strings(inner, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            yield from _scheme_strings(inner, f"{path}.{i}")
 
 
 CONNECTORS: dict[str, ConnectorType] = {}

@@ -7,12 +7,14 @@ Connection
   id, type, name, owner, sandbox, config (map), credentialsEnc (keyring.encrypt of the
   credentials' JSON; absent = none), status (active | paused), createdBy, scopes,
   createdAt, updatedAt, version (int, bumped by every change: optimistic locking),
-  extra (map: the type's own state, e.g. a sync's high-water mark)
+  extra (map: the type's own state, e.g. a sync's high-water mark),
+  credentialFields (the credentials' field names, presentable), credentialsUpdatedAt
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.auth import keyring
@@ -38,8 +40,18 @@ def new_item(c: Connection) -> dict[str, Any]:
         "version": c.version, "extra": c.extra,
     }
     if c.credentials:
-        item["credentialsEnc"] = keyring.encrypt(json.dumps(c.credentials))
+        item.update(credential_attrs(c.credentials, c.updated_at or c.created_at))
     return item
+
+
+def credential_attrs(credentials: dict[str, Any], stamp: str) -> dict[str, Any]:
+    """The stored form of credentials: encrypted, with their field names (presentable:
+    which ones are set) and when they were set."""
+    return {"credentialsEnc": keyring.encrypt(json.dumps(credentials)),
+            "credentialFields": sorted(credentials), "credentialsUpdatedAt": stamp}
+
+
+CREDENTIAL_ATTRS = ("credentialsEnc", "credentialFields", "credentialsUpdatedAt")
 
 
 def of_item(item: dict[str, Any], *, decrypt: bool = False) -> Connection:
@@ -71,6 +83,28 @@ def create(c: Connection) -> None:
     store.put_new(new_item(c), "This connection already exists.")
 
 
-def listing(owner: str | None, *, cursor: str | None, limit: int
+def put_op(c: Connection) -> dict[str, Any]:
+    """A new connection as an operation of `store.transact` (beside its audit entry)."""
+    return {"Put": {"Item": new_item(c), "ConditionExpression": "attribute_not_exists(PK)"}}
+
+
+def update_op(item: dict[str, Any], changes: dict[str, Any],
+              remove: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Changes to a connection as read, on condition that its version is still the one
+    read (optimistic locking); bumps the version."""
+    seen = int(item.get("version", 1))
+    return {"Update": store.update_request(
+        pk(str(item["id"])), SK, {**changes, "version": seen + 1}, remove=remove,
+        condition="attribute_exists(PK) AND #ver = :seen", values={":seen": seen},
+        names={"#ver": "version"})}
+
+
+def delete_op(connection_id: str) -> dict[str, Any]:
+    return {"Delete": {"Key": {"PK": pk(connection_id), "SK": SK},
+                       "ConditionExpression": "attribute_exists(PK)"}}
+
+
+def listing(owner: str | None, *, cursor: str | None, limit: int,
+            item_filter: Callable[[dict[str, Any]], bool] | None = None
             ) -> tuple[list[dict[str, Any]], str | None]:
-    return store.owned_page(KIND, owner, cursor=cursor, limit=limit)
+    return store.owned_page(KIND, owner, cursor=cursor, limit=limit, item_filter=item_filter)

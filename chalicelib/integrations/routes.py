@@ -1,0 +1,90 @@
+"""/api/v1/integrations: the connector catalog and the configured connections (scope
+integrations:manage; own connections only, an admin sees all; another owner's answers
+404). Syncs, logs and status are in the sync side's own blueprint."""
+
+from __future__ import annotations
+
+from chalicelib.http.context import RequestContext
+from chalicelib.http.registry import ApiBlueprint, Reply, ok, page
+from chalicelib.integrations import service
+from chalicelib.integrations.models import (
+    ChangeConnection,
+    CreateConnection,
+    ListConnections,
+    ReplaceConnection,
+)
+
+api = ApiBlueprint(__name__, "Integrations")
+
+SCOPE = ("integrations:manage",)
+ONE = "/integrations/{integration_id}"
+
+
+# Declared before ONE's routes; the route tables match fixed segments before captures
+# anyway (API Gateway by specificity, Chalice's local matcher by sorting).
+@api.route("/integrations/catalog", summary="The connector types")
+def integration_catalog(ctx: RequestContext) -> Reply:
+    """Every connector type: `directions` (pull, push, send, inbound), the JSON Schemas
+    of its `config` (`configSchema`) and `credentials` (`credentialsSchema`, null if it
+    takes none), and `template: true` for presets (a starting mapping over the generic
+    REST type, not a certified vendor adapter)."""
+    types = service.catalog()
+    return ok(types, {"count": len(types)})
+
+
+@api.route("/integrations", scopes=SCOPE, query=ListConnections, summary="List integrations")
+def list_integrations(ctx: RequestContext, query: ListConnections) -> Reply:
+    """The caller's connections (an admin: everyone's), newest first; never credentials,
+    only which credential fields are set."""
+    items, cursor = service.listing(ctx.actor, query)
+    return page(items, cursor, query.per_page)
+
+
+@api.route("/integrations", "POST", scopes=SCOPE, body=CreateConnection, status=201,
+           summary="Create an integration", errors=(409,))
+def create_integration(ctx: RequestContext, body: CreateConnection) -> Reply:
+    """`config` and `credentials` follow the type's schemas (GET /integrations/catalog);
+    422 names each bad field (`config.<field>`, `credentials.<field>`) without echoing a
+    credential. Every URL in `config` must be a public address (the webhooks' SSRF
+    rules). Credentials are stored encrypted and never answered: `credentialsSet` and
+    `credentialFields` say what is set."""
+    data = service.create(ctx.actor, body)
+    location = f"/api/{ctx.version or 'v1'}/integrations/{data['id']}"
+    return Reply({"data": data}, 201, {"Location": location})
+
+
+@api.route(ONE, scopes=SCOPE, summary="Get an integration")
+def get_integration(ctx: RequestContext, integration_id: str) -> Reply:
+    return ok(service.get(ctx.actor, integration_id))
+
+
+@api.route(ONE, "PUT", scopes=SCOPE, body=ReplaceConnection, errors=(409,),
+           summary="Update an integration, or rotate its credentials")
+def replace_integration(ctx: RequestContext, integration_id: str,
+                        body: ReplaceConnection) -> Reply:
+    """`name`, `config` and `credentials`, each replaced whole when given (a new config
+    is validated and checked as at creation). New `credentials` replace every old one
+    (rotation: the old values are gone); absent or null keeps them. With `version`, 409
+    if the connection changed since you read it."""
+    return ok(service.replace(ctx.actor, integration_id, body))
+
+
+@api.route(ONE, "PATCH", scopes=SCOPE, body=ChangeConnection, errors=(409,),
+           summary="Rename, pause or resume an integration")
+def change_integration(ctx: RequestContext, integration_id: str,
+                       body: ChangeConnection) -> Reply:
+    """`status: paused` stops its syncs, pushes and inbound events until `active`."""
+    return ok(service.change(ctx.actor, integration_id, body))
+
+
+@api.route(ONE, "DELETE", scopes=SCOPE, status=204, summary="Delete an integration")
+def delete_integration(ctx: RequestContext, integration_id: str) -> None:
+    """Its credentials go with it; a pending sync is cancelled."""
+    service.delete(ctx.actor, integration_id)
+
+
+@api.route(f"{ONE}/test", "POST", scopes=SCOPE, summary="Test an integration's connection")
+def test_integration(ctx: RequestContext, integration_id: str) -> Reply:
+    """Runs the type's own check (an S3 drop: HeadBucket on its bucket) and answers
+    `{ok, message, detail, testedAt}`; a failed check is `ok: false`, not an error."""
+    return ok(service.run_test(ctx.actor, integration_id))
