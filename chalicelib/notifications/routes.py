@@ -1,0 +1,95 @@
+"""/api/v2/notifications (v1 served too, deprecated like every v1 path): sending email and
+SMS (scope notifications:send; the caller's owner's sends, an admin sees all) and the
+caller's own in-app inbox (scope notifications:read; nobody reads another's, admins
+included: it is a person's inbox, not a resource to administer)."""
+
+from __future__ import annotations
+
+from chalicelib.core.errors import ValidationFailed
+from chalicelib.http.context import RequestContext
+from chalicelib.http.registry import ApiBlueprint, Reply, ok, page
+from chalicelib.notifications import inapp, repo, service, templates
+from chalicelib.notifications.models import InboxQuery, MarkRead, RecordsQuery, SendNotification
+
+api = ApiBlueprint(__name__, "Notifications")
+
+SEND = ("notifications:send",)
+READ = ("notifications:read",)
+INBOX = "/notifications/inapp"
+
+
+@api.route("/notifications/send", "POST", scopes=SEND, body=SendNotification, errors=(429, 503),
+           summary="Send an email or SMS")
+def send_notification(ctx: RequestContext, body: SendNotification) -> Reply:
+    """One message per recipient (nobody sees the others), through SES (email) or SNS
+    (SMS, E.164 numbers), from a built-in `template` with `variables` or an inline
+    `subject`/`body` (`{{name}}` placeholders; values HTML-escaped in HTML). Answers 200
+    with the send's record: `status` sent | partial | failed | sandbox, and each
+    recipient's outcome. 422: bad or too many recipients (20 per call), an unknown
+    template or a missing variable (named in `details`), a message too large, or every
+    recipient refused by the provider; 429: the owner's daily quota (1,000 recipients)
+    is spent; 503: the provider is unavailable. `connectionId` sends with one of your
+    `email_ses` / `sms_sns` connections' settings. A sandbox key's sends are checked and
+    recorded (status `sandbox`) but never leave."""
+    options = (service.connection_options(ctx.actor, body.connection_id, body.channel)
+               if body.connection_id else {})
+    req = service.Request(channel=body.channel, to=body.recipients(), template=body.template,
+                          variables=body.values(), subject=body.subject, body=body.body,
+                          html=body.html, **options)
+    return ok(service.present(service.send(service.Sender.of(ctx.actor), req)))
+
+
+@api.route("/notifications", scopes=SEND, query=RecordsQuery, summary="List sends")
+def list_notifications(ctx: RequestContext, query: RecordsQuery) -> Reply:
+    """The sends of the caller's owner (an admin: everyone's), newest first; kept 90
+    days. Bodies are not kept."""
+    items, cursor = service.listing(ctx.actor, query.cursor, query.per_page)
+    return page([service.present(i) for i in items], cursor, query.per_page)
+
+
+@api.route("/notifications/templates", scopes=SEND, summary="The built-in templates")
+def list_templates(ctx: RequestContext) -> Reply:
+    """Each with its subject, text, SMS text and the variables it needs."""
+    items = [t.describe() for t in templates.BUILT_IN.values()]
+    return page(items, None, len(items))
+
+
+@api.route("/notifications/{notification_id}", scopes=SEND, summary="Get a send")
+def get_notification(ctx: RequestContext, notification_id: str) -> Reply:
+    return ok(service.present(service.get(ctx.actor, notification_id)))
+
+
+@api.route(INBOX, scopes=READ, query=InboxQuery, summary="My in-app notifications")
+def list_inapp(ctx: RequestContext, query: InboxQuery) -> Reply:
+    """Newest first; `is_read=true|false` filters. Pages by `cursor` (as every list) or
+    by the brief's `page` number. Besides `data` and `pagination` the answer carries
+    `count` (notifications matching the filter) and `unread_count` (all unread ones),
+    both over the inbox's newest 1,000 (notifications are kept 90 days)."""
+    if query.page is not None and query.page * query.per_page > repo.INBOX_READ_CAP:
+        raise ValidationFailed("Page numbers reach the newest 1,000 notifications; use "
+                               "`cursor` (or a filter).",
+                               details=[{"field": "page", "message": "too far"}])
+    found = inapp.listing(ctx.actor, query.is_read, cursor=query.cursor, page=query.page,
+                          per_page=query.per_page)
+    reply = page(found["items"], found["next_cursor"], query.per_page)
+    reply.body.update(count=found["count"], unread_count=found["unread_count"])
+    return reply
+
+
+@api.route(f"{INBOX}/read-all", "POST", scopes=READ, summary="Mark all my notifications read")
+def read_all_inapp(ctx: RequestContext) -> Reply:
+    """Answers how many were marked (`updated`)."""
+    return ok({"updated": inapp.mark_all_read(ctx.actor)})
+
+
+@api.route(f"{INBOX}/{{notification_id}}", scopes=READ, summary="Get one in-app notification")
+def get_inapp(ctx: RequestContext, notification_id: str) -> Reply:
+    return ok(inapp.get(ctx.actor, notification_id))
+
+
+@api.route(f"{INBOX}/{{notification_id}}", "PATCH", scopes=READ, body=MarkRead,
+           summary="Mark an in-app notification read (or unread)")
+def mark_inapp(ctx: RequestContext, notification_id: str, body: MarkRead) -> Reply:
+    """`{"is_read": true}` (the brief's body; `isRead` too) sets `read_at` (a second
+    call keeps the first time); `false` makes it unread again. Another's: 404."""
+    return ok(inapp.mark(ctx.actor, notification_id, body.is_read))
