@@ -65,7 +65,7 @@ class GatewaySim:
 
     @staticmethod
     def payload(event: dict[str, Any]) -> bytes:
-        return json.dumps(event, indent=2).encode()  # as Stripe sends it
+        return json.dumps(event, indent=2, ensure_ascii=False).encode()  # as Stripe sends it
 
     def header(self, body: bytes, *, timestamp: int | None = None,
                test_mode_v0: bool = True) -> str:
