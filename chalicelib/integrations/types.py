@@ -16,6 +16,7 @@ MODULES: tuple[str, ...] = (
     "chalicelib.integrations.s3drop",
     "chalicelib.integrations.messaging",
     "chalicelib.integrations.presets",  # rest, and the presets built on it
+    "chalicelib.integrations.gateway",  # payment_gateway (inbound callbacks)
 )
 
 _loaded = False

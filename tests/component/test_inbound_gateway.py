@@ -372,3 +372,26 @@ def test_concurrent_deliveries_against_the_emulator_record_each_event_once():
     assert set(result["distinct"]) <= {"recorded", "http409"} and recorded >= 1, result
     assert result["payments"] == result["received"] == 1 + recorded, result
     assert result["amountPaid"] == 100 * (1 + recorded), result
+
+
+def test_the_catalog_lists_the_gateway_type(admin):
+    kinds = {k["type"]: k for k in admin.get(f"{V}/integrations/catalog").json["data"]}
+    gateway = kinds["payment_gateway"]
+    assert gateway["directions"] == ["inbound"] and gateway["template"] is False
+    assert gateway["credentialsSchema"]["required"] == ["signingSecret"]
+    config = gateway["configSchema"]["properties"]
+    assert config["toleranceSeconds"]["default"] == 300
+    assert config["orderIdPath"]["default"] == "data.object.metadata.orderId"
+    for config, credentials, field in (
+            ({"toleranceSeconds": "300"}, {"signingSecret": SECRET}, "config.toleranceSeconds"),
+            ({"toleranceSeconds": 5}, {"signingSecret": SECRET}, "config.toleranceSeconds"),
+            ({"scheme": "paypal"}, {"signingSecret": SECRET}, "config.scheme"),
+            ({"orderIdPath": "a..b"}, {"signingSecret": SECRET}, "config.orderIdPath"),
+            ({"extra": 1}, {"signingSecret": SECRET}, "config.extra"),
+            ({}, {"signingSecret": "s3cr3t!"}, "credentials.signingSecret"),
+            ({}, {}, "credentials.signingSecret")):
+        resp = admin.post(f"{V}/integrations", {"type": "payment_gateway", "name": "x",
+                                                "config": config, "credentials": credentials})
+        err = assert_error(resp, 422, "VALIDATION_ERROR")
+        assert [d["field"] for d in err["details"]] == [field], err
+        assert "s3cr3t!" not in json.dumps(err)
