@@ -169,12 +169,10 @@ class ImportRun(Run):
             return 0, 0, []
         bodies = [c.body.model_dump(by_alias=True, exclude_unset=True)  # type: ignore[union-attr]
                   for c in valid]
-        if res.unique and key:
-            found = repo.claimed(res, self.ns, key, [str(b[key]) for b in bodies])
-            targets = [found.get(str(b[key]).lower()) for b in bodies]
+        if key:
+            targets = rows.targets(res, self.ns, key, [str(b[key]) for b in bodies])
         else:
-            ids = ([str(b[key]) for b in bodies] if key else
-                   [rows.row_id(res, self.job.id, c.row) for c in valid])
+            ids = [rows.row_id(res, self.job.id, c.row) for c in valid]
             there = repo.existing(res, self.ns, ids)
             targets = [i if i in there else None for i in ids]
         created = updated = 0
@@ -190,7 +188,7 @@ class ImportRun(Run):
                 elif key is None:
                     created += 1  # written by this import before a restart
                 else:
-                    change = self._update_body(body)
+                    change = rows.update_body(res, body)
                     if not self.dry:
                         service.update(res, self.actor, target, change)
                     updated += 1
@@ -199,22 +197,6 @@ class ImportRun(Run):
                 problems.append({"row": checked.row, "field": field or key,
                                  "message": exc.message})
         return created, updated, problems
-
-    def _update_body(self, body: dict[str, Any]) -> Any:
-        from pydantic import ValidationError
-
-        from chalicelib.core.errors import Conflict, Unprocessable
-
-        if self.res.update is None:
-            raise Conflict(f"This {self.res.singular} exists, and an import cannot change "
-                           f"a {self.res.singular}.")
-        given = {k: v for k, v in body.items() if k != self.res.id_field}
-        try:
-            return self.res.update.model_validate(given)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise Unprocessable(str(first.get("msg")), details=[{"field": ".".join(
-                str(p) for p in first.get("loc", ()))}]) from exc
 
     def _finish(self, processed: int) -> Step:
         point = self.point

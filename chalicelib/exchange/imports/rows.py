@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.exchange.entities import field_type
+from chalicelib.resources import repo
 from chalicelib.resources.declaration import Resource
 
 if TYPE_CHECKING:  # the writers' package loads where a job or a template needs it
@@ -97,3 +98,31 @@ def row_id(res: Resource, job_id: str, row: int) -> str:
     finds the rows it created (entities without a natural key)."""
     digest = hashlib.sha256(f"{job_id}#{row}".encode()).hexdigest()
     return f"{res.id_prefix}_imp{digest[:23]}"
+
+
+def targets(res: Resource, ns: str, key: str, values: list[str]) -> list[str | None]:
+    """The ids of the records these natural-key values name, None where there is none
+    yet: by the uniqueness items (sku, email; case-insensitive), or the value itself
+    when the key is the id (inventory's sku). Imports and syncs upsert through it."""
+    if res.unique and key == res.unique[0]:
+        found = repo.claimed(res, ns, key, values)
+        return [found.get(v.lower()) for v in values]
+    there = repo.existing(res, ns, values)
+    return [v if v in there else None for v in values]
+
+
+def update_body(res: Resource, body: dict[str, Any]) -> BaseModel:
+    """A create body's fields (the id field left out) as the resource's update body:
+    what an upsert sends to an existing record."""
+    from chalicelib.core.errors import Conflict, Unprocessable
+
+    if res.update is None:
+        raise Conflict(f"This {res.singular} exists, and an import cannot change "
+                       f"a {res.singular}.")
+    given = {k: v for k, v in body.items() if k != res.id_field}
+    try:
+        return res.update.model_validate(given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Unprocessable(str(first.get("msg")), details=[{"field": ".".join(
+            str(p) for p in first.get("loc", ()))}]) from exc

@@ -1,0 +1,294 @@
+"""The sync job (kind `sync`): a connection's remote records pulled page by page into
+our resource.
+
+A step is one page: pulled (the connector retries transient failures with backoff),
+then each record mapped, checked by the resource's create model (as a POST would be)
+and upserted by its natural key through the resource service (the create or update the
+API would make: its own transaction, audit entry and event):
+
+- no record with that key: created;
+- a record: the fields whose values differ are the candidates. A field the connection
+  is the source of truth for takes the remote's value; any other takes it only if the
+  remote record is newer (`updatedAtField` against our `updatedAt`; a remote without
+  that time is taken as newer). Nothing to change: skipped, nothing written, so a second
+  run over unchanged data writes nothing.
+
+After the page its log entries (every record but the unchanged ones) and the checkpoint
+(the next cursor, the counts, the consistency sums) are saved. A worker that dies
+mid-page redoes the page: the records it wrote are found by their keys and equal, so
+they are skipped, never created twice.
+
+The consistency check runs as it goes: for each key seen, a sha256 of the remote
+record's mapped values and one of ours after the run (the same fields, as the API
+presents them), summed (XOR) on each side; the result gives both counts and sums, and
+the keys that differ (a record that failed, a field where ours was newer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from chalicelib.core import clock
+from chalicelib.core.errors import AppError
+from chalicelib.exchange import entities
+from chalicelib.exchange.imports import rows
+from chalicelib.exchange.imports.kind import principal_of
+from chalicelib.integrations import repo as connections
+from chalicelib.integrations import sync_store
+from chalicelib.integrations.outbound import RemoteError
+from chalicelib.integrations.rest import RestConfig, RestConnector
+from chalicelib.jobs import kinds
+from chalicelib.jobs.kinds import JobFailed, Kind, Run, Step
+from chalicelib.jobs.model import Job
+from chalicelib.resources import repo as records
+from chalicelib.resources import service
+from chalicelib.resources.declaration import Resource, cents
+
+ID_PREFIX = "syn"
+MAX_LOG = 5000        # entries kept per run; beyond, counted only
+SAMPLE = 20           # differing keys named in the consistency result
+ZERO = "0" * 64
+
+
+def connector_of(connection: connections.Connection) -> RestConnector:
+    from chalicelib.integrations import presets  # noqa: F401 - registers rest and presets
+    from chalicelib.integrations.connector import connector_type
+
+    kind = connector_type(connection.type)
+    if not isinstance(kind, RestConnector):
+        from chalicelib.integrations.connector import Unsupported
+
+        raise Unsupported(f"A {connection.type} integration does not sync records.")
+    return kind
+
+
+def _stored(value: Any) -> Any:
+    """A body's value as the resource keeps it (money in cents), to compare with ours."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return cents(value)
+    if isinstance(value, dict):
+        return {k: _stored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stored(v) for v in value]
+    return value
+
+
+def _digest(key: str, values: dict[str, Any]) -> int:
+    text = json.dumps([key.lower(), values], sort_keys=True, separators=(",", ":"),
+                      default=str)
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16)
+
+
+def _epoch(stamp: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _problem(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ())) or "record"
+        what = "a value is required" if err["type"] == "missing" else str(err["msg"])
+        parts.append(f"{where}: {what}")
+    return "; ".join(parts)
+
+
+class SyncRun(Run):
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        found = connections.load(str(job.params["connectionId"]))
+        if found is None:
+            raise JobFailed("NOT_FOUND", "The integration was deleted.")
+        self.conn = found
+        self.kind = connector_of(found)
+        try:
+            self.cfg: RestConfig = self.kind.config(found)
+        except ValidationError:
+            raise JobFailed("VALIDATION_ERROR", "The integration's config is no longer "
+                            "valid for its type; correct it and sync again.") from None
+        if self.cfg.pull is None:
+            raise JobFailed("VALIDATION_ERROR", "The integration has no pull configured.")
+        self.res: Resource = entities.entity(self.cfg.resource)
+        self.key = self.cfg.key(self.res)
+        # Records go where the connection lives (a sandbox connection: sandbox data).
+        self.actor = replace(principal_of(job), sandbox=found.sandbox)
+        self.ns = service.namespace(self.actor)
+        self.point: dict[str, Any] = dict(job.checkpoint or {
+            "cursor": None, "page": 0, "records": 0, "created": 0, "updated": 0,
+            "skipped": 0, "unchanged": 0, "failed": 0, "logged": 0, "logTruncated": False,
+            "remote": {"count": 0, "sum": ZERO}, "ours": {"count": 0, "sum": ZERO},
+            "differing": 0, "differingKeys": []})
+
+    def suspend(self) -> dict[str, Any]:
+        return self.point  # every step ends at a checkpoint
+
+    def step(self) -> Step:
+        p = self.point
+        try:
+            page = self.kind.pull(self.conn, p["cursor"])
+        except RemoteError as exc:
+            code = "SERVICE_UNAVAILABLE" if exc.transient else "VALIDATION_ERROR"
+            raise JobFailed(code, f"The remote system failed: {exc.message}. {p['page']} "
+                            f"page(s), {p['records']} record(s) were synced before it; a "
+                            "new sync skips what is unchanged.") from None
+        outcomes = self._apply(page.records)
+        room = max(0, MAX_LOG - int(p["logged"]))
+        logged = [(i, o) for i, o in enumerate(outcomes) if o.get("action")]
+        sync_store.write_log(self.conn.id, self.job.id, int(p["page"]), logged[:room])
+        p = self.point = {
+            **p, "cursor": page.cursor, "page": int(p["page"]) + 1,
+            "logged": int(p["logged"]) + min(room, len(logged)),
+            "logTruncated": bool(p["logTruncated"]) or len(logged) > room}
+        if page.cursor is None:
+            return Step(int(p["records"]), done=True, result=self._result())
+        return Step(int(p["records"]), checkpoint=p)
+
+    # -- one page ----------------------------------------------------------------------
+    def _apply(self, raws: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each record's outcome, in the page's order: {recordKey, action, reason,
+        fields} (action None: unchanged, not logged)."""
+        res, key = self.res, self.key
+        ready: list[tuple[int, str, Any, dict[str, Any]]] = []
+        outcomes: list[dict[str, Any]] = [{} for _ in raws]
+        for i, raw in enumerate(raws):
+            mapped = self.kind.map_in(self.conn, raw)
+            value = mapped.get(key)
+            if value is None or isinstance(value, dict | list) or not str(value).strip():
+                outcomes[i] = self._count("failed", None, f"no {key} in the record")
+                continue
+            text = str(value).strip()
+            try:
+                body = res.create.model_validate(mapped)
+            except ValidationError as exc:
+                outcomes[i] = self._count("failed", text, _problem(exc))
+                self._consistency(text, mapped, None)
+                continue
+            ready.append((i, text, body, raw))
+        ids = rows.targets(res, self.ns, key, [t for _, t, _, _ in ready]) if ready else []
+        seen: set[str] = set()
+        for (i, text, body, raw), target in zip(ready, ids, strict=True):
+            if text.lower() in seen:
+                outcomes[i] = self._count("failed", text, f"this {key} is in the page "
+                                          "more than once; the first was applied")
+                continue
+            seen.add(text.lower())
+            outcomes[i] = self._upsert(text, body, raw, target)
+        return outcomes
+
+    def _upsert(self, text: str, body: Any, raw: dict[str, Any],
+                target: str | None) -> dict[str, Any]:
+        res = self.res
+        given = body.model_dump(by_alias=True, exclude_unset=True)
+        theirs = {k: _stored(v) for k, v in given.items()}
+        current = records.load(res, self.ns, target) if target else None
+        try:
+            if current is None:
+                written = service.create(res, self.actor, body)
+                self._consistency(text, res.present(theirs), written)
+                return self._count("created", text, "new", sorted(theirs))
+            ours = current.record
+            changes, kept = self._decide(theirs, ours, raw)
+            if not changes:
+                self._consistency(text, res.present(theirs), res.present(ours))
+                if kept:
+                    return self._count("skipped", text, "ours is newer", kept)
+                self._count("unchanged", text, "")
+                return {}
+            change = rows.update_body(res, {k: given[k] for k in changes})
+            written = service.update(res, self.actor, str(target), change)
+            self._consistency(text, res.present(theirs), written)
+            reason = "changed" + (f"; ours is newer for {', '.join(kept)}" if kept else "")
+            return self._count("updated", text, reason, changes)
+        except AppError as exc:
+            self._consistency(text, res.present(theirs),
+                              res.present(current.record) if current else None)
+            field = next((d.get("field") for d in exc.details if d.get("field")), None)
+            return self._count("failed", text, exc.message + (f" ({field})" if field else ""))
+
+    def _decide(self, theirs: dict[str, Any], ours: dict[str, Any],
+                raw: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """(fields to take from the remote, fields where ours is newer and stays)."""
+        differ = [f for f, v in theirs.items()
+                  if f not in (self.key, self.res.id_field) and ours.get(f) != v]
+        if not differ:
+            return [], []
+        their_time = self.kind.updated_at(self.conn, raw)
+        our_time = _epoch(ours.get("updatedAt"))
+        remote_newer = their_time is None or our_time is None or their_time > our_time
+        owned = set(self.cfg.source_of_truth)
+        take = [f for f in differ if f in owned or remote_newer]
+        return take, [f for f in differ if f not in take]
+
+    # -- bookkeeping -------------------------------------------------------------------
+    def _count(self, action: str, key: str | None, reason: str,
+               fields: list[str] | None = None) -> dict[str, Any]:
+        p = self.point
+        p["records"] = int(p["records"]) + 1
+        p[action] = int(p[action]) + 1
+        if action == "unchanged":
+            p["skipped"] = int(p["skipped"]) + 1
+            return {}
+        entry: dict[str, Any] = {"recordKey": key, "action": action, "reason": reason[:500],
+                                 "at": clock.iso()}
+        if fields:
+            entry["fields"] = fields
+        return entry
+
+    def _consistency(self, key: str, theirs: dict[str, Any],
+                     ours: dict[str, Any] | None) -> None:
+        """Adds a record to both sides' count and sum (the remote's mapped fields, and
+        ours of the same fields)."""
+        fields = sorted(theirs)
+        remote = _digest(key, {f: theirs.get(f) for f in fields})
+        p = self.point
+        p["remote"] = {"count": p["remote"]["count"] + 1,
+                       "sum": f"{int(p['remote']['sum'], 16) ^ remote:064x}"}
+        mine = None if ours is None else _digest(key, {f: ours.get(f) for f in fields})
+        if mine is not None:
+            p["ours"] = {"count": p["ours"]["count"] + 1,
+                         "sum": f"{int(p['ours']['sum'], 16) ^ mine:064x}"}
+        if mine != remote:
+            p["differing"] = int(p["differing"]) + 1
+            if len(p["differingKeys"]) < SAMPLE:
+                p["differingKeys"] = [*p["differingKeys"], key]
+
+    def _result(self) -> dict[str, Any]:
+        p = self.point
+        remote, ours = p["remote"], p["ours"]
+        return {
+            "pages": p["page"], "records": p["records"], "created": p["created"],
+            "updated": p["updated"], "skipped": p["skipped"], "unchanged": p["unchanged"],
+            "failed": p["failed"], "logEntries": p["logged"],
+            "logTruncated": p["logTruncated"],
+            "consistency": {
+                "remote": {"count": remote["count"], "checksum": remote["sum"]},
+                "ours": {"count": ours["count"], "checksum": ours["sum"]},
+                "consistent": remote == ours and not p["differing"],
+                "differing": p["differing"], "differingKeys": p["differingKeys"]}}
+
+
+class SyncKind(Kind):
+    name = "sync"
+
+    def required_scopes(self, job: Job) -> list[str]:
+        return ["integrations:manage", f"{job.params.get('resource')}:write"]
+
+    def start(self, job: Job) -> Run:
+        return SyncRun(job)
+
+    def cleanup(self, job: Job) -> None:
+        """Nothing to remove: each record written was a complete create or update with
+        its event, and the log entries stay (they expire)."""
+
+
+KIND = kinds.register(SyncKind())

@@ -1,0 +1,63 @@
+"""/api/v1/integrations/{id}/sync, /logs and /status (scope integrations:manage; own
+integrations only, an admin sees all; another owner's answers 404)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from chalicelib.http.context import RequestContext
+from chalicelib.http.models import PageQuery
+from chalicelib.http.registry import ApiBlueprint, Reply, ok, page
+from chalicelib.integrations import sync_service
+
+api = ApiBlueprint(__name__, "Integrations")
+
+SCOPE = ("integrations:manage",)
+ONE = "/integrations/{integration_id}"
+
+
+class LogsQuery(PageQuery):
+    run_id: str | None = Field(None, max_length=100, pattern=r"^syn_[0-9a-z]{26}$",
+                               description="A run's id (default: the latest run).")
+    action: Literal["created", "updated", "skipped", "failed"] | None = Field(
+        None, description="Only entries with this action.")
+
+
+def _version(ctx: RequestContext) -> str:
+    return ctx.version or "v1"
+
+
+@api.route(f"{ONE}/sync", "POST", scopes=SCOPE, status=202, errors=(409,),
+           summary="Start a sync")
+def start_sync(ctx: RequestContext, integration_id: str) -> Reply:
+    """Pulls the remote's records page by page into the integration's resource, as a
+    job: 202 with the run (`runId`, `status`); follow `GET /status`. Records are matched
+    by the natural key (sku, email): new ones are created, changed ones updated (the
+    newer side wins a field, unless the integration is the field's source of truth),
+    unchanged ones skipped; each write raises the resource's event. 409 while a sync of
+    this integration is running; 403 without the resource's write scope."""
+    conn, job = sync_service.start(ctx.actor, integration_id)
+    data = sync_service.present_run(conn, job, _version(ctx))
+    return Reply({"data": data}, 202, {"Location": data["links"]["status"]})
+
+
+@api.route(f"{ONE}/status", scopes=SCOPE, summary="The latest sync run")
+def sync_status(ctx: RequestContext, integration_id: str) -> Reply:
+    """The latest run: `status` (never | pending | running | completed | failed |
+    cancelled), `counts` {records, created, updated, skipped, failed}, `pages`, the
+    `error` of a failed run, and once completed the `consistency` check: count and
+    checksum of the remote's mapped records and of ours for the same keys, and the keys
+    that differ."""
+    return ok(sync_service.status(ctx.actor, integration_id, _version(ctx)))
+
+
+@api.route(f"{ONE}/logs", scopes=SCOPE, query=LogsQuery, summary="A sync run's log")
+def sync_logs(ctx: RequestContext, integration_id: str, query: LogsQuery) -> Reply:
+    """A run's entries in order (the latest run unless `runId`): `{runId, recordKey,
+    action: created|updated|skipped|failed, reason, fields, at}`. Unchanged records are
+    counted in the status, not logged; at most 5,000 entries per run are kept (30 days)."""
+    entries, cursor = sync_service.logs(ctx.actor, integration_id, query.run_id,
+                                        query.action, query.cursor, query.per_page)
+    return page(entries, cursor, query.per_page)

@@ -1,0 +1,132 @@
+"""What the sync routes call: start a connection's sync, its latest run, its run log.
+
+One run at a time per connection: a start claims the connection's sync item on
+condition that nobody claimed it since it was read (two starts cannot both win), and a
+claim whose job is still pending or running answers 409.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.core import clock, ids
+from chalicelib.core.errors import Conflict, NotFound, Unprocessable
+from chalicelib.core.principal import Principal
+from chalicelib.exchange import entities
+from chalicelib.integrations import service, sync_store
+from chalicelib.integrations.connector import Connection
+from chalicelib.integrations.sync import ID_PREFIX, connector_of
+from chalicelib.jobs import repo as jobs_repo
+from chalicelib.jobs import service as jobs
+from chalicelib.jobs.model import ACTIVE, Job
+
+CLAIM_SECONDS = 60   # a claim whose job never got made stops blocking after this
+
+
+def _running(latest: dict[str, Any] | None) -> str | None:
+    """The run that blocks a new one: its job id (or the claim), None if none does."""
+    if not latest:
+        return None
+    job_id = str(latest.get("jobId", ""))
+    if job_id.startswith(sync_store.CLAIM):
+        fresh = int(latest.get("claimedAt", 0)) + CLAIM_SECONDS > clock.now_int()
+        return "a sync being started" if fresh else None
+    job = jobs_repo.get(job_id)
+    return job.id if job is not None and job.status in ACTIVE else None
+
+
+def start(actor: Principal, connection_id: str) -> tuple[Connection, Job]:
+    conn = service.connection(actor, connection_id)
+    kind = connector_of(conn)
+    if conn.status != "active":
+        raise Conflict("This integration is paused; set its status to active to sync.")
+    from pydantic import ValidationError
+
+    try:
+        cfg = kind.config(conn)
+    except ValidationError:
+        raise Unprocessable("The integration's config is no longer valid for its type.",
+                            details=[{"field": "config", "message": "update it"}]) from None
+    if cfg.pull is None:
+        raise Unprocessable("This integration has no pull configured.",
+                            details=[{"field": "config.pull", "message": "required to sync"}])
+    entities.require(actor, cfg.resource, "write", "Syncing into")
+    latest = sync_store.latest(conn.id)
+    running = _running(latest)
+    if running:
+        raise Conflict(f"A sync of this integration is running ({running}); wait for it "
+                       "to finish.", details=[{"field": "integrationId",
+                                               "message": "sync running"}])
+    token = ids.random_b32(16)
+    sync_store.claim(conn.id, latest, token)
+    try:
+        job = jobs.submit(actor, "sync", ID_PREFIX, {"connectionId": conn.id,
+                                                     "resource": cfg.resource})
+    except Exception:
+        sync_store.settle(conn.id, token, None)
+        raise
+    sync_store.settle(conn.id, token, job.id)
+    return conn, job
+
+
+def _run_of(conn: Connection, run_id: str | None) -> Job | None:
+    if run_id is None:
+        latest = sync_store.latest(conn.id)
+        run_id = str((latest or {}).get("jobId", ""))
+        if not run_id or run_id.startswith(sync_store.CLAIM):
+            return None
+    job = jobs_repo.get(run_id)
+    if job is None or job.kind != "sync" or job.params.get("connectionId") != conn.id:
+        raise NotFound(f"No sync run {run_id} of this integration.")
+    return job
+
+
+def present_run(conn: Connection, job: Job | None, version: str = "v1") -> dict[str, Any]:
+    base = f"/api/{version}/integrations/{conn.id}"
+    if job is None:
+        return {"integrationId": conn.id, "runId": None, "status": "never",
+                "links": {"logs": f"{base}/logs"}}
+    point = job.result or job.checkpoint or {}
+    counts = {k: int(point.get(k, 0)) for k in
+              ("records", "created", "updated", "skipped", "failed")}
+    out: dict[str, Any] = {
+        "integrationId": conn.id, "runId": job.id, "status": job.status,
+        "createdAt": job.created_at, "startedAt": job.started_at,
+        "finishedAt": job.finished_at, "pages": int(point.get("pages", point.get("page", 0))),
+        "counts": counts, "consistency": (job.result or {}).get("consistency"),
+        "logTruncated": bool(point.get("logTruncated")),
+        "error": job.errors[-1] if job.errors else None,
+        "links": {"status": f"{base}/status", "logs": f"{base}/logs?runId={job.id}"}}
+    return out
+
+
+def status(actor: Principal, connection_id: str, version: str) -> dict[str, Any]:
+    conn = service.connection(actor, connection_id)
+    return present_run(conn, _run_of(conn, None), version)
+
+
+def logs(actor: Principal, connection_id: str, run_id: str | None, action: str | None,
+         cursor: str | None, limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    conn = service.connection(actor, connection_id)
+    job = _run_of(conn, run_id)
+    if job is None:
+        return [], None
+    entries, following = sync_store.log_page(conn.id, job.id, cursor=cursor, limit=limit,
+                                             action=action)
+    return [{"runId": job.id, **e} for e in entries], following
+
+
+@service.on_delete
+def _deleted(conn: Connection) -> None:
+    """A deleted connection's pending or running sync is cancelled (its worker stops
+    after its page); its log entries expire on their own."""
+    latest = sync_store.latest(conn.id)
+    job_id = str((latest or {}).get("jobId", ""))
+    if job_id and not job_id.startswith(sync_store.CLAIM):
+        system = Principal(kind="system", id="integration-delete", owner=conn.owner,
+                           scopes=frozenset({"admin"}))
+        try:
+            jobs.cancel(system, job_id, "sync")
+        except NotFound:
+            pass
+    sync_store.forget(conn.id)

@@ -1,0 +1,99 @@
+"""A connection's sync items, in its partition: the only module that spells their keys.
+
+  PK = INTEGRATION#<id>, SK = SYNC
+      jobId (the latest run, or "claim:<token>" while one is being started), claimedAt,
+      version (bumped by each claim: two starts cannot both win)
+  PK = INTEGRATION#<id>, SK = SYNCLOG#<jobId>#<page:06d>#<index:05d>
+      runId, recordKey, action (created | updated | skipped | failed), reason, fields,
+      at, ttl (LOG_DAYS)
+
+A log entry's key is its page and place in the page, so a page applied again after a
+worker died writes the same entries again, not new ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.core import clock
+from chalicelib.core.errors import Conflict
+from chalicelib.store import table as store
+
+SK = "SYNC"
+LOG = "SYNCLOG#"
+LOG_DAYS = 30
+CLAIM = "claim:"
+
+
+def _pk(connection_id: str) -> str:
+    return f"INTEGRATION#{connection_id}"
+
+
+def latest(connection_id: str) -> dict[str, Any] | None:
+    return store.get(_pk(connection_id), SK, consistent=True)
+
+
+def claim(connection_id: str, seen: dict[str, Any] | None, token: str) -> None:
+    """Marks a run as starting, on condition that nobody claimed since `seen` was read
+    (409 otherwise)."""
+    from botocore.exceptions import ClientError
+
+    version = int(seen["version"]) if seen else 0
+    item = {"PK": _pk(connection_id), "SK": SK, "jobId": CLAIM + token,
+            "claimedAt": clock.now_int(), "version": version + 1}
+    cond: dict[str, Any] = ({"ConditionExpression": "attribute_not_exists(PK)"} if seen is None
+                            else {"ConditionExpression": "version = :v",
+                                  "ExpressionAttributeValues": {":v": version}})
+    try:
+        store.table().put_item(Item=item, **cond)
+    except ClientError as exc:
+        if store.is_condition_failure(exc):
+            raise Conflict("A sync of this integration is already starting.") from None
+        raise
+
+
+def settle(connection_id: str, token: str, job_id: str | None) -> None:
+    """The claim becomes the run's job (None: removed, the job was not made)."""
+    from botocore.exceptions import ClientError
+
+    key = {"PK": _pk(connection_id), "SK": SK}
+    try:
+        if job_id is None:
+            store.table().delete_item(Key=key, ConditionExpression="jobId = :t",
+                                      ExpressionAttributeValues={":t": CLAIM + token})
+        else:
+            store.table().update_item(
+                Key=key, UpdateExpression="SET jobId = :j",
+                ConditionExpression="jobId = :t",
+                ExpressionAttributeValues={":t": CLAIM + token, ":j": job_id})
+    except ClientError as exc:
+        if not store.is_condition_failure(exc):
+            raise
+
+
+def forget(connection_id: str) -> None:
+    store.delete(_pk(connection_id), SK)
+
+
+def write_log(connection_id: str, job_id: str, page: int,
+              entries: list[tuple[int, dict[str, Any]]]) -> None:
+    """The page's entries (index in the page, entry), 25 to a BatchWriteItem."""
+    if not entries:
+        return
+    ttl = clock.now_int() + LOG_DAYS * 86400
+    with store.table().batch_writer(overwrite_by_pkeys=["PK", "SK"]) as batch:
+        for index, entry in entries:
+            batch.put_item(Item={"PK": _pk(connection_id),
+                                 "SK": f"{LOG}{job_id}#{page:06d}#{index:05d}",
+                                 "runId": job_id, "ttl": ttl, **entry})
+
+
+def log_page(connection_id: str, job_id: str, *, cursor: str | None, limit: int,
+             action: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One run's entries in the order they happened."""
+    keep = None if action is None else (lambda item: item.get("action") == action)
+    items, following = store.query_page(_pk(connection_id), sk_prefix=f"{LOG}{job_id}#",
+                                        forward=True, cursor=cursor, limit=limit,
+                                        item_filter=keep)
+    fields = ("recordKey", "action", "reason", "fields", "at")
+    return [{k: i[k] for k in fields if k in i} for i in items], following
