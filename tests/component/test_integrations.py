@@ -409,6 +409,14 @@ def test_the_creators_scopes_are_the_connections_ceiling(admin: Api) -> None:
     cid = create(narrow)["id"]
     assert stored(cid)["scopes"] == ["integrations:manage", "orders:read"]
     assert stored(cid)["createdBy"].startswith("api_key:")
+    # whoever points it somewhere else next sets the ceiling: here a narrower key
+    key = ivan.post("/api/v1/api-keys", {"name": "n", "scopes": ["integrations:manage"]})
+    narrower = ivan.as_key(key.json["data"]["key"])
+    assert narrower.put(f"{BASE}/{cid}", {"config": {"baseUrl": "https://b.example.com"}}
+                        ).status_code == 200
+    assert stored(cid)["scopes"] == ["integrations:manage"]
+    assert narrower.patch(f"{BASE}/{cid}", {"name": "renamed"}).status_code == 200
+    assert stored(cid)["scopes"] == ["integrations:manage"]  # a rename sets nothing
 
 
 def test_sandbox_principals_reach_only_sandbox_connections(admin: Api) -> None:
