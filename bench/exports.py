@@ -113,7 +113,7 @@ def _pipeline(pages: list[list[dict[str, Any]]], fmt: str) -> int:
     from chalicelib.resources.products import PRODUCTS
 
     names = PRODUCTS.field_names()
-    source = sources.Source(PRODUCTS, "live", names, None)
+    source = sources.ResourceSource(PRODUCTS, "live", names, None)
     writer = open_writer(fmt, sources.dictionary(PRODUCTS, names), entity="products")
     buffer = bytearray()
     for records in pages:

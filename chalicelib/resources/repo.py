@@ -126,6 +126,14 @@ def linked_ids(parent: Resource, ns: str, parent_id: str, child: Resource) -> It
         yield str(link["SK"]).split("#", 1)[1]
 
 
+def linked_page(parent: Resource, ns: str, parent_id: str, child: Resource,
+                cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+    """A page of `linked_ids` and the cursor after it (an export resumes there)."""
+    links, after = store.query_page(_pk(parent, ns, parent_id), sk_prefix=f"{child.kind}#",
+                                    cursor=cursor, limit=limit, forward=True)
+    return [str(link["SK"]).split("#", 1)[1] for link in links], after
+
+
 def payments(orders: Resource, ns: str, order_id: str, limit: int = 100
              ) -> list[dict[str, Any]]:
     """An order's payments, oldest first."""

@@ -344,7 +344,7 @@ def test_cancel_while_running_stops_between_pages(admin: Api, small_parts: None,
 
     seed_products(300, noisy=True)
     job = start(admin, {"entity": "products", "format": "csv"})
-    real, pages = sources.Source.page, []
+    real, pages = sources.ResourceSource.page, []
 
     def page_then_cancel(self: Any, cursor: str | None) -> Any:
         pages.append(cursor)
@@ -353,7 +353,7 @@ def test_cancel_while_running_stops_between_pages(admin: Api, small_parts: None,
             assert resp.json["data"]["status"] == "cancelled"
         return real(self, cursor)
 
-    monkeypatch.setattr(sources.Source, "page", page_then_cancel)
+    monkeypatch.setattr(sources.ResourceSource, "page", page_then_cancel)
     run_jobs()
     item = job_item(job["id"])
     assert len(pages) == 8  # the page read as it was cancelled was the last
@@ -484,11 +484,11 @@ def test_an_order_export_says_what_the_api_says(admin: Api) -> None:
 
 
 def test_money_stays_exact(admin: Api) -> None:
-    from chalicelib.exchange.exports.sources import Source
+    from chalicelib.exchange.exports.sources import ResourceSource
     from chalicelib.resources.products import PRODUCTS
 
     seed_products(2)
-    rows, _ = Source(PRODUCTS, "live", ["price"], None).page(None)
+    rows, _ = ResourceSource(PRODUCTS, "live", ["price"], None).page(None)
     assert rows == [{"price": Decimal("1.00")}, {"price": Decimal("1.01")}]
 
 

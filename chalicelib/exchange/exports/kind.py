@@ -1,4 +1,4 @@
-"""The export job: pages of a resource through a writer into S3.
+"""The export job: pages of a Source (sources.py) through a writer into S3.
 
 Bytes are buffered until a part is full (S3's smallest part but the last: 5 MiB), then
 the writer checkpoints, the part is uploaded with the next part number, and the job's
@@ -16,8 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.core import clock
-from chalicelib.exchange import entities
-from chalicelib.exchange.exports import events, sources, storage
+from chalicelib.exchange.exports import (
+    events,
+    platform,  # noqa: F401 - registers the platform's data (deliveries, logs)
+    sources,
+    storage,
+    subject,  # noqa: F401 - registers the data subject's export
+)
 from chalicelib.jobs import kinds
 from chalicelib.jobs.kinds import JobFailed, Kind, Run, Step
 from chalicelib.jobs.model import Job
@@ -42,16 +47,11 @@ def media_type(fmt: str) -> str:
 
 class ExportRun(Run):
     def __init__(self, job: Job) -> None:
-        from chalicelib.exchange.formats import open_writer, resume_writer
-
         params = job.params
         self.job, self.format = job, str(params["format"])
-        self.res = entities.entity(str(params["entity"]))
-        names = sources.field_names(self.res, params.get("fields"))
-        self.fields = sources.dictionary(self.res, names)
-        self.source = sources.Source(self.res, "sandbox" if job.sandbox else "live", names,
-                                     params.get("filters"))
-        self.key = storage.file_key(job.id, self.res.name, extension(self.format))
+        self.source = sources.find(str(params["entity"])).open(job)
+        self.entity, self.fields = self.source.entity, self.source.fields
+        self.key = storage.file_key(job.id, self.entity, extension(self.format))
         self.media = media_type(self.format)
         point = job.checkpoint or {}
         self.cursor: str | None = point.get("cursor")
@@ -60,13 +60,11 @@ class ExportRun(Run):
         self.seq: int = int(point.get("seq", 0))
         self.buffer = bytearray()
         if point:
-            self.writer = resume_writer(point["writer"], self.fields)
+            self.writer = self.source.resume_writer(point["writer"])
             if point.get("carry"):
                 self.buffer += storage.get(point["carry"])
         else:
-            options = params.get("options") or {}
-            extra = {"bom": bool(options.get("bom"))} if self.format == "csv" else {}
-            self.writer = open_writer(self.format, self.fields, entity=self.res.name, **extra)
+            self.writer = self.source.open_writer(self.format, params.get("options") or {})
 
     def step(self) -> Step:
         rows, self.cursor = self.source.page(self.cursor)
@@ -122,13 +120,13 @@ class ExportRun(Run):
                                 "export again.")
         rows, size = self.writer.rows, self.writer.size
         finished = clock.now()
-        dictionary = sidecar(self.fields, entity=self.res.name, format=self.format, extra={
+        dictionary = sidecar(self.fields, entity=self.entity, format=self.format, extra={
             "exportId": self.job.id, "rows": rows, "generatedAt": clock.iso(finished),
-            "filters": self.job.params.get("filters") or {}})
-        storage.put(storage.dictionary_key(self.job.id, self.res.name), dictionary,
+            "filters": self.job.params.get("filters") or {}, **self.source.about()})
+        storage.put(storage.dictionary_key(self.job.id, self.entity), dictionary,
                     "application/json")
         storage.remove(storage.folder(self.job.id) + "carry/")
-        stem = f"{self.res.name}-{self.job.id}"
+        stem = f"{self.entity}-{self.job.id}"
         return Step(rows, done=True, result={
             "rows": rows, "bytes": size, "parts": self.parts,
             "file": {"name": f"{stem}.{extension(self.format)}", "contentType": self.media,
@@ -142,7 +140,7 @@ class ExportKind(Kind):
     name = "export"
 
     def required_scopes(self, job: Job) -> list[str]:
-        return ["exports:run", f"{job.params.get('entity')}:read"]
+        return sources.find(str(job.params.get("entity"))).required_scopes(job)
 
     def start(self, job: Job) -> Run:
         return ExportRun(job)  # a declaration or fields changed under it: the engine fails it

@@ -20,8 +20,10 @@ class ExportOptions(Body):
 
 class CreateExport(Body):
     entity: str = Field(min_length=1, max_length=64, examples=["products"],
-                        description="A business resource: orders, products, customers, "
-                                    "inventory, tickets (every declared one).")
+                        description="A business resource (orders, products, customers, "
+                                    "inventory, tickets: every declared one), or the "
+                                    "platform's data: webhook_deliveries, access_logs, "
+                                    "audit_logs.")
     format: Format = Field("csv", description="csv | json | ndjson | xlsx | xml.")
     fields: list[str] | None = Field(
         None, min_length=1, max_length=100, examples=[["id", "sku", "name", "price"]],
@@ -30,7 +32,8 @@ class CreateExport(Body):
     filters: dict[str, FilterValue] | None = Field(
         None, examples=[{"category": ["kitchen", "garden"], "priceMin": "10"}],
         description="The entity's list filters (`status`, `category`, `<field>Min`/"
-                    "`<field>Max`, `createdAfter`/`createdBefore`, `q`); a list stands "
+                    "`<field>Max`, `createdAfter`/`createdBefore`, `q`; the platform's "
+                    "data: its listing's filters, and `from`/`to`); a list stands "
                     "for several values. An unknown filter answers 422 naming it.")
     options: ExportOptions | None = None
 

@@ -33,6 +33,19 @@ def create_export(ctx: RequestContext, body: CreateExport) -> Reply:
     return Reply({"data": data}, 202, {"Location": data["links"]["self"]})
 
 
+@api.route("/customers/{customer_id}/export", "POST", scopes=("exports:run", "customers:read"),
+           status=202, summary="Export everything held about a customer")
+def export_customer(ctx: RequestContext, customer_id: str) -> Reply:
+    """A data subject's export (GDPR art. 15/20): admin only (403 otherwise; a sandbox
+    key of an admin reaches sandbox customers); 404 for an unknown customer. Answers 202
+    with an export job (entity `customer_subject`, format json), followed and downloaded
+    at /exports/{id}: one JSON document `{generatedAt, subject, customer, orders (with
+    their payments), tickets, events, deliveries}`. An erased customer's holds what is
+    left, and `subject.erased` says so. Audited as `customer.export`."""
+    data = service.present(service.create_subject(ctx.actor, customer_id), _version(ctx))
+    return Reply({"data": data}, 202, {"Location": data["links"]["self"]})
+
+
 @api.route("/exports", scopes=SCOPE, query=ListExports, summary="Export history")
 def list_exports(ctx: RequestContext, query: ListExports) -> Reply:
     """The caller's exports (an admin: everyone's), newest first: who started each, when,

@@ -14,12 +14,12 @@ from chalicelib.core import clock
 from chalicelib.core.errors import Conflict
 from chalicelib.core.principal import Principal
 from chalicelib.events import audit
-from chalicelib.exchange import entities
 from chalicelib.exchange.exports import kind as export_kind
-from chalicelib.exchange.exports import sources, storage
+from chalicelib.exchange.exports import sources, storage, subject
 from chalicelib.exchange.exports.models import CreateExport, ListExports
 from chalicelib.jobs import service as jobs
 from chalicelib.jobs.model import COMPLETED, Job
+from chalicelib.resources.customers import CUSTOMERS
 
 KIND = export_kind.KIND.name
 
@@ -31,13 +31,17 @@ def create(actor: Principal, body: CreateExport) -> Job:
 def checked_params(actor: Principal, body: CreateExport) -> dict[str, Any]:
     """The job's params of an export the actor may run (403 without the entity's read
     scope, 422 naming an unknown field or filter); schedules store these too."""
-    res = entities.entity(body.entity)
-    entities.require(actor, res.name, "read", "Exporting")
-    sources.field_names(res, body.fields)
-    sources.filter_query(res, body.filters)
-    options = {"bom": bool(body.options and body.options.bom)}
-    return {"entity": res.name, "format": body.format, "fields": body.fields,
-            "filters": body.filters or {}, "options": options}
+    return sources.find(body.entity).params(actor, body)
+
+
+def create_subject(actor: Principal, customer_id: str) -> Job:
+    """A data subject's export (subject.py): 403 unless admin, 404 for an unknown
+    customer; audited against the customer, as their erasure is."""
+    job = jobs.submit(actor, KIND, export_kind.ID_PREFIX,
+                      subject.params_for(actor, customer_id))
+    audit.record(actor, "customer.export", CUSTOMERS.singular, customer_id,
+                 {"exportId": job.id, "format": "json"})
+    return job
 
 
 def get(actor: Principal, export_id: str) -> Job:
@@ -47,6 +51,8 @@ def get(actor: Principal, export_id: str) -> Job:
 def listing(actor: Principal, query: ListExports) -> tuple[list[Job], str | None]:
     statuses = set(query.status.split(",")) if query.status else None
     entity = query.entity
+    if entity in sources.EXPORTABLE:  # an alias lists its canonical name's exports
+        entity = sources.EXPORTABLE[entity].name
 
     def keep(job: Job) -> bool:
         return ((statuses is None or job.status in statuses)
@@ -61,7 +67,7 @@ def download(actor: Principal, export_id: str, what: str = "file") -> dict[str, 
     expiresAt}. 409 unless the export completed and its files are still kept."""
     job = jobs.visible(actor, export_id, KIND)
     entity = str(job.params.get("entity"))
-    entities.require(actor, entity, "read", "Exporting")
+    sources.find(entity).require(actor, job)
     result = job.result or {}
     if job.status != COMPLETED:
         raise Conflict(f"The export is {job.status}; it can be downloaded once completed.")
