@@ -65,7 +65,7 @@ def receive(connection_id: str, headers: dict[str, str], body: bytes,
         raw = kind.verify_inbound(connection, headers, body)
     except ValidationFailed:
         _charge_ip(ip)
-        _log_warning("inbound signature refused", connection)
+        _note("inbound signature refused", connection)
         raise
     if connection.status != "active":
         raise Unavailable("This connector is paused; deliveries resume when it is active.",
@@ -145,7 +145,7 @@ def _settle(connection: Connection, event: GatewayEvent, outcome: str,
     """Logs an event that records no payment (ignored, rejected); 200 either way."""
     if not inbound_log.put(_item(connection, event, outcome, reason)):
         return _answer(event, "duplicate", duplicate=True)
-    _log_warning(f"inbound event {outcome}", connection, eventId=event.event_id,
+    _note(f"inbound event {outcome}", connection, eventId=event.event_id,
                  reason=reason)
     return _answer(event, outcome, reason=reason)
 
@@ -161,7 +161,7 @@ def _answer(event: GatewayEvent, outcome: str, *, duplicate: bool = False,
     return out
 
 
-def _log_warning(message: str, connection: Connection, **extra: Any) -> None:
+def _note(message: str, connection: Connection, **extra: Any) -> None:
     from chalicelib.core.logging import get_logger
 
     get_logger().info(message, extra={"connectionId": connection.id, **extra})
