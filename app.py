@@ -80,12 +80,14 @@ def run_jobs(event: Any) -> dict:
 @lambda_handler
 def every_minute(event: Any) -> dict:
     """Outbox sweep, deliveries due after long waits, failing-endpoint checks, due export
-    schedules."""
+    schedules, due integration syncs."""
     from chalicelib.exchange.exports.schedules import tick
+    from chalicelib.integrations import sync_schedule
     from chalicelib.webhooks import worker
 
     out = worker.every_minute()
     out["exportSchedules"] = tick.run_due()
+    out["syncSchedules"] = sync_schedule.run_due()
     return out
 
 

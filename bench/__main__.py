@@ -39,14 +39,16 @@ GOALS = {
                f"(goal >= {imports.GOAL_RATIO:.0%} of raw)",
     "exports": "export of N products (CSV, XLSX) vs the raw Query read of the same rows "
                "(goal: bench/exports.GOAL_RATIO of raw)",
+    "sync": "a REST sync of N records from a local paginated ERP: records/s (report); a "
+            "second run with no changes writes 0 records",
 }
 # bench/exports.py comes with the exports work: run when it is there.
 ORDER = ("coldstart", "roundtrips", "overhead", "limiter", "propagation", "localhttp",
          "mixedload", "webhooks", "webhook_engine", "imports",
-         *(("exports",) if importlib.util.find_spec("bench.exports") else ()))
+         *(("exports",) if importlib.util.find_spec("bench.exports") else ()), "sync")
 # Rows for imports and exports: 10,000 (their default) took minutes each on this shared
 # 2-core machine; `python -m bench.imports 10000` runs the full size.
-SIZES = {"imports": (2000,), "exports": (2000,)}
+SIZES = {"imports": (2000,), "exports": (2000,), "sync": (5000,)}
 Row = tuple[str, Any, str]
 
 
@@ -98,7 +100,7 @@ def _basic_rows(r: dict[str, Any]) -> list[Row]:
 
 def table(r: dict[str, Any]) -> list[Row]:
     rows = _basic_rows(r)
-    for name in ("mixedload", "imports", "exports"):
+    for name in ("mixedload", "imports", "exports", "sync"):
         if name in r and "error" not in r[name]:
             rows += importlib.import_module(f"bench.{name}").rows(r[name])
     if "error" not in r["webhooks"] and "error" not in r["webhook_engine"]:
@@ -109,14 +111,16 @@ def table(r: dict[str, Any]) -> list[Row]:
 
 def passed(r: dict[str, Any]) -> bool:
     """The figures that must hold: none failed, no over-admission, nothing lost, no 5xx,
-    at most 2 round trips."""
+    at most 2 round trips, an unchanged sync writes nothing."""
     if any("error" in r[name] for name in ORDER):
         return False
     rt = r["roundtrips"]
     return (r["limiter"]["overAdmissions"] == 0
             and r["mixedload"]["lostWrites"] == r["mixedload"]["serverErrors"] == 0
             and all(isinstance(rt[k].get("roundTrips"), int) and rt[k]["roundTrips"] <= 2
-                    for k in ("bearer", "api_key")))
+                    for k in ("bearer", "api_key"))
+            and all(f["second"]["creates"] + f["second"]["updates"] == 0
+                    for f in r["sync"]["sizes"].values()))
 
 
 def main(names: list[str]) -> int:

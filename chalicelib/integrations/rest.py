@@ -11,6 +11,7 @@ Config (public):
     updatedAtField          their last-modified time (dotted path): conflicts by it
     sourceOfTruth           our fields the remote always wins
     push: {path, method}    where push() sends a mapped record ({field} placeholders)
+    schedule: {everyMinutes} scheduled syncs (sync_schedule.py)
 
 Credentials (encrypted, never presented): {auth: none|bearer|basic|apiKey|oauth2, ...}.
 OAuth 2.0 client credentials (RFC 6749 4.4): the token is fetched from tokenUrl (client
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import functools
 import hashlib
 import json
 import re
@@ -91,6 +93,12 @@ class PushConfig(_Model):
     method: Literal["POST", "PUT", "PATCH"] = "POST"
 
 
+class ScheduleConfig(_Model):
+    every_minutes: int = Field(ge=5, le=10080, description=(
+        "Minutes between scheduled syncs (5 to 10,080, a week), counted from the last "
+        "run's start; a run still going delays the next."))
+
+
 class RestConfig(_Model):
     base_url: str = Field(max_length=2048, pattern=r"^https?://",
                           description="http(s) URL; every call passes the SSRF guard.")
@@ -108,6 +116,8 @@ class RestConfig(_Model):
     source_of_truth: list[str] = Field(default_factory=list, max_length=100, description=(
         "Our fields this connection owns: the remote's value always wins."))
     push: PushConfig | None = None
+    schedule: ScheduleConfig | None = Field(None, description="Scheduled syncs (needs "
+                                            "pull); absent: only POST /sync starts one.")
 
     @field_validator("resource")
     @classmethod
@@ -126,7 +136,7 @@ class RestConfig(_Model):
         from chalicelib.resources.declaration import DECLARED
 
         res = DECLARED[self.resource]
-        ours = set(res.create.model_json_schema(by_alias=True).get("properties", {}))
+        ours = _fields_of(self.resource)
         unknown = sorted(set(self.mapping) - ours)
         if unknown:
             raise ValueError(f"mapping names fields {self.resource} do not have: "
@@ -137,6 +147,8 @@ class RestConfig(_Model):
         stray = sorted(set(self.source_of_truth) - set(self.mapping))
         if stray:
             raise ValueError(f"sourceOfTruth names unmapped fields: {', '.join(stray)}")
+        if self.schedule is not None and self.pull is None:
+            raise ValueError("a schedule needs pull")
         return self
 
     def key(self, res: Any) -> str:
@@ -146,6 +158,15 @@ class RestConfig(_Model):
                 raise ValueError(f"naturalKey must be {own}")
             return self.natural_key
         return str(res.unique[0] if res.unique else res.id_field)
+
+
+@functools.lru_cache(maxsize=32)
+def _fields_of(resource: str) -> frozenset[str]:
+    """A resource's create body fields, by their wire names (a JSON Schema is costly)."""
+    from chalicelib.resources.declaration import DECLARED
+
+    schema = DECLARED[resource].create.model_json_schema(by_alias=True)
+    return frozenset(schema.get("properties", {}))
 
 
 class NoAuth(_Model):
@@ -217,6 +238,7 @@ def _url(base: str, path: str, params: dict[str, str] | None = None) -> str:
     return url + ("?" + urlencode(params) if params else "")
 
 
+_CONFIGS: dict[tuple[str, int, str], RestConfig] = {}   # per container
 _TOKENS: dict[str, tuple[str, float]] = {}   # per container: cache key -> (token, expiry)
 
 
@@ -239,8 +261,17 @@ class RestConnector(ConnectorType):
 
     # -- config ----------------------------------------------------------------------
     def config(self, connection: Connection) -> RestConfig:
-        parsed = self.config_model.model_validate(connection.config)
-        assert isinstance(parsed, RestConfig)
+        """The connection's config, parsed once per version (a sync maps every record
+        through it)."""
+        key = (connection.id, connection.version, connection.updated_at)
+        parsed = _CONFIGS.get(key)
+        if parsed is None:
+            fresh = self.config_model.model_validate(connection.config)
+            assert isinstance(fresh, RestConfig)
+            parsed = fresh
+            if len(_CONFIGS) >= 256:
+                _CONFIGS.clear()
+            _CONFIGS[key] = parsed
         return parsed
 
     def resource_of(self, connection: Connection) -> str:

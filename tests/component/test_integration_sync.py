@@ -486,3 +486,35 @@ def test_push_sends_a_mapped_record(admin: Api, erp: Erp) -> None:
     assert erp.pushed == [("PUT", "/api/push/items/A%20B%2F1", {
         "itemNumber": "A B/1", "itemName": "Mug", "salesPrice": "12.50",
         "itemGroup": "kitchen"})]
+
+
+# -- schedules ---------------------------------------------------------------------
+
+def test_scheduled_syncs_start_when_due(admin: Api, erp: Erp) -> None:
+    from chalicelib.core import clock
+    from chalicelib.integrations import sync_schedule
+    from tests.conftest import client_token
+
+    conn = connect(admin, erp, schedule={"everyMinutes": 15})
+    unscheduled = connect(admin, erp)
+    narrow = admin.as_bearer(client_token(admin, scope="integrations:manage")["access_token"])
+    no_write = connect(narrow, erp, schedule={"everyMinutes": 15})
+    assert sync_schedule.run_due() == {"started": 1, "skipped": 1}
+    assert sync_schedule.run_due() == {"skipped": 1}  # the first just started: not due
+    run_jobs()
+    status = admin.get(f"{V}/integrations/{conn}/status").json["data"]
+    assert status["status"] == "completed" and status["counts"]["created"] == N
+    for idle in (unscheduled, no_write):
+        assert admin.get(f"{V}/integrations/{idle}/status").json["data"]["status"] == "never"
+    clock.advance(15 * 60)
+    admin.patch(f"{V}/integrations/{no_write}", {"status": "paused"})
+    assert sync_schedule.run_due() == {"started": 1}
+    run_jobs()
+    again = admin.get(f"{V}/integrations/{conn}/status").json["data"]
+    assert again["runId"] != status["runId"] and again["counts"]["skipped"] == N
+    resp = admin.post(f"{V}/integrations", {"type": "rest", "name": "x", "config": {
+        **config(erp), "pull": None, "schedule": {"everyMinutes": 15}}})
+    assert_error(resp, 422, "VALIDATION_ERROR")
+    resp = admin.post(f"{V}/integrations", {"type": "rest", "name": "x", "config": {
+        **config(erp), "schedule": {"everyMinutes": 1}}})
+    assert_error(resp, 422, "VALIDATION_ERROR")
