@@ -124,6 +124,8 @@ def test_the_export_holds_the_customers_data_and_nobody_elses(admin: Api,
     audited = admin.get(f"{V}/audit-logs?action=customer.export").json["data"]
     assert [(a["targetId"], a["changes"]["exportId"]) for a in audited] == [(c["id"],
                                                                             job["id"])]
+    created = admin.get(f"{V}/audit-logs?action=export.create&targetId={job['id']}")
+    assert [a["requestId"] for a in created.json["data"]] == [audited[0]["requestId"]]
     # The history lists it like any export.
     listed = admin.get(f"{V}/exports?entity=customer_subject").json["data"]
     assert [e["id"] for e in listed] == [job["id"]]

@@ -17,9 +17,11 @@ from chalicelib.events import audit
 from chalicelib.exchange.exports import kind as export_kind
 from chalicelib.exchange.exports import sources, storage, subject
 from chalicelib.exchange.exports.models import CreateExport, ListExports
+from chalicelib.jobs import repo as job_repo
 from chalicelib.jobs import service as jobs
 from chalicelib.jobs.model import COMPLETED, Job
 from chalicelib.resources.customers import CUSTOMERS
+from chalicelib.store import table as store
 
 KIND = export_kind.KIND.name
 
@@ -36,11 +38,17 @@ def checked_params(actor: Principal, body: CreateExport) -> dict[str, Any]:
 
 def create_subject(actor: Principal, customer_id: str) -> Job:
     """A data subject's export (subject.py): 403 unless admin, 404 for an unknown
-    customer; audited against the customer, as their erasure is."""
-    job = jobs.submit(actor, KIND, export_kind.ID_PREFIX,
-                      subject.params_for(actor, customer_id))
-    audit.record(actor, "customer.export", CUSTOMERS.singular, customer_id,
-                 {"exportId": job.id, "format": "json"})
+    customer. Written with two audit entries in one transaction: the job's, and one
+    against the customer (as their erasure is audited)."""
+    params = subject.params_for(actor, customer_id)
+    job = jobs.new(KIND, export_kind.ID_PREFIX, params, owner=actor.owner,
+                   sandbox=actor.sandbox, created_by=actor.describe(), scopes=actor.scopes)
+    store.transact([
+        job_repo.create_op(job),
+        audit.put_op(audit.entry(actor, f"{KIND}.create", KIND, job.id, params)),
+        audit.put_op(audit.entry(actor, "customer.export", CUSTOMERS.singular, customer_id,
+                                 {"exportId": job.id, "format": "json"}))])
+    jobs.enqueue(job)
     return job
 
 
