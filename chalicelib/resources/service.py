@@ -254,7 +254,18 @@ def _unpersonal(res: Resource, changes: dict[str, Any]) -> dict[str, Any]:
     return {k: ("***" if k in res.personal and v is not None else v) for k, v in changes.items()}
 
 
-def update(res: Resource, principal: Principal, item_id: str, body: Any) -> dict[str, Any]:
+class Unchanged(Exception):  # noqa: N818 - an outcome, not a failure
+    """An update that would change nothing (with `skip_unchanged`): nothing written."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        super().__init__("unchanged")
+        self.record = record
+
+
+def update(res: Resource, principal: Principal, item_id: str, body: Any, *,
+           skip_unchanged: bool = False) -> dict[str, Any]:
+    """With `skip_unchanged` (a bulk writer applying a row again), a change that leaves
+    the record as it is writes nothing and raises no event: it raises Unchanged."""
     given = body.model_fields_set
     if not given:
         raise Unprocessable("Send at least one field to change.",
@@ -275,6 +286,8 @@ def update(res: Resource, principal: Principal, item_id: str, body: Any) -> dict
                 record[k] = v
         if res.build:
             record = res.build(namespace(principal), record, previous)
+        if skip_unchanged and record == previous:
+            raise Unchanged(res.present(previous))
         events: Events = []
         if res.event_type("updated"):
             events.append((str(res.event_type("updated")), {}))

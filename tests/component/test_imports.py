@@ -14,6 +14,7 @@ import requests
 
 from tests.component.helpers import assert_error, snapshot
 from tests.component.jobs_queue import Clockwork, Died, jobs_url, record, run_jobs, sqs
+from tests.component.test_resources import outbox_events
 from tests.conftest import Api, make_user
 
 V = "/api/v1"
@@ -155,7 +156,9 @@ def test_a_second_import_of_the_same_file_updates_without_duplicates(admin: Api)
     assert sorted(second) == ["PLATE-1", "mug-01"]
     assert second["mug-01"]["id"] == first["MUG-01"]["id"]
     assert second["mug-01"]["price"] == 1400
-    assert len(events_of("product.updated")) == 2
+    # PLATE-1 is matched (counted as updated) but unchanged: nothing written, no event
+    assert [e["data"]["sku"] for e in events_of("product.updated")] == ["mug-01"]
+    assert second["PLATE-1"]["updatedAt"] == first["PLATE-1"]["updatedAt"]
 
 
 def test_dry_run_checks_everything_and_writes_nothing(admin: Api) -> None:
@@ -322,16 +325,15 @@ def test_a_worker_that_dies_mid_chunk_resumes_without_duplicates(
     else:
         body = "subject,description\r\n" + "".join(f"T {i},Broken {i}\r\n" for i in range(35))
     job = start(admin, body, f"entity={entity}")
-    real, calls = service.create, []
+    real, calls = service.create_many, []
 
-    def create_then_die(*args: Any, **kw: Any) -> Any:
-        calls.append(1)
-        done = real(*args, **kw)
-        if len(calls) == 15:
-            raise Died  # rows 1-15 written; the checkpoint says 10
-        return done
+    def create_then_die(res: Any, actor: Any, prepared: list[Any]) -> None:
+        calls.append(len(prepared))
+        real(res, actor, prepared)
+        if len(calls) == 2:
+            raise Died  # rows 1-20 written; the checkpoint says 10
 
-    monkeypatch.setattr(service, "create", create_then_die)
+    monkeypatch.setattr(service, "create_many", create_then_die)
     msg = sqs().receive_message(QueueUrl=jobs_url(), WaitTimeSeconds=0)["Messages"][0]
     with pytest.raises(Died):
         worker.process_batch({"Records": [record(msg)]})
@@ -345,4 +347,10 @@ def test_a_worker_that_dies_mid_chunk_resumes_without_duplicates(
     assert (done["status"], done["successCount"], done["errorCount"]) == ("completed", 35, 0)
     listed = admin.get(f"{V}/{entity}?perPage=100").json["data"]
     assert len(listed) == 35
-    assert len(calls) == 35  # rows 11-15, written before the death, were not created again
+    # Rows 11-20, written before the death, were neither created again nor "updated":
+    # one event each, no more.
+    assert calls == [10, 10, 10, 5]
+    singular = entity[:-1]
+    events = [e["event"] for e in outbox_events()]
+    assert events.count(f"{singular}.created") == 35
+    assert f"{singular}.updated" not in events

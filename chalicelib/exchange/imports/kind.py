@@ -6,14 +6,17 @@ file), the row count, and the rows that repeat a natural key an earlier row hold
 first wins; the others are their rows' problems, kept in S3 as duplicates.json).
 
 Chunks of CHUNK_ROWS rows: each row through the resource's create model, then written by
-the resource service, one record at a time (its own transaction with its audit entry
-and its event, the create or update the API would make; measured in bench/imports.py):
-a new natural key creates, a known one updates the given fields. A row's problem, found
-at reading, checking or writing (a duplicate created meanwhile), is that row's and the
-rest go on. After each chunk its problems go to S3 and the checkpoint (the reader's byte
-offset, the counts) to the job; a worker that dies mid-chunk redoes the chunk, which
-writes nothing twice: a row with a natural key finds its record and updates it, a row
-without one has an id derived from (job, row) and is skipped once it exists.
+the resource service as the API would write it (the record, its audit entry and its
+event): a new natural key creates, a known one updates the given fields. Creates are
+committed several to a transaction (up to TRANSACTION_ITEMS items; a refused one is
+retried row by row), updates one by one and only when they change something, and the
+chunk's events are published together at its end (measured in bench/imports.py).
+A row's problem, found at reading, checking or writing (a duplicate created meanwhile),
+is that row's and the rest go on. After each chunk its problems go to S3 and the
+checkpoint (the reader's byte offset, the counts) to the job; a worker that dies
+mid-chunk redoes the chunk, which writes nothing twice: a row with a natural key finds
+its record, the same already (no write, no event); a row without one has an id derived
+from (job, row) and is skipped once it exists.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from chalicelib.resources.declaration import Resource
 
 ID_PREFIX = "imp"
 CHUNK_ROWS = 200
+# DynamoDB's limit per transaction: a product's create is about 4 items (its record,
+# its sku claim, its audit entry, its event), so some 25 rows per transaction.
+TRANSACTION_ITEMS = 100
 SAMPLE = 100   # row problems shown in the job itself; all of them are in the error file
 
 
@@ -163,7 +169,12 @@ class ImportRun(Run):
         return self.duplicates
 
     def _apply(self, valid: list[rows.Checked]) -> tuple[int, int, list[dict[str, Any]]]:
-        """Writes the valid rows (a dry run only looks): (created, updated, problems)."""
+        """Writes the valid rows (a dry run only looks): (created, updated, problems).
+        New records go in transactions of several (TRANSACTION_ITEMS), their events
+        published together at the chunk's end; updates one by one, skipped when they
+        would change nothing (a chunk redone after a worker died finds its rows)."""
+        from chalicelib.events import outbox
+
         res, key = self.res, self.key
         if not valid:
             return 0, 0, []
@@ -175,28 +186,67 @@ class ImportRun(Run):
             ids = [rows.row_id(res, self.job.id, c.row) for c in valid]
             there = repo.existing(res, self.ns, ids)
             targets = [i if i in there else None for i in ids]
-        created = updated = 0
+        updated = 0
         problems: list[dict[str, Any]] = []
-        for checked, body, target in zip(valid, bodies, targets, strict=True):
-            try:
-                if target is None:
-                    if not self.dry:
-                        service.create(res, self.actor, checked.body,
-                                       None if key else rows.row_id(res, self.job.id,
-                                                                    checked.row))
-                    created += 1
-                elif key is None:
-                    created += 1  # written by this import before a restart
-                else:
-                    change = rows.update_body(res, body)
-                    if not self.dry:
-                        service.update(res, self.actor, target, change)
-                    updated += 1
-            except AppError as exc:
-                field = next((d.get("field") for d in exc.details if d.get("field")), None)
-                problems.append({"row": checked.row, "field": field or key,
-                                 "message": exc.message})
+        fresh: list[tuple[int, service.Prepared]] = []
+        with outbox.deferred():
+            for checked, body, target in zip(valid, bodies, targets, strict=True):
+                try:
+                    if target is None:
+                        row_id = None if key else rows.row_id(res, self.job.id, checked.row)
+                        fresh.append((checked.row, service.prepare_create(
+                            res, self.actor, checked.body, row_id)))
+                    elif key is None:
+                        pass  # written by this import before a restart
+                    else:
+                        change = rows.update_body(res, body)
+                        if not self.dry:
+                            try:
+                                service.update(res, self.actor, target, change,
+                                               skip_unchanged=True)
+                            except service.Unchanged:
+                                pass
+                        updated += 1
+                except AppError as exc:
+                    problems.append(self._problem(checked.row, exc))
+            if not self.dry:
+                problems += self._create(fresh)
+        created = len(valid) - updated - len(problems)
         return created, updated, problems
+
+    def _create(self, fresh: list[tuple[int, service.Prepared]]) -> list[dict[str, Any]]:
+        """Commits prepared creates in transactions of up to TRANSACTION_ITEMS items; a
+        transaction refused (one row's record exists meanwhile) is retried row by row,
+        so only that row fails."""
+        problems: list[dict[str, Any]] = []
+        groups: list[list[tuple[int, service.Prepared]]] = [[]]
+        size = 0
+        for row, prepared in fresh:
+            if groups[-1] and size + prepared.items > TRANSACTION_ITEMS:
+                groups.append([])
+                size = 0
+            groups[-1].append((row, prepared))
+            size += prepared.items
+        for group in groups:
+            if not group:
+                continue
+            try:
+                service.create_many(self.res, self.actor, [p for _, p in group])
+                continue
+            except AppError as exc:
+                if len(group) == 1:
+                    problems.append(self._problem(group[0][0], exc))
+                    continue
+            for row, prepared in group:
+                try:
+                    service.create_many(self.res, self.actor, [prepared])
+                except AppError as exc:
+                    problems.append(self._problem(row, exc))
+        return problems
+
+    def _problem(self, row: int, exc: AppError) -> dict[str, Any]:
+        field = next((d.get("field") for d in exc.details if d.get("field")), None)
+        return {"row": row, "field": field or self.key, "message": exc.message}
 
     def _finish(self, processed: int) -> Step:
         point = self.point
