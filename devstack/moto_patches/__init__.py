@@ -35,5 +35,6 @@ def apply() -> None:
         expressions.parsed_once()
         expressions.trees_copied_plainly()
         dispatch.retention_read_directly()
+        dispatch.send_reads_one_attribute()
         dispatch.cached_method_names()
         _applied = True

@@ -191,7 +191,8 @@ def other_services(sqs: Any, secrets: Any, suffix: str) -> list[Any]:
 
     volatile = {"MessageId", "ReceiptHandle", "ResponseMetadata", "ARN", "VersionId",
                 "CreatedDate", "SentTimestamp", "ApproximateFirstReceiveTimestamp",
-                "SenderId", "Id"}
+                "SenderId", "Id", "CreatedTimestamp", "LastModifiedTimestamp",
+                "SequenceNumber"}
 
     def stable(value: Any) -> Any:
         if isinstance(value, dict):
@@ -224,6 +225,16 @@ def other_services(sqs: Any, secrets: Any, suffix: str) -> list[Any]:
     call(sqs.delete_message_batch, QueueUrl=url, Entries=[
         {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate([*handles, "bogus"])])
     call(sqs.get_queue_attributes, QueueUrl=url, AttributeNames=["QueueArn"])
+    # A send reads the queue's attributes (patched: only a FIFO queue's): a delayed one
+    # and the counts after it, a FIFO queue deduplicating by content or refusing a send.
+    call(sqs.send_message, QueueUrl=url, MessageBody="later", DelaySeconds=5)
+    call(sqs.get_queue_attributes, QueueUrl=url, AttributeNames=["All"])
+    fifo = call(sqs.create_queue, QueueName=f"f-{suffix}.fifo", Attributes={
+        "FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
+    for _ in range(2):
+        call(sqs.send_message, QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
+    call(sqs.send_message, QueueUrl=fifo, MessageBody="no group")
+    call(sqs.get_queue_attributes, QueueUrl=fifo, AttributeNames=["All"])
     call(secrets.create_secret, Name=f"s-{suffix}", SecretString='{"a": 1}')
     call(secrets.get_secret_value, SecretId=f"s-{suffix}")
     call(secrets.get_secret_value, SecretId=f"missing-{suffix}")
