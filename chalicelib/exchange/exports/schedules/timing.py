@@ -182,12 +182,24 @@ def _minute_ceil(ts: float) -> float:
 
 def _next_cron(spec: Cron, tz: ZoneInfo, after: float) -> float:
     # From the day before: a fall back at midnight repeats part of the previous day.
-    start = datetime.fromtimestamp(after, tz).date() - timedelta(days=1)
+    wall_after = datetime.fromtimestamp(after, tz).replace(tzinfo=None)
+    # Hours ending this long before `after` on the wall clock are over whatever the zone
+    # did (no clock change is 3 hours); skipping them costs no zone conversion.
+    bygone = wall_after - timedelta(hours=3)
+    start = wall_after.date() - timedelta(days=1)
     for n in range(SEARCH_DAYS):
         day = start + timedelta(days=n)
         if not spec.runs_on(day):
             continue
         for hour in spec.hours:
+            if datetime(day.year, day.month, day.day, hour, 59) < bygone:
+                continue
+            plain = _plain_hour(day, hour, tz)
+            if plain is not None:  # no clock change within it: minute m is start + 60 m
+                later = [plain + 60 * m for m in spec.minutes if plain + 60 * m > after]
+                if later:
+                    return later[0]
+                continue
             latest = datetime(day.year, day.month, day.day, hour, 59, tzinfo=tz, fold=1)
             if latest.timestamp() + 3600 <= after:  # the hour is over (a jump's hour too)
                 continue
@@ -199,6 +211,17 @@ def _next_cron(spec: Cron, tz: ZoneInfo, after: float) -> float:
             if found:
                 return found[0]
     raise Invalid("The expression has no run in the next years.")
+
+
+def _plain_hour(day: date, hour: int, tz: ZoneInfo) -> float | None:
+    """The hour's first instant when its 60 minutes each happen once, in order."""
+    start = datetime(day.year, day.month, day.day, hour, 0, tzinfo=tz)
+    end = start.replace(minute=59)
+    first = start.timestamp()
+    if (first != start.replace(fold=1).timestamp() or end.timestamp() - first != 59 * 60
+            or end.timestamp() != end.replace(fold=1).timestamp()):
+        return None
+    return first
 
 
 def _instants(day: date, hour: int, minute: int, tz: ZoneInfo, both: bool) -> list[float]:
