@@ -57,9 +57,9 @@ class InboxQuery(PageQuery):
         "perPage", "per_page", "page_size", "pageSize"), description="Items per page (max 100).")
     is_read: bool | None = Field(None, validation_alias=AliasChoices("is_read", "isRead"),
                                  description="true: read ones only; false: unread ones only.")
-    page: int | None = Field(None, ge=1, le=1000, description=(
+    page: int | None = Field(None, ge=1, le=500, description=(
         "A page number (the brief's paging) instead of `cursor`; page x perPage stays "
-        "within the inbox's newest 1,000."))
+        "within the inbox's 500."))
 
 
 class MarkRead(Body):

@@ -6,15 +6,21 @@ Send record (one POST /notifications/send, or one connector send)
   GSI2PK = NOTIFICATION,               GSI2SK = <createdAt>#<id>   everyone's (admin)
   id, channel, template, subject, status (sending | sent | partial | failed | sandbox),
   recipients [{to, status, messageId?, error?}], owner, createdBy, sandbox, createdAt,
-  updatedAt, ttl (KEEP_DAYS; recipients are personal data). The body is not kept.
+  updatedAt, ttl (KEEP_DAYS: recipients are personal data). The body is not kept.
 
 Daily send quota
   PK = NOTIFYQUOTA#<owner>, SK = <YYYY-MM-DD>   count (recipients), ttl (2 days)
 
 In-app notification (one owner's inbox; live and sandbox apart)
   PK = INAPP#<owner>[#SANDBOX], SK = NOTE#<id> (id "inapp_..." sorts by time)
-  id, subject, message, type, data (map), is_read, read_at, created_at, eventId?,
-  ttl (KEEP_DAYS)
+  GSI1PK = INAPP#<owner>[#SANDBOX]#UNREAD, GSI1SK = NOTE#<id>   while unread only
+  id, subject, message, type, data (map), is_read, read_at, created_at, eventId?
+Its counters, in the same partition
+  PK = INAPP#<owner>[#SANDBOX], SK = COUNTS   total, unread
+Every change of a notification's existence or read state moves the counters in the same
+transaction, so counts are one GetItem and never drift; that is also why notifications
+carry no TTL (DynamoDB's deletions would not move the counters): an inbox keeps its
+newest INBOX_CAP, the oldest removed (with their counts) as new ones arrive.
 """
 
 from __future__ import annotations
@@ -27,8 +33,7 @@ from chalicelib.store import optimistic
 from chalicelib.store import table as store
 
 KIND = "NOTIFICATION"
-KEEP_DAYS = 90
-INBOX_READ_CAP = 1_000  # an inbox lists (and counts) its newest 1,000 notifications
+KEEP_DAYS = 90  # send records
 
 
 def _ttl() -> int:
@@ -93,6 +98,10 @@ def charge_quota(owner: str, count: int, limit: int) -> bool:
 
 # -- in-app ------------------------------------------------------------------------
 
+INBOX_CAP = 500
+_PRUNE_STEP = 25  # oldest notifications removed per arrival, at most
+
+
 def inbox_pk(owner: str, sandbox: bool) -> str:
     return f"INAPP#{owner}#SANDBOX" if sandbox else f"INAPP#{owner}"
 
@@ -101,53 +110,98 @@ def note_sk(note_id: str) -> str:
     return f"NOTE#{note_id}"
 
 
+def _unread_keys(pk: str, sk: str) -> dict[str, str]:
+    """The sparse index of unread notifications: `is_read=false` reads just its page."""
+    return {"GSI1PK": f"{pk}#UNREAD", "GSI1SK": sk}
+
+
+def _counts_op(pk: str, total: int, unread: int) -> dict[str, Any]:
+    """Atomic increments of an inbox's counters (created by the first)."""
+    return {"Update": {"Key": {"PK": pk, "SK": "COUNTS"}, "UpdateExpression": "ADD #t :t, #u :u",
+                       "ExpressionAttributeNames": {"#t": "total", "#u": "unread"},
+                       "ExpressionAttributeValues": {":t": total, ":u": unread}}}
+
+
+def counts(owner: str, sandbox: bool) -> tuple[int, int]:
+    """(total, unread) of an inbox."""
+    item = store.get(inbox_pk(owner, sandbox), "COUNTS", consistent=True) or {}
+    total = max(0, int(item.get("total", 0)))
+    return total, min(total, max(0, int(item.get("unread", 0))))
+
+
 def put_note(owner: str, sandbox: bool, note: dict[str, Any]) -> bool:
     """False if a notification with this id is already there (a redelivered event)."""
+    pk, sk = inbox_pk(owner, sandbox), note_sk(note["id"])
+    item = {**note, "PK": pk, "SK": sk, **({} if note.get("is_read") else _unread_keys(pk, sk))}
+    put = {"Put": {"Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
     try:
-        store.put_new({**note, "PK": inbox_pk(owner, sandbox), "SK": note_sk(note["id"]),
-                       "ttl": _ttl()})
-    except Conflict:
-        return False
+        store.transact([put, _counts_op(pk, 1, 0 if note.get("is_read") else 1)])
+    except store.TransactionConflict as exc:
+        if exc.reasons and exc.reasons[0] == "ConditionalCheckFailed":
+            return False
+        raise
+    _prune(owner, sandbox)
     return True
+
+
+def _prune(owner: str, sandbox: bool) -> None:
+    total, _ = counts(owner, sandbox)
+    if total <= INBOX_CAP:
+        return
+    oldest, _ = store.query_page(inbox_pk(owner, sandbox), sk_prefix="NOTE#", forward=True,
+                                 limit=min(total - INBOX_CAP, _PRUNE_STEP))
+    for note in oldest:
+        _delete(owner, sandbox, note)
+
+
+def _delete(owner: str, sandbox: bool, note: dict[str, Any]) -> None:
+    pk, seen = inbox_pk(owner, sandbox), bool(note.get("is_read"))
+    delete = {"Delete": {"Key": {"PK": pk, "SK": note["SK"]},
+                         "ConditionExpression": "is_read = :seen",
+                         "ExpressionAttributeValues": {":seen": seen}}}
+    try:
+        store.transact([delete, _counts_op(pk, -1, 0 if seen else -1)])
+    except store.TransactionConflict:
+        pass  # read or removed meanwhile: the next arrival prunes again
 
 
 def get_note(owner: str, sandbox: bool, note_id: str) -> dict[str, Any] | None:
     return store.get(inbox_pk(owner, sandbox), note_sk(note_id), consistent=True)
 
 
-def inbox(owner: str, sandbox: bool) -> list[dict[str, Any]]:
-    """The newest INBOX_READ_CAP notifications, newest first."""
-    return list(store.query_all(inbox_pk(owner, sandbox), max_items=INBOX_READ_CAP,
-                                sk_prefix="NOTE#"))
+def notes(owner: str, sandbox: bool, *, is_read: bool | None, cursor: str | None,
+          limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the inbox, newest first, optionally only read or unread ones."""
+    pk = inbox_pk(owner, sandbox)
+    if is_read is False:
+        return store.query_page(f"{pk}#UNREAD", index="GSI1", cursor=cursor, limit=limit)
+    keep = None if is_read is None else (lambda n: bool(n.get("is_read")))
+    return store.query_page(pk, sk_prefix="NOTE#", cursor=cursor, limit=limit,
+                            item_filter=keep)
 
 
-def set_read(owner: str, sandbox: bool, note_id: str, read: bool) -> dict[str, Any] | None:
-    """The notification after the change; None if there is none (or it expired)."""
+def set_read(owner: str, sandbox: bool, note_id: str, read: bool
+             ) -> tuple[dict[str, Any] | None, bool]:
+    """The notification after the change (None if there is none) and whether this call
+    changed it. Marking a read one read keeps its first read_at."""
+    from chalicelib.core import clock
+
     pk, sk = inbox_pk(owner, sandbox), note_sk(note_id)
-    if read:
-        # A second "read" keeps the first read_at.
-        found = store.update(pk, sk, {"is_read": True, "read_at": clock.iso()},
-                             condition="attribute_exists(PK) AND is_read = :f",
-                             values={":f": False})
-        if found is None:
-            found = store.get(pk, sk, consistent=True)
-    else:
-        found = store.update(pk, sk, {"is_read": False}, remove=("read_at",))
-    return None if found is None or store.expired(found) else found
+    changes: dict[str, Any] = ({"is_read": True, "read_at": clock.iso()} if read
+                               else {"is_read": False, **_unread_keys(pk, sk)})
+    removed = ("GSI1PK", "GSI1SK") if read else ("read_at",)
+    update = store.update_request(pk, sk, changes, remove=removed,
+                                  condition="attribute_exists(PK) AND is_read = :was",
+                                  values={":was": not read})
+    try:
+        store.transact([{"Update": update}, _counts_op(pk, 0, -1 if read else 1)])
+        changed = True
+    except store.TransactionConflict:
+        changed = False  # already so, or absent: the read below tells
+    return store.get(pk, sk, consistent=True), changed
 
 
-def cursor_of(owner: str, sandbox: bool, note_id: str) -> str | None:
-    return store.encode_cursor({"PK": inbox_pk(owner, sandbox), "SK": note_sk(note_id)})
-
-
-def after_cursor(owner: str, sandbox: bool, cursor: str | None) -> str | None:
-    """The SK a cursor points after; 400 for another inbox's cursor."""
-    from chalicelib.core.errors import ValidationFailed
-
-    key = store.decode_cursor(cursor)
-    if key is None:
-        return None
-    if key.get("PK") != inbox_pk(owner, sandbox) or "SK" not in key:
-        raise ValidationFailed("The cursor belongs to another listing.",
-                               details=[{"field": "cursor", "message": "not for this listing"}])
-    return str(key["SK"])
+def cursor_of(note: dict[str, Any], is_read: bool | None) -> str | None:
+    """The cursor after this notification in the listing `notes` answers for is_read."""
+    names = ("PK", "SK", "GSI1PK", "GSI1SK") if is_read is False else ("PK", "SK")
+    return store.encode_cursor({k: note[k] for k in names})

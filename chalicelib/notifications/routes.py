@@ -63,11 +63,11 @@ def get_notification(ctx: RequestContext, notification_id: str) -> Reply:
 def list_inapp(ctx: RequestContext, query: InboxQuery) -> Reply:
     """Newest first; `is_read=true|false` filters. Pages by `cursor` (as every list) or
     by the brief's `page` number. Besides `data` and `pagination` the answer carries
-    `count` (notifications matching the filter) and `unread_count` (all unread ones),
-    both over the inbox's newest 1,000 (notifications are kept 90 days)."""
-    if query.page is not None and query.page * query.per_page > repo.INBOX_READ_CAP:
-        raise ValidationFailed("Page numbers reach the newest 1,000 notifications; use "
-                               "`cursor` (or a filter).",
+    `count` (notifications matching the filter) and `unread_count` (all unread ones).
+    An inbox keeps its newest 500 notifications."""
+    if query.page is not None and query.page * query.per_page > repo.INBOX_CAP:
+        raise ValidationFailed(f"An inbox keeps its newest {repo.INBOX_CAP} notifications; "
+                               "this page is beyond them.",
                                details=[{"field": "page", "message": "too far"}])
     found = inapp.listing(ctx.actor, query.is_read, cursor=query.cursor, page=query.page,
                           per_page=query.per_page)

@@ -254,8 +254,12 @@ def fan_out(api: Api, *events: dict[str, Any]) -> dict[str, Any]:
 
 
 def platform_event(name: str, data: dict[str, Any], owner: str, **kw: Any) -> dict[str, Any]:
+    """A platform event a few ms after the last (ids order by the millisecond; within one,
+    randomly)."""
+    from chalicelib.core import clock
     from chalicelib.events import catalog, outbox
 
+    clock.advance(0.005)
     return outbox.new_event(name, catalog.payload(name, data), owner=owner, **kw)
 
 
@@ -463,3 +467,64 @@ def test_connectors_keep_to_their_owners_rights_and_namespace(admin: Api) -> Non
         email.check({"replyTo": "not an address"}, owner["id"])
     with pytest.raises(Exception, match="from_?[Nn]ame|fromName"):
         email.check({"fromName": 'x" <evil@example.com>'}, owner["id"])
+
+
+def test_send_with_a_connections_settings(admin: Api, integrator: Any) -> None:
+    api, _ = integrator
+    catalog = {t["type"]: t for t in api.get(f"{V1}/integrations/catalog").json["data"]}
+    assert catalog["email_ses"]["directions"] == ["send"]
+    assert catalog["sms_sns"]["credentialsSchema"] is None
+
+    def connect(who: Api, kind: str, config: dict[str, Any]) -> str:
+        resp = who.post(f"{V1}/integrations", {"type": kind, "name": kind, "config": config})
+        assert resp.status_code == 201, resp.body
+        return str(resp.json["data"]["id"])
+
+    mail = connect(api, "email_ses", {"fromName": "Acme Desk"})
+    text = connect(api, "sms_sns", {"senderId": "Acme"})
+    resp = api.post(SEND, {"to": "viaconn@example.com", "subject": "s", "body": "b",
+                           "connectionId": mail})
+    assert resp.status_code == 200, resp.body
+    assert resp.json["data"]["connectionId"] == mail
+    [msg] = ses_sent("viaconn@example.com")
+    assert msg.source == '"Acme Desk" <webhooks@gatehouse.local>'
+    # the other channel's type, another's connection, a paused one, a bad id
+    err = assert_error(api.post(SEND, {"to": "a@example.com", "subject": "s", "body": "b",
+                                       "connectionId": text}), 422, "VALIDATION_ERROR")
+    assert err["details"][0]["field"] == "connectionId"
+    other, _ = make_user(admin, "omar", ["integrator"])
+    assert_error(other.post(SEND, {"to": "a@example.com", "subject": "s", "body": "b",
+                                   "connectionId": mail}), 404, "NOT_FOUND")
+    assert_error(api.post(SEND, {"channel": "sms", "to": "+14155550999", "body": "b",
+                                 "connectionId": "int_nope"}), 404, "NOT_FOUND")
+    paused = api.patch(f"{V1}/integrations/{text}", {"status": "paused"})
+    assert paused.status_code == 200, paused.body
+    assert_error(api.post(SEND, {"channel": "sms", "to": "+14155550999", "body": "b",
+                                 "connectionId": text}), 409, "CONFLICT")
+    assert sms_sent("+14155550999") == []
+    # config the types refuse
+    bad = api.post(f"{V1}/integrations", {"type": "sms_sns", "name": "x",
+                                          "config": {"senderId": "123"}})
+    assert_error(bad, 422, "VALIDATION_ERROR")
+    bad = api.post(f"{V1}/integrations", {"type": "email_ses", "name": "x",
+                                          "config": {"fromAddress": "ceo@bank.example"}})
+    assert_error(bad, 422, "VALIDATION_ERROR")
+    bad = api.post(f"{V1}/integrations", {"type": "email_ses", "name": "x", "config": {},
+                                          "credentials": {"key": "k"}})
+    assert_error(bad, 422, "VALIDATION_ERROR")
+
+
+def test_an_inbox_keeps_its_newest_and_its_counts_hold(integrator: Any,
+                                                        monkeypatch: Any) -> None:
+    from chalicelib.notifications import repo
+
+    api, user = integrator
+    monkeypatch.setattr(repo, "INBOX_CAP", 3)
+    fan_out(api, *[export_done(user["id"], f"exp_{i}") for i in range(2)])
+    first = api.get(INBOX).json["data"]
+    assert api.patch(f"{INBOX}/{first[1]['id']}", {"is_read": True}).status_code == 200
+    fan_out(api, *[export_done(user["id"], f"exp_{i}") for i in range(2, 5)])
+    body = api.get(INBOX).json
+    assert [n["data"]["exportId"] for n in body["data"]] == ["exp_4", "exp_3", "exp_2"]
+    assert body["count"] == 3 and body["unread_count"] == 3
+    assert api.get(f"{INBOX}?is_read=true").json["count"] == 0
