@@ -284,7 +284,7 @@ class RestConnector(ConnectorType):
         try:
             answer = self.call(connection, "GET", _url(cfg.base_url, path), attempts=1)
         except RemoteError as exc:
-            return TestResult(False, f"GET {path}: {exc.message}")
+            return TestResult(False, exc.message)
         return TestResult(True, f"GET {path} answered {answer.status}.",
                           {"status": answer.status})
 

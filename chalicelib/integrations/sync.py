@@ -30,19 +30,18 @@ import hashlib
 import json
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from chalicelib.core import clock
 from chalicelib.core.errors import AppError
+from chalicelib.events import outbox
 from chalicelib.exchange import entities
 from chalicelib.exchange.imports import rows
 from chalicelib.exchange.imports.kind import principal_of
 from chalicelib.integrations import repo as connections
 from chalicelib.integrations import sync_store
-from chalicelib.integrations.outbound import RemoteError
-from chalicelib.integrations.rest import RestConfig, RestConnector
 from chalicelib.jobs import kinds
 from chalicelib.jobs.kinds import JobFailed, Kind, Run, Step
 from chalicelib.jobs.model import Job
@@ -50,8 +49,12 @@ from chalicelib.resources import repo as records
 from chalicelib.resources import service
 from chalicelib.resources.declaration import Resource, cents
 
+if TYPE_CHECKING:  # the connector and its HTTP client load where a sync runs or starts
+    from chalicelib.integrations.rest import RestConfig, RestConnector
+
 ID_PREFIX = "syn"
 MAX_LOG = 5000        # entries kept per run; beyond, counted only
+MAX_ITEMS = 100       # items in one DynamoDB transaction (creates are batched to it)
 SAMPLE = 20           # differing keys named in the consistency result
 ZERO = "0" * 64
 
@@ -59,6 +62,7 @@ ZERO = "0" * 64
 def connector_of(connection: connections.Connection) -> RestConnector:
     from chalicelib.integrations import presets  # noqa: F401 - registers rest and presets
     from chalicelib.integrations.connector import connector_type
+    from chalicelib.integrations.rest import RestConnector
 
     kind = connector_type(connection.type)
     if not isinstance(kind, RestConnector):
@@ -133,6 +137,8 @@ class SyncRun(Run):
         return self.point  # every step ends at a checkpoint
 
     def step(self) -> Step:
+        from chalicelib.integrations.outbound import RemoteError
+
         p = self.point
         try:
             page = self.kind.pull(self.conn, p["cursor"])
@@ -141,7 +147,8 @@ class SyncRun(Run):
             raise JobFailed(code, f"The remote system failed: {exc.message}. {p['page']} "
                             f"page(s), {p['records']} record(s) were synced before it; a "
                             "new sync skips what is unchanged.") from None
-        outcomes = self._apply(page.records)
+        with outbox.deferred():  # the page's events published together at its end
+            outcomes = self._apply(page.records)
         room = max(0, MAX_LOG - int(p["logged"]))
         logged = [(i, o) for i, o in enumerate(outcomes) if o.get("action")]
         sync_store.write_log(self.conn.id, self.job.id, int(p["page"]), logged[:room])
@@ -176,44 +183,87 @@ class SyncRun(Run):
             ready.append((i, text, body, raw))
         ids = rows.targets(res, self.ns, key, [t for _, t, _, _ in ready]) if ready else []
         seen: set[str] = set()
+        creating: list[tuple[int, str, dict[str, Any], service.Prepared]] = []
         for (i, text, body, raw), target in zip(ready, ids, strict=True):
             if text.lower() in seen:
                 outcomes[i] = self._count("failed", text, f"this {key} is in the page "
                                           "more than once; the first was applied")
                 continue
             seen.add(text.lower())
-            outcomes[i] = self._upsert(text, body, raw, target)
+            theirs = {k: _stored(v) for k, v
+                      in body.model_dump(by_alias=True, exclude_unset=True).items()}
+            current = records.load(res, self.ns, target) if target else None
+            if current is not None:
+                outcomes[i] = self._update(text, body, raw, theirs, target, current.record)
+                continue
+            try:
+                creating.append((i, text, theirs, service.prepare_create(res, self.actor,
+                                                                         body)))
+            except AppError as exc:
+                outcomes[i] = self._failed(text, exc, theirs, None)
+        for i, outcome in self._create(creating):
+            outcomes[i] = outcome
         return outcomes
 
-    def _upsert(self, text: str, body: Any, raw: dict[str, Any],
-                target: str | None) -> dict[str, Any]:
+    def _create(self, creating: list[tuple[int, str, dict[str, Any], service.Prepared]]
+                ) -> list[tuple[int, dict[str, Any]]]:
+        """The page's new records, several to a transaction (a transaction per record
+        took most of a first sync's time)."""
+        chunks: list[list[tuple[int, str, dict[str, Any], service.Prepared]]] = []
+        size = MAX_ITEMS
+        for entry in creating:
+            if size + entry[3].items > MAX_ITEMS:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(entry)
+            size += entry[3].items
+        out: list[tuple[int, dict[str, Any]]] = []
+        for chunk in chunks:
+            try:
+                service.create_many(self.res, self.actor, [c[3] for c in chunk])
+                out += [(i, self._created(text, theirs, prep))
+                        for i, text, theirs, prep in chunk]
+                continue
+            except AppError:
+                pass  # all or none: someone took one of these keys meanwhile
+            for i, text, theirs, prep in chunk:  # one by one, to learn which
+                try:
+                    service.create_many(self.res, self.actor, [prep])
+                    out.append((i, self._created(text, theirs, prep)))
+                except AppError as exc:
+                    out.append((i, self._failed(text, exc, theirs, None)))
+        return out
+
+    def _created(self, text: str, theirs: dict[str, Any],
+                 prep: service.Prepared) -> dict[str, Any]:
+        self._consistency(text, self.res.present(theirs), prep.presented)
+        return self._count("created", text, "new", sorted(theirs))
+
+    def _failed(self, text: str, exc: AppError, theirs: dict[str, Any],
+                ours: dict[str, Any] | None) -> dict[str, Any]:
+        self._consistency(text, self.res.present(theirs),
+                          None if ours is None else self.res.present(ours))
+        field = next((d.get("field") for d in exc.details if d.get("field")), None)
+        return self._count("failed", text, exc.message + (f" ({field})" if field else ""))
+
+    def _update(self, text: str, body: Any, raw: dict[str, Any], theirs: dict[str, Any],
+                target: str | None, ours: dict[str, Any]) -> dict[str, Any]:
         res = self.res
+        changes, kept = self._decide(theirs, ours, raw)
+        if not changes:
+            self._consistency(text, res.present(theirs), res.present(ours))
+            if kept:
+                return self._count("skipped", text, "ours is newer", kept)
+            return self._count("unchanged", text, "")
         given = body.model_dump(by_alias=True, exclude_unset=True)
-        theirs = {k: _stored(v) for k, v in given.items()}
-        current = records.load(res, self.ns, target) if target else None
         try:
-            if current is None:
-                written = service.create(res, self.actor, body)
-                self._consistency(text, res.present(theirs), written)
-                return self._count("created", text, "new", sorted(theirs))
-            ours = current.record
-            changes, kept = self._decide(theirs, ours, raw)
-            if not changes:
-                self._consistency(text, res.present(theirs), res.present(ours))
-                if kept:
-                    return self._count("skipped", text, "ours is newer", kept)
-                self._count("unchanged", text, "")
-                return {}
             change = rows.update_body(res, {k: given[k] for k in changes})
             written = service.update(res, self.actor, str(target), change)
-            self._consistency(text, res.present(theirs), written)
-            reason = "changed" + (f"; ours is newer for {', '.join(kept)}" if kept else "")
-            return self._count("updated", text, reason, changes)
         except AppError as exc:
-            self._consistency(text, res.present(theirs),
-                              res.present(current.record) if current else None)
-            field = next((d.get("field") for d in exc.details if d.get("field")), None)
-            return self._count("failed", text, exc.message + (f" ({field})" if field else ""))
+            return self._failed(text, exc, theirs, ours)
+        self._consistency(text, res.present(theirs), written)
+        reason = "changed" + (f"; ours is newer for {', '.join(kept)}" if kept else "")
+        return self._count("updated", text, reason, changes)
 
     def _decide(self, theirs: dict[str, Any], ours: dict[str, Any],
                 raw: dict[str, Any]) -> tuple[list[str], list[str]]:

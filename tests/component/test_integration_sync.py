@@ -91,17 +91,22 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     from chalicelib.resources import service
 
     made: list[str] = []
-    real_create, real_update = service.create, service.update
+    real_create, real_many, real_update = service.create, service.create_many, service.update
 
     def create(*args: Any, **kw: Any) -> Any:
         made.append("create")
         return real_create(*args, **kw)
+
+    def create_many(res: Any, actor: Any, prepared: list[Any]) -> Any:
+        made.extend("create" for _ in prepared)
+        return real_many(res, actor, prepared)
 
     def update(*args: Any, **kw: Any) -> Any:
         made.append("update")
         return real_update(*args, **kw)
 
     monkeypatch.setattr(service, "create", create)
+    monkeypatch.setattr(service, "create_many", create_many)
     monkeypatch.setattr(service, "update", update)
     return made
 
@@ -306,16 +311,16 @@ def test_a_sync_killed_mid_page_resumes_without_duplicates(
 
     conn = connect(admin, erp)
     run = admin.post(f"{V}/integrations/{conn}/sync").json["data"]
-    real, calls = service.create, []
+    real, calls = service.create_many, []
 
-    def create_then_die(*args: Any, **kw: Any) -> Any:
-        calls.append(1)
-        done = real(*args, **kw)
-        if len(calls) == 7:
-            raise Died  # records 1-7 written; the checkpoint says one page (5)
+    def create_then_die(res: Any, actor: Any, prepared: list[Any]) -> Any:
+        done = real(res, actor, prepared)
+        calls.extend(prepared)
+        if len(calls) == 10:
+            raise Died  # pages 1 and 2 written; the checkpoint says page 1
         return done
 
-    monkeypatch.setattr(service, "create", create_then_die)
+    monkeypatch.setattr(service, "create_many", create_then_die)
     msg = sqs().receive_message(QueueUrl=jobs_url(), WaitTimeSeconds=0)["Messages"][0]
     with pytest.raises(Died):
         worker.process_batch({"Records": [record(msg)]})
@@ -331,11 +336,12 @@ def test_a_sync_killed_mid_page_resumes_without_duplicates(
     status = admin.get(f"{V}/integrations/{conn}/status").json["data"]
     assert status["status"] == "completed"
     assert len(products(admin)) == N
-    assert len(calls) == N  # records 6-7, written before the death, not created again
-    assert status["counts"]["created"] == N - 2 and status["counts"]["skipped"] == 2
+    assert len(calls) == N  # page 2, written before the death, not created again
+    assert status["counts"]["created"] == N - 5 and status["counts"]["skipped"] == 5
     assert status["consistency"]["consistent"]
     keys = [e["recordKey"] for e in logs(admin, conn)]
-    assert len(keys) == len(set(keys)) == N - 2
+    assert len(keys) == len(set(keys)) == N - 5
+    assert _event_types().count("product.created") == N  # each record's event, once
 
 
 def test_remote_500s_are_retried_then_the_run_fails_clearly(admin: Api, erp: Erp) -> None:
@@ -518,3 +524,32 @@ def test_scheduled_syncs_start_when_due(admin: Api, erp: Erp) -> None:
     resp = admin.post(f"{V}/integrations", {"type": "rest", "name": "x", "config": {
         **config(erp), "schedule": {"everyMinutes": 1}}})
     assert_error(resp, 422, "VALIDATION_ERROR")
+
+
+def test_a_sandbox_connection_syncs_into_sandbox_data_only(admin: Api, erp: Erp) -> None:
+    owner, _ = make_user(admin, "syncsandbox", ["integrator"])
+    resp = owner.post(f"{V}/api-keys", {"name": "sbx", "sandbox": True, "scopes": [
+        "integrations:manage", "products:read", "products:write"]})
+    assert resp.status_code == 201, resp.body
+    sandbox = owner.as_key(resp.json["data"]["key"])
+    live = connect(owner, erp)
+    mine = connect(sandbox, erp)
+    for call in (sandbox.post(f"{V}/integrations/{live}/sync"),
+                 sandbox.get(f"{V}/integrations/{live}/status"),
+                 sandbox.get(f"{V}/integrations/{live}/logs")):
+        assert_error(call, 404, "NOT_FOUND")
+    assert sync(sandbox, mine)["counts"]["created"] == N
+    assert len(products(sandbox)) == N
+    assert products(admin) == {}  # live data untouched
+
+
+def test_the_connection_test_is_one_get(admin: Api, erp: Erp) -> None:
+    good = connect(admin, erp)
+    resp = admin.post(f"{V}/integrations/{good}/test")
+    assert resp.status_code == 200, resp.body
+    assert resp.json["data"]["ok"] is True and resp.json["data"]["detail"] == {"status": 200}
+    assert erp.requests == [("GET", "/api/items")]
+    bad = connect(admin, erp, credentials={"auth": "bearer", "token": "not-the-token"})
+    answer = admin.post(f"{V}/integrations/{bad}/test").json["data"]
+    assert answer["ok"] is False and answer["message"] == "GET /api/items answered 401"
+    assert len(erp.requests) == 2  # a 4xx is not retried
