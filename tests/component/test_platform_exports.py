@@ -202,3 +202,29 @@ def test_an_admin_export_of_everyones_logs_needs_admin_to_the_end(admin: Api) ->
     failed = export_of(admin, job["id"])
     assert failed["status"] == "failed" and failed["errors"][0]["code"] == "AUTHORIZATION_ERROR"
     assert "admin" in failed["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "xml"])
+def test_deliveries_in_every_format(admin: Api, hooks_env: None, fmt: str) -> None:
+    """Objects and arrays (payload, attempts) in a workbook and in XML."""
+    import io
+    from xml.etree import ElementTree
+
+    from openpyxl import load_workbook
+
+    hook(admin, "x")
+    fan_out(2)
+    job = start(admin, {"entity": "webhook_deliveries", "format": fmt})
+    run_jobs()
+    data = fetch(admin, job["id"])
+    if fmt == "xlsx":
+        book = load_workbook(io.BytesIO(data))
+        rows = list(book.worksheets[0].iter_rows(values_only=True))
+        header = list(rows[0])
+        assert len(rows) == 3 and "payload" in header and len(book.worksheets) == 2
+        assert json.loads(rows[1][header.index("payload")])["event"] == "product.created"
+    else:
+        root = ElementTree.fromstring(data)
+        records = list(root)
+        assert len(records) == 2
+        assert records[0].find("event").text == "product.created"
