@@ -16,9 +16,7 @@ from chalicelib.exchange.exports.schedules import routes as export_schedule_rout
 from chalicelib.exchange.imports import routes as import_routes
 from chalicelib.integrations import inbound_routes, sync_routes
 from chalicelib.integrations import routes as integration_routes
-from chalicelib.integrations.messaging import options_for as connection_options
 from chalicelib.notifications import routes as notification_routes
-from chalicelib.notifications.service import register_connection_options
 from chalicelib.ops import health, logs
 from chalicelib.resources import routes as resource_routes
 from chalicelib.webhooks import routes as webhook_routes
@@ -36,7 +34,7 @@ for module in (health, oauth_routes, user_routes, api_key_routes, logs, docs_rou
 app.register_blueprint(export_schedule_routes.api.blueprint)
 app.register_blueprint(notification_routes.api.blueprint)
 # POST /notifications/send with a connectionId: that connection's settings.
-register_connection_options(connection_options)
+notification_routes.connection_options_from("chalicelib.integrations.messaging:options_for")
 app.register_blueprint(inbound_routes.api.blueprint)
 app.register_blueprint(integration_routes.api.blueprint)
 app.register_blueprint(sync_routes.api.blueprint)

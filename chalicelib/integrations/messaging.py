@@ -143,8 +143,8 @@ for _kind in TYPES.values():
 
 
 def options_for(principal: Principal, connection_id: str, channel: str) -> dict[str, str]:
-    """POST /notifications/send with `connectionId` (app.py registers this with the
-    notifications service): that connection's settings, if the
+    """POST /notifications/send with `connectionId` (app.py names this to the
+    notification routes): that connection's settings, if the
     caller may see it (its owner's, or an admin; same namespace) and it is of the
     channel's type and active."""
     from chalicelib.integrations import repo

@@ -5,17 +5,39 @@ included: it is a person's inbox, not a resource to administer)."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+
 from chalicelib.core.errors import ValidationFailed
 from chalicelib.http.context import RequestContext
 from chalicelib.http.registry import ApiBlueprint, Reply, ok, page
-from chalicelib.notifications import inapp, repo, service, templates
 from chalicelib.notifications.models import InboxQuery, MarkRead, RecordsQuery, SendNotification
 
+# The services are imported by the handlers that use them, not at every cold start.
 api = ApiBlueprint(__name__, "Notifications")
 
 SEND = ("notifications:send",)
 READ = ("notifications:read",)
 INBOX = "/notifications/inapp"
+# "module:function" answering a configured email_ses/sms_sns connection's settings for a
+# send (principal, connection id, channel) -> options: integrations has it (a higher
+# layer); app.py names it, and it is imported on the first send that gives connectionId.
+_connection_options: list[str] = []
+
+
+def connection_options_from(path: str) -> None:
+    _connection_options[:] = [path]
+
+
+def _options(ctx: RequestContext, connection_id: str, channel: str) -> dict[str, str]:
+    from chalicelib.core.errors import Unprocessable
+
+    if not _connection_options:
+        raise Unprocessable("Connections cannot be used for sending here.", details=[
+            {"field": "connectionId", "message": "not available"}])
+    module, _, name = _connection_options[0].partition(":")
+    lookup: Callable[..., dict[str, str]] = getattr(importlib.import_module(module), name)
+    return {**lookup(ctx.actor, connection_id, channel), "connection_id": connection_id}
 
 
 @api.route("/notifications/send", "POST", scopes=SEND, body=SendNotification, errors=(429, 503),
@@ -31,8 +53,9 @@ def send_notification(ctx: RequestContext, body: SendNotification) -> Reply:
     is spent; 503: the provider is unavailable. `connectionId` sends with one of your
     `email_ses` / `sms_sns` connections' settings. A sandbox key's sends are checked and
     recorded (status `sandbox`) but never leave."""
-    options = (service.connection_options(ctx.actor, body.connection_id, body.channel)
-               if body.connection_id else {})
+    from chalicelib.notifications import service
+
+    options = _options(ctx, body.connection_id, body.channel) if body.connection_id else {}
     req = service.Request(channel=body.channel, to=body.recipients(), template=body.template,
                           variables=body.values(), subject=body.subject, body=body.body,
                           html=body.html, **options)
@@ -43,6 +66,8 @@ def send_notification(ctx: RequestContext, body: SendNotification) -> Reply:
 def list_notifications(ctx: RequestContext, query: RecordsQuery) -> Reply:
     """The sends of the caller's owner (an admin: everyone's), newest first; kept 90
     days. Bodies are not kept."""
+    from chalicelib.notifications import service
+
     items, cursor = service.listing(ctx.actor, query.cursor, query.per_page)
     return page([service.present(i) for i in items], cursor, query.per_page)
 
@@ -50,12 +75,16 @@ def list_notifications(ctx: RequestContext, query: RecordsQuery) -> Reply:
 @api.route("/notifications/templates", scopes=SEND, summary="The built-in templates")
 def list_templates(ctx: RequestContext) -> Reply:
     """Each with its subject, text, SMS text and the variables it needs."""
+    from chalicelib.notifications import templates
+
     items = [t.describe() for t in templates.BUILT_IN.values()]
     return page(items, None, len(items))
 
 
 @api.route("/notifications/{notification_id}", scopes=SEND, summary="Get a send")
 def get_notification(ctx: RequestContext, notification_id: str) -> Reply:
+    from chalicelib.notifications import service
+
     return ok(service.present(service.get(ctx.actor, notification_id)))
 
 
@@ -65,6 +94,8 @@ def list_inapp(ctx: RequestContext, query: InboxQuery) -> Reply:
     by the brief's `page` number. Besides `data` and `pagination` the answer carries
     `count` (notifications matching the filter) and `unread_count` (all unread ones).
     An inbox keeps its newest 500 notifications."""
+    from chalicelib.notifications import inapp, repo
+
     if query.page is not None and query.page * query.per_page > repo.INBOX_CAP:
         raise ValidationFailed(f"An inbox keeps its newest {repo.INBOX_CAP} notifications; "
                                "this page is beyond them.",
@@ -79,11 +110,15 @@ def list_inapp(ctx: RequestContext, query: InboxQuery) -> Reply:
 @api.route(f"{INBOX}/read-all", "POST", scopes=READ, summary="Mark all my notifications read")
 def read_all_inapp(ctx: RequestContext) -> Reply:
     """Answers how many were marked (`updated`)."""
+    from chalicelib.notifications import inapp
+
     return ok({"updated": inapp.mark_all_read(ctx.actor)})
 
 
 @api.route(f"{INBOX}/{{notification_id}}", scopes=READ, summary="Get one in-app notification")
 def get_inapp(ctx: RequestContext, notification_id: str) -> Reply:
+    from chalicelib.notifications import inapp
+
     return ok(inapp.get(ctx.actor, notification_id))
 
 
@@ -92,4 +127,6 @@ def get_inapp(ctx: RequestContext, notification_id: str) -> Reply:
 def mark_inapp(ctx: RequestContext, notification_id: str, body: MarkRead) -> Reply:
     """`{"is_read": true}` (the brief's body; `isRead` too) sets `read_at` (a second
     call keeps the first time); `false` makes it unread again. Another's: 404."""
+    from chalicelib.notifications import inapp
+
     return ok(inapp.mark(ctx.actor, notification_id, body.is_read))

@@ -8,7 +8,6 @@ a record with status `sandbox`, but nothing leaves: a test key cannot mail the w
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,26 +47,6 @@ class Request:
     reply_to: str = ""
     sender_id: str = ""
     connection_id: str = ""  # recorded: the connection whose settings were used
-
-
-# A configured email_ses/sms_sns connection's settings for a send by this principal
-# (404 if not its own, 422 for the other channel's type): integrations registers it (a
-# higher layer; app.py imports it), so that this layer never imports integrations.
-ConnectionOptions = Callable[[Principal, str, str], dict[str, str]]
-_connection_options: list[ConnectionOptions] = []
-
-
-def register_connection_options(lookup: ConnectionOptions) -> None:
-    _connection_options[:] = [lookup]
-
-
-def connection_options(principal: Principal, connection_id: str, channel: str
-                       ) -> dict[str, str]:
-    if not _connection_options:
-        raise Unprocessable("Connections cannot be used for sending here.", details=[
-            {"field": "connectionId", "message": "not available"}])
-    return {**_connection_options[0](principal, connection_id, channel),
-            "connection_id": connection_id}
 
 
 def recipients(channel: str, to: list[str]) -> list[str]:
