@@ -182,6 +182,7 @@ class SyncRun(Run):
                 continue
             ready.append((i, text, body, raw))
         ids = rows.targets(res, self.ns, key, [t for _, t, _, _ in ready]) if ready else []
+        ours = records.load_many(res, self.ns, [t for t in ids if t])
         seen: set[str] = set()
         creating: list[tuple[int, str, dict[str, Any], service.Prepared]] = []
         for (i, text, body, raw), target in zip(ready, ids, strict=True):
@@ -192,7 +193,7 @@ class SyncRun(Run):
             seen.add(text.lower())
             theirs = {k: _stored(v) for k, v
                       in body.model_dump(by_alias=True, exclude_unset=True).items()}
-            current = records.load(res, self.ns, target) if target else None
+            current = ours.get(target) if target else None
             if current is not None:
                 outcomes[i] = self._update(text, body, raw, theirs, target, current.record)
                 continue

@@ -89,6 +89,15 @@ def load(res: Resource, ns: str, item_id: str) -> Stored | None:
     return None if found is None else Stored(record_of(found), int(found["version"]))
 
 
+def load_many(res: Resource, ns: str, item_ids: list[str]) -> dict[str, Stored]:
+    """These records by id, absent ones left out (one consistent BatchGetItem per 100:
+    a sync compares a page's records with ours)."""
+    found = store.batch_get([(_pk(res, ns, i), res.kind) for i in item_ids], consistent=True)
+    items = {i: found.get((_pk(res, ns, i), res.kind)) for i in item_ids}
+    return {i: Stored(record_of(item), int(item["version"])) for i, item in items.items()
+            if item is not None}
+
+
 def existing(res: Resource, ns: str, item_ids: list[str]) -> set[str]:
     """Which of these ids exist (one BatchGetItem per 100)."""
     found = store.batch_get([(_pk(res, ns, i), res.kind) for i in item_ids])
