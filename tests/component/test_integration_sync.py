@@ -468,6 +468,8 @@ def test_a_paused_or_deleted_integration_does_not_sync(admin: Api, erp: Erp) -> 
     assert admin.patch(f"{V}/integrations/{conn}", {"status": "paused"}).status_code == 200
     assert_error(admin.post(f"{V}/integrations/{conn}/sync"), 409, "CONFLICT")
     admin.patch(f"{V}/integrations/{conn}", {"status": "active"})
+    push_only = connect(admin, erp, pull=None, push={"path": "/push"})
+    assert_error(admin.post(f"{V}/integrations/{push_only}/sync"), 422, "VALIDATION_ERROR")
     run = admin.post(f"{V}/integrations/{conn}/sync").json["data"]
     assert admin.delete(f"{V}/integrations/{conn}").status_code == 204
     run_jobs()
