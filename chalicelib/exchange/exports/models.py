@@ -41,7 +41,9 @@ class CreateExport(Body):
 class ListExports(PageQuery):
     status: str | None = Field(None, max_length=100,
                                description="Comma-separated: " + ", ".join(STATUSES) + ".")
-    entity: str | None = Field(None, max_length=64, description="Only exports of this entity.")
+    entity: str | None = Field(None, max_length=64, description=(
+        "Only exports of this entity (a resource, webhook_deliveries, access_logs, "
+        "audit_logs, or customer_subject: the data subject exports)."))
 
     @field_validator("status")
     @classmethod
