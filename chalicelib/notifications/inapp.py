@@ -11,6 +11,7 @@ outbox sweeper, an SQS redelivery) notifies once.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from chalicelib.core.errors import NotFound
 from chalicelib.core.principal import Principal
 from chalicelib.notifications import repo, templates
 
+EVENT_ID = re.compile(r"^evt_[0-9A-Za-z]{1,64}$")  # the notification's id derives from it
 # Platform event -> (template, how its data becomes the template's variables, links).
 _Vars = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -55,14 +57,14 @@ def note_of(event: dict[str, Any]) -> dict[str, Any] | None:
     kind = EVENTS.get(str(event.get("event", "")))
     owner = str(event.get("owner") or "")
     data = event.get("data")
-    if kind is None or not owner or not isinstance(data, dict):
+    event_id = str(event.get("id", ""))
+    if kind is None or not owner or not isinstance(data, dict) or not EVENT_ID.match(event_id):
         return None
     name, variables, links = kind
     try:
         rendered = templates.render(templates.named(name), variables(data))
     except Exception:  # noqa: BLE001 - an odd payload still notifies, plainly
         rendered = templates.Rendered(str(event["event"]), str(event["event"]), "", "")
-    event_id = str(event.get("id", ""))
     return {"id": "inapp_" + event_id.removeprefix("evt_"), "type": event["event"],
             "subject": rendered.subject, "message": rendered.text,
             "data": {k: data[k] for k in links if k in data}, "is_read": False,

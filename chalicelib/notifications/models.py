@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field
 
-from chalicelib.http.models import Body, PageQuery, Query
+from chalicelib.http.models import Body, PageQuery
 
 Recipient = Annotated[str, Field(min_length=1, max_length=320)]
 
@@ -68,7 +68,4 @@ class MarkRead(Body):
 
 
 class RecordsQuery(PageQuery):
-    pass
-
-
-__all__ = ["InboxQuery", "MarkRead", "Query", "RecordsQuery", "SendNotification"]
+    """The send records: newest first."""
