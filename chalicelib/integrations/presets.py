@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import BaseModel, Field, create_model
 
 from chalicelib.integrations.connector import register
-from chalicelib.integrations.rest import PullConfig, RestConfig, RestConnector
+from chalicelib.integrations.rest import RestConnector
+from chalicelib.integrations.rest_models import PullConfig, RestConfig
 
 _TEMPLATE = (" A template to adapt to your system's API (paths, field names, auth): not a "
              "certified adapter for any vendor's product.")

@@ -50,7 +50,8 @@ from chalicelib.resources import service
 from chalicelib.resources.declaration import Resource, cents
 
 if TYPE_CHECKING:  # the connector and its HTTP client load where a sync runs or starts
-    from chalicelib.integrations.rest import RestConfig, RestConnector
+    from chalicelib.integrations.rest import RestConnector
+    from chalicelib.integrations.rest_models import RestConfig
 
 ID_PREFIX = "syn"
 MAX_LOG = 5000        # entries kept per run; beyond, counted only

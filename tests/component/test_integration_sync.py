@@ -1,7 +1,7 @@
 """Syncs of REST integrations against a real local HTTP server playing a paginated ERP
 (tests/erp_server.py): jobs run by the jobs queue's worker as app.py's handler runs
-them; creates, no-op re-runs, updates, conflicts, source of truth, resumes, retries,
-the SSRF guard, auth kinds, logs and status, owners, and secrets kept out of answers."""
+them; creates, no-op re-runs, updates, conflicts, source of truth, bad records, resumes,
+retries, logs and status, one run at a time, owners, scopes, sandbox, schedules."""
 
 from __future__ import annotations
 
@@ -11,104 +11,39 @@ from typing import Any
 
 import pytest
 
-from tests.component.helpers import assert_error, set_env
+from tests.component.helpers import assert_error
+from tests.component.integration_sync_helpers import (
+    TOKEN,
+    N,
+    V,
+    allow_loopback,
+    config,
+    connect,
+    count_writes,
+    event_types,
+    logs,
+    products,
+    serve_erp,
+    sync,
+)
 from tests.component.jobs_queue import Died, jobs_url, record, run_jobs, sqs
 from tests.conftest import Api, make_user
 from tests.erp_server import Erp, item
 
-V = "/api/v1"
-TOKEN = "erp-bearer-token-s3cr3t-value"
-N = 12  # records the ERP holds: pages of 5 (moto's transactions copy the whole table)
-MAPPING = {"sku": "itemNumber", "name": "itemName", "price": "salesPrice",
-           "category": "itemGroup"}
-
 
 @pytest.fixture(autouse=True)
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.integrations import rest
-
-    set_env(monkeypatch, GATEHOUSE_WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
-    monkeypatch.setattr(rest, "BACKOFF", 0.0)  # retries without waiting
+    allow_loopback(monkeypatch)
 
 
 @pytest.fixture
 def erp() -> Iterator[Erp]:
-    with Erp(N) as server:
-        server.expect_auth = ("Authorization", f"Bearer {TOKEN}")
-        yield server
-
-
-def config(erp: Erp, **extra: Any) -> dict[str, Any]:
-    return {"baseUrl": erp.url + "/api", "resource": "products",
-            "pull": {"path": "/items", "pagination": "cursor", "cursorParam": "cursor",
-                     "cursorField": "meta.next", "itemsField": "data.items",
-                     "query": {"limit": "5"}},
-            "mapping": MAPPING, "updatedAtField": "modified", **extra}
-
-
-def connect(api: Api, erp: Erp, type_: str = "rest", credentials: Any = None,
-            **extra: Any) -> str:
-    resp = api.post(f"{V}/integrations", {
-        "type": type_, "name": "ERP", "config": config(erp, **extra),
-        "credentials": credentials or {"auth": "bearer", "token": TOKEN}})
-    assert resp.status_code == 201, resp.body
-    return str(resp.json["data"]["id"])
-
-
-def sync(api: Api, conn: str) -> dict[str, Any]:
-    """Starts a sync, runs the jobs queue, answers the status."""
-    resp = api.post(f"{V}/integrations/{conn}/sync")
-    assert resp.status_code == 202, resp.body
-    assert resp.headers["Location"] == f"{V}/integrations/{conn}/status"
-    assert resp.json["data"]["status"] == "pending"
-    run_jobs()
-    status = api.get(f"{V}/integrations/{conn}/status")
-    assert status.status_code == 200, status.body
-    assert status.json["data"]["runId"] == resp.json["data"]["runId"]
-    return dict(status.json["data"])
-
-
-def products(api: Api) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    cursor = ""
-    while True:
-        page = api.get(f"{V}/products?perPage=100{cursor}").json
-        out.update({p["sku"]: p for p in page["data"]})
-        if not page["pagination"]["nextCursor"]:
-            return out
-        cursor = f"&cursor={page['pagination']['nextCursor']}"
-
-
-def logs(api: Api, conn: str, query: str = "") -> list[dict[str, Any]]:
-    resp = api.get(f"{V}/integrations/{conn}/logs?perPage=100{query}")
-    assert resp.status_code == 200, resp.body
-    return list(resp.json["data"])
+    yield from serve_erp()
 
 
 @pytest.fixture
 def writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every record write the sync makes (the resource service's creates and updates)."""
-    from chalicelib.resources import service
-
-    made: list[str] = []
-    real_create, real_many, real_update = service.create, service.create_many, service.update
-
-    def create(*args: Any, **kw: Any) -> Any:
-        made.append("create")
-        return real_create(*args, **kw)
-
-    def create_many(res: Any, actor: Any, prepared: list[Any]) -> Any:
-        made.extend("create" for _ in prepared)
-        return real_many(res, actor, prepared)
-
-    def update(*args: Any, **kw: Any) -> Any:
-        made.append("update")
-        return real_update(*args, **kw)
-
-    monkeypatch.setattr(service, "create", create)
-    monkeypatch.setattr(service, "create_many", create_many)
-    monkeypatch.setattr(service, "update", update)
-    return made
+    return count_writes(monkeypatch)
 
 
 # -- pull --------------------------------------------------------------------------
@@ -164,15 +99,7 @@ def test_a_remote_change_updates_the_record_and_raises_its_event(
         ("SKU-00003", "updated"), ("SKU-00030", "created")]
     assert entries[0]["fields"] == ["price"]
     assert [e["recordKey"] for e in logs(admin, conn, "&action=created")] == ["SKU-00030"]
-    assert _event_types().count("product.updated") == 1
-
-
-def _event_types() -> list[str]:
-    from chalicelib.store import table as store
-
-    found = store.table().scan(FilterExpression="begins_with(PK, :p)",
-                               ExpressionAttributeValues={":p": "OUTBOX#evt_"})["Items"]
-    return [json.loads(str(i["event"]))["event"] for i in found]
+    assert event_types().count("product.updated") == 1
 
 
 def test_conflicts_go_to_the_newer_side_unless_the_field_is_owned(
@@ -234,72 +161,6 @@ def test_bad_remote_records_fail_alone(admin: Api, erp: Erp) -> None:
     assert done["consistency"]["differing"] == 2  # the two with a key
 
 
-# -- page numbers, auth kinds, presets ---------------------------------------------
-
-@pytest.mark.parametrize("auth", ["basic", "apiKey"])
-def test_page_number_pagination_with_basic_or_api_key_auth(admin: Api, auth: str) -> None:
-    import base64
-
-    with Erp(N - 1) as erp:
-        if auth == "basic":
-            creds = {"auth": "basic", "username": "sync", "password": "pa:ss w0rd"}
-            erp.expect_auth = ("Authorization",
-                               "Basic " + base64.b64encode(b"sync:pa:ss w0rd").decode())
-        else:
-            creds = {"auth": "apiKey", "header": "X-Erp-Key", "key": "k-123456"}
-            erp.expect_auth = ("X-Erp-Key", "k-123456")
-        resp = admin.post(f"{V}/integrations", {
-            "type": "rest", "name": "Pages", "credentials": creds,
-            "config": {**config(erp), "pull": {"path": "/pages", "pagination": "page",
-                                               "pageSize": 5, "itemsField": "results"}}})
-        assert resp.status_code == 201, resp.body
-        done = sync(admin, resp.json["data"]["id"])
-        assert done["counts"]["created"] == N - 1 and done["pages"] == 3
-        assert [p for _, p in erp.requests] == [
-            f"/api/pages?page={n}&pageSize=5" for n in (1, 2, 3)]
-
-
-def test_oauth_client_credentials_token_cached_and_renewed_once_on_401(admin: Api) -> None:
-    with Erp(N) as erp:
-        erp.oauth = ("gatehouse", "client-secret-value")
-        conn = connect(admin, erp, credentials={
-            "auth": "oauth2", "tokenUrl": erp.url + "/oauth/token",
-            "clientId": "gatehouse", "clientSecret": "client-secret-value"})
-        assert sync(admin, conn)["counts"]["created"] == N
-        assert erp.token_requests == 1  # one token for the three pages
-        erp.tokens.clear()  # the remote revoked it
-        assert sync(admin, conn)["status"] == "completed"
-        assert erp.token_requests == 2
-        erp.oauth = ("gatehouse", "rotated")  # our secret no longer works
-        erp.tokens.clear()
-        failed = sync(admin, conn)
-        assert failed["status"] == "failed"
-        assert "token endpoint" in failed["error"]["message"]
-        assert "client-secret-value" not in json.dumps(failed)
-
-
-def test_a_preset_is_a_template_with_its_own_mapping(admin: Api, erp: Erp) -> None:
-    from chalicelib.integrations import presets
-    from chalicelib.integrations.connector import CONNECTORS
-
-    assert presets.ERP.type == "erp"
-    catalog = {name: kind.catalog_entry() for name, kind in CONNECTORS.items()}
-    for name in ("emis", "hr", "finance", "crm", "erp", "accounting"):
-        assert catalog[name]["template"] is True
-        assert "not a certified adapter" in catalog[name]["description"]
-    assert catalog["rest"]["template"] is False
-    resp = admin.post(f"{V}/integrations", {
-        "type": "erp", "name": "Our ERP", "config": {
-            "baseUrl": erp.url + "/api", "pull": config(erp)["pull"]},
-        "credentials": {"auth": "bearer", "token": TOKEN}})
-    assert resp.status_code == 201, resp.body
-    cfg = resp.json["data"]["config"]
-    assert cfg["resource"] == "products" and cfg["mapping"]["sku"] == "itemNumber"
-    done = sync(admin, resp.json["data"]["id"])
-    assert done["counts"]["created"] == N
-    assert products(admin)["SKU-00001"]["category"] == "parts"
-
-
 # -- resumes, retries, failures ----------------------------------------------------
 
 def test_a_sync_killed_mid_page_resumes_without_duplicates(
@@ -341,7 +202,7 @@ def test_a_sync_killed_mid_page_resumes_without_duplicates(
     assert status["consistency"]["consistent"]
     keys = [e["recordKey"] for e in logs(admin, conn)]
     assert len(keys) == len(set(keys)) == N - 5
-    assert _event_types().count("product.created") == N  # each record's event, once
+    assert event_types().count("product.created") == N  # each record's event, once
 
 
 def test_remote_500s_are_retried_then_the_run_fails_clearly(admin: Api, erp: Erp) -> None:
@@ -356,58 +217,6 @@ def test_remote_500s_are_retried_then_the_run_fails_clearly(admin: Api, erp: Erp
     assert error["code"] == "SERVICE_UNAVAILABLE"
     assert "GET /api/items: answered 500 (3 tries)" in error["message"]
     assert TOKEN not in json.dumps(failed)  # the 500's body echoed our header
-
-
-def test_a_rejected_credential_fails_the_run_without_showing_it(admin: Api, erp: Erp) -> None:
-    conn = connect(admin, erp, credentials={"auth": "bearer", "token": "wrong-token-xyz"})
-    failed = sync(admin, conn)
-    assert failed["status"] == "failed"
-    assert failed["error"]["code"] == "VALIDATION_ERROR"
-    assert "answered 401" in failed["error"]["message"]
-    assert "wrong-token-xyz" not in json.dumps(failed)
-    assert len(erp.requests) == 1  # a 4xx is not retried
-
-
-def test_the_ssrf_guard_refuses_private_targets(admin: Api, erp: Erp,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = connect(admin, erp)
-    set_env(monkeypatch, GATEHOUSE_WEBHOOK_ALLOWED_HOSTS="")
-    # At create: the URL is checked.
-    resp = admin.post(f"{V}/integrations", {"type": "rest", "name": "x",
-                                            "config": config(erp)})
-    assert_error(resp, 422, "VALIDATION_ERROR")
-    # At every call: a connection made while it was allowed is refused now.
-    failed = sync(admin, conn)
-    assert failed["status"] == "failed"
-    assert "refused: 127.0.0.1 is a loopback address" in failed["error"]["message"]
-    assert erp.requests == []
-    for url in ("http://169.254.169.254/latest", "http://10.0.0.5/api", "ftp://erp.example"):
-        resp = admin.post(f"{V}/integrations", {"type": "rest", "name": "x",
-                                                "config": {**config(erp), "baseUrl": url}})
-        assert_error(resp, 422, "VALIDATION_ERROR")
-
-
-def test_redirects_are_not_followed() -> None:
-    import http.server
-
-    from chalicelib.integrations import outbound
-
-    class Redirect(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            self.send_response(302)
-            self.send_header("Location", "http://169.254.169.254/")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    with Erp(0) as erp:
-        erp.server.RequestHandlerClass = Redirect
-        with pytest.raises(outbound.RemoteError) as caught:
-            outbound.request("GET", erp.url + "/x")
-    assert "redirect, not followed" in caught.value.message
-    assert not caught.value.transient
 
 
 # -- the routes --------------------------------------------------------------------
@@ -480,22 +289,6 @@ def test_a_paused_or_deleted_integration_does_not_sync(admin: Api, erp: Erp) -> 
     assert products(admin) == {}
 
 
-# -- push --------------------------------------------------------------------------
-
-def test_push_sends_a_mapped_record(admin: Api, erp: Erp) -> None:
-    from chalicelib.integrations import repo, rest
-
-    conn_id = connect(admin, erp, push={"path": "/push/items/{sku}", "method": "PUT"})
-    conn = repo.load(conn_id)
-    assert conn is not None
-    got = rest.REST.push(conn, {"sku": "A B/1", "name": "Mug", "price": "12.50",
-                                "category": "kitchen", "id": "prd_x"})
-    assert got == {"status": 201}
-    assert erp.pushed == [("PUT", "/api/push/items/A%20B%2F1", {
-        "itemNumber": "A B/1", "itemName": "Mug", "salesPrice": "12.50",
-        "itemGroup": "kitchen"})]
-
-
 # -- schedules ---------------------------------------------------------------------
 
 def test_scheduled_syncs_start_when_due(admin: Api, erp: Erp) -> None:
@@ -543,15 +336,3 @@ def test_a_sandbox_connection_syncs_into_sandbox_data_only(admin: Api, erp: Erp)
     assert sync(sandbox, mine)["counts"]["created"] == N
     assert len(products(sandbox)) == N
     assert products(admin) == {}  # live data untouched
-
-
-def test_the_connection_test_is_one_get(admin: Api, erp: Erp) -> None:
-    good = connect(admin, erp)
-    resp = admin.post(f"{V}/integrations/{good}/test")
-    assert resp.status_code == 200, resp.body
-    assert resp.json["data"]["ok"] is True and resp.json["data"]["detail"] == {"status": 200}
-    assert erp.requests == [("GET", "/api/items")]
-    bad = connect(admin, erp, credentials={"auth": "bearer", "token": "not-the-token"})
-    answer = admin.post(f"{V}/integrations/{bad}/test").json["data"]
-    assert answer["ok"] is False and answer["message"] == "GET /api/items answered 401"
-    assert len(erp.requests) == 2  # a 4xx is not retried

@@ -1,0 +1,169 @@
+"""The REST connector's config and credentials, as the catalog presents them
+(configSchema, credentialsSchema) and connections are validated by."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+_PATH = r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$"   # a dotted path into a JSON object
+_HEADER = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True,
+                              extra="forbid", str_strip_whitespace=True, defer_build=True)
+
+
+class PullConfig(_Model):
+    path: str = Field(min_length=1, max_length=1000, pattern=r"^/[^\s#?]*$",
+                      description="Path under baseUrl, e.g. /v1/items.")
+    pagination: Literal["cursor", "page", "none"] = "cursor"
+    cursor_param: str = Field("cursor", max_length=100, description="Query parameter "
+                              "carrying the cursor (cursor pagination).")
+    cursor_field: str = Field("nextCursor", max_length=200, pattern=_PATH, description=(
+        "Where the answer gives the next cursor (dotted path); absent or empty: the last "
+        "page."))
+    page_param: str = Field("page", max_length=100)
+    page_size_param: str | None = Field("pageSize", max_length=100)
+    page_size: int = Field(100, ge=1, le=1000, description="Page pagination: a page "
+                           "with fewer items is the last.")
+    first_page: int = Field(1, ge=0, le=1)
+    items_field: str = Field("items", max_length=200, pattern=r"^$|" + _PATH, description=(
+        "Where the answer holds its records (dotted path); empty: the answer is the "
+        "array itself."))
+    query: dict[str, str] = Field(default_factory=dict, max_length=20,
+                                  description="Fixed query parameters (not secrets: "
+                                  "the config is presented).")
+
+
+class PushConfig(_Model):
+    path: str = Field(min_length=1, max_length=1000, pattern=r"^/[^\s#]*$", description=(
+        "Path under baseUrl; {field} placeholders take our record's values, e.g. "
+        "/v1/items/{sku}."))
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+
+
+class ScheduleConfig(_Model):
+    every_minutes: int = Field(ge=5, le=10080, description=(
+        "Minutes between scheduled syncs (5 to 10,080, a week), counted from the last "
+        "run's start; a run still going delays the next."))
+
+
+class RestConfig(_Model):
+    base_url: str = Field(max_length=2048, pattern=r"^https?://",
+                          description="http(s) URL; every call passes the SSRF guard.")
+    resource: str = Field(min_length=1, max_length=50, description=(
+        "Our resource the records are synced into: products, customers, inventory."))
+    pull: PullConfig | None = None
+    mapping: dict[str, Annotated[str, Field(max_length=200, pattern=_PATH)]] = Field(
+        min_length=1, max_length=100, description="Our field -> their field (dotted path).")
+    natural_key: str | None = Field(None, max_length=100, description=(
+        "Our field the upsert matches records on (default: the resource's own: sku, "
+        "email)."))
+    updated_at_field: str | None = Field(None, max_length=200, pattern=_PATH, description=(
+        "Their last-modified time (RFC 3339 or epoch seconds): the newer side wins a "
+        "field both changed. Absent: the remote wins."))
+    source_of_truth: list[str] = Field(default_factory=list, max_length=100, description=(
+        "Our fields this connection owns: the remote's value always wins."))
+    push: PushConfig | None = None
+    schedule: ScheduleConfig | None = Field(None, description="Scheduled syncs (needs "
+                                            "pull); absent: only POST /sync starts one.")
+
+    @field_validator("resource")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from chalicelib.resources.declaration import DECLARED
+
+        res = DECLARED.get(value)
+        if res is None:
+            raise ValueError(f"one of {', '.join(DECLARED)}")
+        if not (res.unique or res.id_field):
+            raise ValueError(f"{value} have no natural key to sync by")
+        return value
+
+    @model_validator(mode="after")
+    def _fields(self) -> RestConfig:
+        from chalicelib.resources.declaration import DECLARED
+
+        res = DECLARED[self.resource]
+        ours = _fields_of(self.resource)
+        unknown = sorted(set(self.mapping) - ours)
+        if unknown:
+            raise ValueError(f"mapping names fields {self.resource} do not have: "
+                             f"{', '.join(unknown)} (known: {', '.join(sorted(ours))})")
+        key = self.key(res)
+        if key not in self.mapping:
+            raise ValueError(f"mapping must map the natural key {key!r}")
+        stray = sorted(set(self.source_of_truth) - set(self.mapping))
+        if stray:
+            raise ValueError(f"sourceOfTruth names unmapped fields: {', '.join(stray)}")
+        if self.schedule is not None and self.pull is None:
+            raise ValueError("a schedule needs pull")
+        return self
+
+    def key(self, res: Any) -> str:
+        if self.natural_key:
+            if self.natural_key not in (*res.unique, res.id_field):
+                own = res.unique[0] if res.unique else res.id_field
+                raise ValueError(f"naturalKey must be {own}")
+            return self.natural_key
+        return str(res.unique[0] if res.unique else res.id_field)
+
+
+@functools.lru_cache(maxsize=32)
+def _fields_of(resource: str) -> frozenset[str]:
+    """A resource's create body fields, by their wire names (a JSON Schema is costly)."""
+    from chalicelib.resources.declaration import DECLARED
+
+    schema = DECLARED[resource].create.model_json_schema(by_alias=True)
+    return frozenset(schema.get("properties", {}))
+
+
+class NoAuth(_Model):
+    auth: Literal["none"]
+
+
+class BearerAuth(_Model):
+    auth: Literal["bearer"]
+    token: str = Field(min_length=1, max_length=4096)
+
+
+class BasicAuth(_Model):
+    auth: Literal["basic"]
+    username: str = Field(min_length=1, max_length=200, pattern=r"^[^:]*$")
+    password: str = Field(max_length=1000)
+
+
+class ApiKeyAuth(_Model):
+    auth: Literal["apiKey"]
+    header: str = Field("X-API-Key", pattern=_HEADER)
+    key: str = Field(min_length=1, max_length=4096)
+
+    @field_validator("header")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.lower() in ("host", "content-length", "content-type", "transfer-encoding"):
+            raise ValueError("that header is set by the request itself")
+        return value
+
+
+class OAuth2Auth(_Model):
+    auth: Literal["oauth2"]
+    token_url: str = Field(max_length=2048, pattern=r"^https?://")
+    client_id: str = Field(min_length=1, max_length=500)
+    client_secret: str = Field(min_length=1, max_length=2000)
+    scope: str | None = Field(None, max_length=1000)
+    client_auth: Literal["basic", "body"] = "basic"
+
+
+class RestCredentials(RootModel[Annotated[
+        NoAuth | BearerAuth | BasicAuth | ApiKeyAuth | OAuth2Auth,
+        Field(discriminator="auth")]]):
+    """How to authenticate to the remote API."""
+
+
+# -- helpers ---------------------------------------------------------------------
