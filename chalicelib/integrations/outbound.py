@@ -132,6 +132,11 @@ def _exchange(conn: http.client.HTTPConnection, method: str, path: str,
                                   transient=False, status=resp.status)
     except TimeoutError:
         raise RemoteError("timed out waiting for the answer", transient=True) from None
+    except ValueError:
+        # http.client refuses a header value with control characters, quoting it: never
+        # let that message (it may hold a credential) through.
+        raise RemoteError("the request could not be sent: a header is not valid",
+                          transient=False) from None
     except (OSError, http.client.HTTPException) as exc:
         raise RemoteError(f"the connection failed: {type(exc).__name__}",
                           transient=True) from None

@@ -11,6 +11,8 @@ from pydantic.alias_generators import to_camel
 
 _PATH = r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$"   # a dotted path into a JSON object
 _HEADER = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"
+# A header value carries these as they are: no control characters (no header injection).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
 class _Model(BaseModel):
@@ -129,19 +131,19 @@ class NoAuth(_Model):
 
 class BearerAuth(_Model):
     auth: Literal["bearer"]
-    token: str = Field(min_length=1, max_length=4096)
+    token: str = Field(min_length=1, max_length=4096, pattern=_PRINTABLE)
 
 
 class BasicAuth(_Model):
     auth: Literal["basic"]
-    username: str = Field(min_length=1, max_length=200, pattern=r"^[^:]*$")
+    username: str = Field(min_length=1, max_length=200, pattern=r"^[^:\x00-\x1f\x7f]*$")
     password: str = Field(max_length=1000)
 
 
 class ApiKeyAuth(_Model):
     auth: Literal["apiKey"]
     header: str = Field("X-API-Key", pattern=_HEADER)
-    key: str = Field(min_length=1, max_length=4096)
+    key: str = Field(min_length=1, max_length=4096, pattern=_PRINTABLE)
 
     @field_validator("header")
     @classmethod

@@ -180,3 +180,17 @@ def test_the_connection_test_is_one_get(admin: Api, erp: Erp) -> None:
     answer = admin.post(f"{V}/integrations/{bad}/test").json["data"]
     assert answer["ok"] is False and answer["message"] == "GET /api/items answered 401"
     assert len(erp.requests) == 2  # a 4xx is not retried
+
+
+def test_header_injection_is_refused_without_echoing_the_value(admin: Api, erp: Erp) -> None:
+    from chalicelib.integrations import outbound
+
+    sneaky = "tok\r\nX-Injected: 1"
+    resp = admin.post(f"{V}/integrations", {"type": "rest", "name": "x", "config": config(erp),
+                                            "credentials": {"auth": "bearer", "token": sneaky}})
+    assert_error(resp, 422, "VALIDATION_ERROR")
+    assert "X-Injected" not in resp.body.decode()
+    with pytest.raises(outbound.RemoteError) as caught:
+        outbound.request("GET", erp.url + "/api/items", headers={"Authorization": sneaky})
+    assert not caught.value.transient and "X-Injected" not in caught.value.message
+    assert erp.requests == []
