@@ -9,8 +9,9 @@ in the thousands; a due index, as export schedules keep, is the step beyond that
 A scheduled run is the connection's creator's: the job carries the connection's owner,
 namespace and ceiling scopes (those of the principal that last set its config or
 credentials), and the engine checks them within the owner's current scopes at every
-invocation. A connection whose ceiling lacks the resource's write scope is skipped (and
-counted). Two ticks racing both try; the sync's claim lets one start it.
+invocation. A connection whose ceiling lacks the resource's write scope, or whose API
+key is revoked or expired, is skipped (and counted). Two ticks racing both try; the
+sync's claim lets one start it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,18 @@ def _due(item: dict[str, Any], now: int) -> bool:
     latest = sync_store.latest(str(item["id"]))
     last = int((latest or {}).get("claimedAt", 0))
     return now >= last + every * 60
+
+
+def _key_gone(principal: Principal) -> bool:
+    """Whether the API key the connection runs as is revoked, expired or deleted: what a
+    key set up ends with the key."""
+    if principal.kind != "api_key":
+        return False
+    from chalicelib.auth.api_keys import repo as keys
+    from chalicelib.auth.api_keys.service import status_of
+
+    found = keys.key_item(principal.id)
+    return found is None or status_of(found) != "active"
 
 
 def _principal(item: dict[str, Any]) -> Principal:
@@ -72,8 +85,12 @@ def _run_due() -> Counter[str]:
         for item in items:
             if not _due(item, now):
                 continue
+            actor = _principal(item)
+            if _key_gone(actor):
+                out["skipped"] += 1
+                continue
             try:
-                sync_service.start(_principal(item), str(item["id"]))
+                sync_service.start(actor, str(item["id"]))
                 out["started"] += 1
             except AppError as exc:
                 # 409: running (or another tick won); 403: the ceiling lacks the write

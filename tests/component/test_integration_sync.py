@@ -313,6 +313,15 @@ def test_scheduled_syncs_start_when_due(admin: Api, erp: Erp) -> None:
     run_jobs()
     again = admin.get(f"{V}/integrations/{conn}/status").json["data"]
     assert again["runId"] != status["runId"] and again["counts"]["skipped"] == N
+    # A connection an API key set up stops with the key.
+    made = admin.post(f"{V}/api-keys", {"name": "k", "scopes": [
+        "integrations:manage", "products:write"]}).json["data"]
+    by_key = connect(admin.as_key(made["key"]), erp, schedule={"everyMinutes": 15})
+    assert admin.delete(f"{V}/api-keys/{made['id']}").status_code == 204
+    clock.advance(15 * 60)
+    admin.patch(f"{V}/integrations/{conn}", {"status": "paused"})
+    assert sync_schedule.run_due() == {"skipped": 1}
+    assert admin.get(f"{V}/integrations/{by_key}/status").json["data"]["status"] == "never"
     resp = admin.post(f"{V}/integrations", {"type": "rest", "name": "x", "config": {
         **config(erp), "pull": None, "schedule": {"everyMinutes": 15}}})
     assert_error(resp, 422, "VALIDATION_ERROR")
