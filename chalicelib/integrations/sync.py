@@ -114,6 +114,8 @@ class SyncRun(Run):
         found = connections.load(str(job.params["connectionId"]))
         if found is None:
             raise JobFailed("NOT_FOUND", "The integration was deleted.")
+        if found.status != "active":  # checked again by each invocation of a long run
+            raise JobFailed("CONFLICT", "The integration was paused; the sync stopped.")
         self.conn = found
         self.kind = connector_of(found)
         try:

@@ -277,6 +277,13 @@ def test_a_paused_or_deleted_integration_does_not_sync(admin: Api, erp: Erp) -> 
     assert admin.patch(f"{V}/integrations/{conn}", {"status": "paused"}).status_code == 200
     assert_error(admin.post(f"{V}/integrations/{conn}/sync"), 409, "CONFLICT")
     admin.patch(f"{V}/integrations/{conn}", {"status": "active"})
+    started = admin.post(f"{V}/integrations/{conn}/sync").json["data"]
+    admin.patch(f"{V}/integrations/{conn}", {"status": "paused"})  # before it runs
+    run_jobs()
+    stopped = admin.get(f"{V}/integrations/{conn}/status").json["data"]
+    assert (stopped["runId"], stopped["status"]) == (started["runId"], "failed")
+    assert stopped["error"]["code"] == "CONFLICT" and products(admin) == {}
+    admin.patch(f"{V}/integrations/{conn}", {"status": "active"})
     push_only = connect(admin, erp, pull=None, push={"path": "/push"})
     assert_error(admin.post(f"{V}/integrations/{push_only}/sync"), 422, "VALIDATION_ERROR")
     run = admin.post(f"{V}/integrations/{conn}/sync").json["data"]
