@@ -44,13 +44,9 @@ def _due(item: dict[str, Any], now: int) -> bool:
 def _key_gone(principal: Principal) -> bool:
     """Whether the API key the connection runs as is revoked, expired or deleted: what a
     key set up ends with the key."""
-    if principal.kind != "api_key":
-        return False
-    from chalicelib.auth.api_keys import repo as keys
-    from chalicelib.auth.api_keys.service import status_of
+    from chalicelib.auth.api_keys.service import ended
 
-    found = keys.key_item(principal.id)
-    return found is None or status_of(found) != "active"
+    return ended(principal.describe()) is not None
 
 
 def _principal(item: dict[str, Any]) -> Principal:

@@ -411,6 +411,20 @@ def test_a_schedule_set_by_a_key_pauses_when_the_key_expires(admin: Api) -> None
     assert "expired" in stored(made["id"]).paused_reason and export_jobs() == []
 
 
+def test_a_schedule_set_by_a_key_pauses_when_the_key_is_revoked(admin: Api) -> None:
+    """What a key set up ends with the key: its owner's rights still hold, but the key
+    that set the schedule is gone, so no further export runs on its authority."""
+    made_key = admin.post(f"{V}/api-keys", {"name": "k", "scopes": ["exports:run",
+                                                                     "products:read"]})
+    assert made_key.status_code == 201, made_key.body
+    made = create(admin.as_key(made_key.json["data"]["key"]), schedule="rate(1 hour)")
+    revoked = admin.delete(f"{V}/api-keys/{made_key.json['data']['id']}")
+    assert revoked.status_code in (200, 204), revoked.body
+    to_due(made["id"])
+    assert tick() == {"paused": 1}
+    assert "revoked" in stored(made["id"]).paused_reason and export_jobs() == []
+
+
 def test_a_sandbox_keys_schedule_makes_sandbox_exports(admin: Api) -> None:
     seed_products(2, ns="live")
     seed_products(1, ns="sandbox")

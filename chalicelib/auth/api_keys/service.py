@@ -43,6 +43,20 @@ def status_of(item: dict[str, Any], now: float | None = None) -> str:
     return "active"
 
 
+def ended(principal_ref: str) -> str | None:
+    """For work a principal set up to run later (a schedule): when it is an API key
+    ("api_key:<id>") that is no longer active, why ("revoked", "expired", "deleted");
+    None otherwise. What a key set up ends with the key."""
+    kind, _, key_id = principal_ref.partition(":")
+    if kind != "api_key":
+        return None
+    found = repo.key_item(key_id)
+    if found is None:
+        return "deleted"
+    status = status_of(found)
+    return None if status == "active" else status
+
+
 def public_key(item: dict[str, Any]) -> dict[str, Any]:
     """What anyone who may see the key sees: never the key, its hash or the secret."""
     now = clock.now()

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from chalicelib.auth.api_keys.service import ended
 from chalicelib.core import clock
 from chalicelib.core.scopes import allows, within
 from chalicelib.events import audit
@@ -85,6 +86,9 @@ def fire(s: Schedule, at: str, now: float, owner_scopes: frozenset[str]) -> str:
     stamp = clock.iso(now)
     if s.run_as_expires_at is not None and s.run_as_expires_at <= now:
         return _pause(s, at, stamp, f"The API key that set it ({s.run_as}) expired.", [])
+    gone = ended(s.run_as)   # revoked (or deleted) since: what it set up ends with it
+    if gone is not None:
+        return _pause(s, at, stamp, f"The API key that set it ({s.run_as}) is {gone}.", [])
     if _previous_running(s, now):
         changes["skipped_runs"] = s.skipped_runs + 1
         if not _commit(s, at, changes, []):
