@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core import clock, ids
-from chalicelib.core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
+from chalicelib.core.errors import (
+    AppError,
+    Conflict,
+    NotFound,
+    Unprocessable,
+    ValidationFailed,
+)
 from chalicelib.core.principal import Principal
 from chalicelib.events import audit, catalog, outbox
 from chalicelib.resources import repo
@@ -170,6 +176,16 @@ class Prepared:
     presented: dict[str, Any]
 
     @property
+    def keys(self) -> set[tuple[str, str]]:
+        """The table items its operations touch (a transaction may touch each once)."""
+        out: set[tuple[str, str]] = set()
+        for op in self.ops:
+            body = next(iter(op.values()))
+            key = body.get("Item") or body.get("Key") or {}
+            out.add((str(key.get("PK")), str(key.get("SK"))))
+        return out
+
+    @property
     def items(self) -> int:
         """The transaction items it takes (an event is its outbox item, and a link to
         the person whose data it carries)."""
@@ -201,10 +217,46 @@ def prepare_create(res: Resource, principal: Principal, body: Any,
 def create_many(res: Resource, principal: Principal, prepared: list[Prepared]) -> None:
     """Several prepared creates in one transaction (all or none: a conflict raises and
     the caller retries them one by one to learn which). DynamoDB takes 100 items per
-    transaction; each create is its record, its uniqueness items, its audit entry and
-    its events' items."""
+    transaction, and one operation per item: see create_batched."""
     ops = [op for p in prepared for op in p.ops]
     repo.commit(res, ops, [e for p in prepared for e in p.events])
+
+
+TRANSACTION_ITEMS = 100  # DynamoDB's limit per transaction
+
+
+def create_batched(res: Resource, principal: Principal, prepared: list[Prepared]
+                   ) -> list[tuple[int, AppError]]:
+    """Commits prepared creates (a bulk writer's: an import's chunk, a sync's page) in as
+    few transactions as DynamoDB allows: up to TRANSACTION_ITEMS items each, and never
+    two operations on one item (two orders of one customer both check it: they go in
+    different transactions). A refused transaction is retried create by create, so only
+    the one that conflicts fails. Answers (index in `prepared`, its error) of those."""
+    groups: list[list[int]] = []
+    size, touched = 0, set[tuple[str, str]]()
+    for i, p in enumerate(prepared):
+        keys = p.keys
+        if not groups or size + p.items > TRANSACTION_ITEMS or keys & touched:
+            groups.append([])
+            size, touched = 0, set()
+        groups[-1].append(i)
+        size += p.items
+        touched |= keys
+    failed: list[tuple[int, AppError]] = []
+    for group in groups:
+        try:
+            create_many(res, principal, [prepared[i] for i in group])
+            continue
+        except AppError as exc:
+            if len(group) == 1:
+                failed.append((group[0], exc))
+                continue
+        for i in group:
+            try:
+                create_many(res, principal, [prepared[i]])
+            except AppError as exc:
+                failed.append((i, exc))
+    return failed
 
 
 def _events(res: Resource, ns: str, what: str, previous: dict[str, Any] | None,

@@ -354,3 +354,18 @@ def test_a_worker_that_dies_mid_chunk_resumes_without_duplicates(
     events = [e["event"] for e in outbox_events()]
     assert events.count(f"{singular}.created") == 35
     assert f"{singular}.updated" not in events
+
+
+def test_orders_of_one_customer_go_in_separate_transactions(admin: Api) -> None:
+    """Each order checks its customer: two in one transaction would be two operations on
+    one item, which DynamoDB refuses outright (not a condition: no retry could help)."""
+    customer = admin.post(f"{V}/customers", {"email": "a@ex.com", "name": "A"}).json["data"]
+    made = admin.post(f"{V}/products", {"sku": "S1", "name": "P", "price": "1.00"}).json["data"]
+    rows = [{"customerId": customer["id"], "items": [
+        {"productId": made["id"], "quantity": 1, "price": "1.00"}],
+        "shippingAddress": {"street": "1", "city": "c", "state": "s", "zip": "1"}}] * 3
+    job = start(admin, json.dumps(rows), "entity=orders", {"Content-Type": "application/json"})
+    done = finished(admin, job["id"])
+    assert (done["status"], done["successCount"], done["errorCount"]) == ("completed", 3, 0)
+    assert len(admin.get(f"{V}/orders").json["data"]) == 3
+    assert len(events_of("order.created")) == 3

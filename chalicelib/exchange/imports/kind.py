@@ -8,9 +8,10 @@ first wins; the others are their rows' problems, kept in S3 as duplicates.json).
 Chunks of CHUNK_ROWS rows: each row through the resource's create model, then written by
 the resource service as the API would write it (the record, its audit entry and its
 event): a new natural key creates, a known one updates the given fields. Creates are
-committed several to a transaction (up to TRANSACTION_ITEMS items; a refused one is
-retried row by row), updates one by one and only when they change something, and the
-chunk's events are published together at its end (measured in bench/imports.py).
+committed several to a transaction (resources/service.create_batched: up to 100
+items, a refused one retried row by row), updates one by one and only when they change
+something, and the chunk's events are published together at its end (measured in
+bench/imports.py).
 A row's problem, found at reading, checking or writing (a duplicate created meanwhile),
 is that row's and the rest go on. After each chunk its problems go to S3 and the
 checkpoint (the reader's byte offset, the counts) to the job; a worker that dies
@@ -38,9 +39,6 @@ from chalicelib.resources.declaration import Resource
 
 ID_PREFIX = "imp"
 CHUNK_ROWS = 200
-# DynamoDB's limit per transaction: a product's create is about 4 items (its record,
-# its sku claim, its audit entry, its event), so some 25 rows per transaction.
-TRANSACTION_ITEMS = 100
 SAMPLE = 100   # row problems shown in the job itself; all of them are in the error file
 
 
@@ -170,7 +168,7 @@ class ImportRun(Run):
 
     def _apply(self, valid: list[rows.Checked]) -> tuple[int, int, list[dict[str, Any]]]:
         """Writes the valid rows (a dry run only looks): (created, updated, problems).
-        New records go in transactions of several (TRANSACTION_ITEMS), their events
+        New records go in transactions of several (create_batched), their events
         published together at the chunk's end; updates one by one, skipped when they
         would change nothing (a chunk redone after a worker died finds its rows)."""
         from chalicelib.events import outbox
@@ -215,34 +213,10 @@ class ImportRun(Run):
         return created, updated, problems
 
     def _create(self, fresh: list[tuple[int, service.Prepared]]) -> list[dict[str, Any]]:
-        """Commits prepared creates in transactions of up to TRANSACTION_ITEMS items; a
-        transaction refused (one row's record exists meanwhile) is retried row by row,
-        so only that row fails."""
-        problems: list[dict[str, Any]] = []
-        groups: list[list[tuple[int, service.Prepared]]] = [[]]
-        size = 0
-        for row, prepared in fresh:
-            if groups[-1] and size + prepared.items > TRANSACTION_ITEMS:
-                groups.append([])
-                size = 0
-            groups[-1].append((row, prepared))
-            size += prepared.items
-        for group in groups:
-            if not group:
-                continue
-            try:
-                service.create_many(self.res, self.actor, [p for _, p in group])
-                continue
-            except AppError as exc:
-                if len(group) == 1:
-                    problems.append(self._problem(group[0][0], exc))
-                    continue
-            for row, prepared in group:
-                try:
-                    service.create_many(self.res, self.actor, [prepared])
-                except AppError as exc:
-                    problems.append(self._problem(row, exc))
-        return problems
+        """Commits the chunk's new records several to a transaction; a row refused
+        (its record exists meanwhile) is that row's problem."""
+        refused = service.create_batched(self.res, self.actor, [p for _, p in fresh])
+        return [self._problem(fresh[i][0], exc) for i, exc in refused]
 
     def _problem(self, row: int, exc: AppError) -> dict[str, Any]:
         field = next((d.get("field") for d in exc.details if d.get("field")), None)

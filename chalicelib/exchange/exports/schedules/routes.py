@@ -3,7 +3,8 @@ it exports; own schedules only, an admin sees all; another owner's answers 404).
 
 from __future__ import annotations
 
-from chalicelib.exchange.exports.schedules import service
+from types import ModuleType
+
 from chalicelib.exchange.exports.schedules.models import (
     CreateSchedule,
     ListSchedules,
@@ -17,6 +18,14 @@ api = ApiBlueprint(__name__, "Exports")
 SCOPE = ("exports:run",)
 ALL = "/exports/schedules"
 ONE = "/exports/schedules/{schedule_id}"
+
+
+def _service() -> ModuleType:
+    """The service (with the exports' and the jobs'), imported by the first call: cold
+    starts of every other route do not pay for it."""
+    from chalicelib.exchange.exports.schedules import service
+
+    return service
 
 
 def _version(ctx: RequestContext) -> str:
@@ -33,20 +42,20 @@ def create_schedule(ctx: RequestContext, body: CreateSchedule) -> Reply:
     reach the owner's webhooks), limited by the caller's scopes now and the owner's
     scopes then; a run whose owner lost the right fails and pauses the schedule. 409: the
     owner holds 25 schedules already."""
-    data = service.present(service.create(ctx.actor, body), _version(ctx))
+    data = _service().present(_service().create(ctx.actor, body), _version(ctx))
     return Reply({"data": data}, 201, {"Location": data["links"]["self"]})
 
 
 @api.route(ALL, scopes=SCOPE, query=ListSchedules, summary="List export schedules")
 def list_schedules(ctx: RequestContext, query: ListSchedules) -> Reply:
     """The caller's schedules (an admin: everyone's), newest first."""
-    items, cursor = service.listing(ctx.actor, query)
-    return page([service.present(s, _version(ctx)) for s in items], cursor, query.per_page)
+    items, cursor = _service().listing(ctx.actor, query)
+    return page([_service().present(s, _version(ctx)) for s in items], cursor, query.per_page)
 
 
 @api.route(ONE, scopes=SCOPE, summary="Get an export schedule")
 def get_schedule(ctx: RequestContext, schedule_id: str) -> Reply:
-    return ok(service.present(service.get(ctx.actor, schedule_id), _version(ctx)))
+    return ok(_service().present(_service().get(ctx.actor, schedule_id), _version(ctx)))
 
 
 @api.route(ONE, "PATCH", scopes=SCOPE, body=UpdateSchedule, errors=(409,),
@@ -56,10 +65,10 @@ def update_schedule(ctx: RequestContext, schedule_id: str, body: UpdateSchedule)
     `paused: false` resumes it from now. Changing what it exports, or resuming it, is
     checked as a new export of the caller's, whose scopes then limit its runs. A new
     `schedule` or `timezone` computes `nextRunAt` from now."""
-    return ok(service.present(service.update(ctx.actor, schedule_id, body), _version(ctx)))
+    return ok(_service().present(_service().update(ctx.actor, schedule_id, body), _version(ctx)))
 
 
 @api.route(ONE, "DELETE", scopes=SCOPE, status=204, summary="Delete an export schedule")
 def delete_schedule(ctx: RequestContext, schedule_id: str) -> None:
     """No further runs; the exports it made stay in the history."""
-    service.delete(ctx.actor, schedule_id)
+    _service().delete(ctx.actor, schedule_id)
