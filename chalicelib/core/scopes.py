@@ -90,8 +90,9 @@ _derive()
 IMPLIES: dict[str, frozenset[str]] = {"users:manage": frozenset({"users:read"})}
 
 # Never held by a sandbox principal, whatever its scopes say: a sandbox reaches no live
-# data and no one's account.
-SANDBOX_WITHHELD = frozenset({"admin", "users:manage", "tokens:introspect"})
+# data and no one's account. The access and audit logs record live requests and changes
+# (their bodies' fields included), so reading them is live data too.
+SANDBOX_WITHHELD = frozenset({"admin", "users:manage", "tokens:introspect", "logs:read"})
 
 
 def expand(scopes: Iterable[str]) -> frozenset[str]:

@@ -468,3 +468,17 @@ def test_an_owner_holds_a_bounded_number_of_keys_and_clients(admin: Api,
 
     user_item = store.get(f"USER#{me['id']}", "USER", consistent=True)
     assert rights.propagate(me["id"], user_item, end_sessions=False) == 3
+
+
+def test_a_sandbox_key_reads_no_live_logs(admin: Api) -> None:
+    """The access and audit logs record live requests and changes: a sandbox key with
+    logs:read neither lists them nor exports them."""
+    admin.post(f"{V}/products", {"sku": "LIVE-1", "name": "Secret live product",
+                                 "price": "999"})
+    sandbox = admin.as_key(new_key(admin, ["logs:read", "exports:run"], sandbox=True)["key"])
+    for path in ("/audit-logs", "/api-access-logs"):
+        resp = sandbox.get(f"{V}{path}")
+        assert resp.status_code == 403, (path, resp.body)
+    for entity in ("audit_logs", "access_logs"):
+        resp = sandbox.post(f"{V}/exports", {"entity": entity, "format": "json"})
+        assert resp.status_code == 403, (entity, resp.body)
