@@ -24,6 +24,7 @@ from abc import ABC
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -119,6 +120,23 @@ class ConnectorType(ABC):
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a URL, as a browser's origin: where credentials go."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: the whole authority, as given
+        return scheme, parts.netloc.lower(), -1
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme, -1)
+
+
+def origins(kind: ConnectorType, config: dict[str, Any]) -> frozenset[tuple[str, str, int]]:
+    """The origins of every address a config makes the platform call."""
+    return frozenset(origin(url) for _path, url in kind.urls(config))
 
 
 def _scheme_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -29,6 +29,7 @@ import base64
 import builtins
 import hashlib
 import json
+import math
 import re
 import time
 from typing import Any, ClassVar
@@ -45,6 +46,7 @@ from chalicelib.integrations.connector import (
     Page,
     TestResult,
     Unsupported,
+    origin,
     register,
 )
 from chalicelib.integrations.outbound import Answer, RemoteError
@@ -82,12 +84,38 @@ def _url(base: str, path: str, params: dict[str, str] | None = None) -> str:
 
 _CONFIGS: dict[tuple[str, int, str], RestConfig] = {}   # per container
 _TOKENS: dict[str, tuple[str, float]] = {}   # per container: cache key -> (token, expiry)
+MAX_TOKENS = 256        # cached tokens per container (the oldest go first)
+TOKEN_MAX_LIFE = 3600   # seconds a token is cached at most, whatever expires_in says
 
 
 def _token_key(connection: Connection) -> str:
-    # The credentials' hash: a changed secret never reuses the old one's token.
-    creds = json.dumps(connection.credentials, sort_keys=True)
-    return f"{connection.id}#{hashlib.sha256(creds.encode()).hexdigest()}"
+    # The credentials and where they go (the token URL's and the API's origins): a
+    # changed secret or address never reuses a token fetched for another.
+    where = [origin(str(connection.credentials.get("tokenUrl") or "")),
+             origin(str(connection.config.get("baseUrl") or ""))]
+    material = json.dumps([connection.credentials, where], sort_keys=True)
+    return f"{connection.id}#{hashlib.sha256(material.encode()).hexdigest()}"
+
+
+def _lifetime(expires_in: Any) -> float:
+    """Seconds to cache a token: expires_in, but absent, unreadable, not finite or
+    beyond TOKEN_MAX_LIFE counts as TOKEN_MAX_LIFE."""
+    try:
+        seconds = float(expires_in)
+    except (TypeError, ValueError):
+        return TOKEN_MAX_LIFE
+    return seconds if math.isfinite(seconds) and 0 < seconds <= TOKEN_MAX_LIFE \
+        else TOKEN_MAX_LIFE
+
+
+def _cache_token(key: str, token: str, lifetime: float) -> None:
+    now = time.time()
+    if len(_TOKENS) >= MAX_TOKENS:
+        for stale in [k for k, (_t, until) in _TOKENS.items() if until <= now]:
+            del _TOKENS[stale]
+        while len(_TOKENS) >= MAX_TOKENS:
+            del _TOKENS[next(iter(_TOKENS))]
+    _TOKENS[key] = (token, now + max(lifetime - TOKEN_MARGIN, 1))
 
 
 class RestConnector(ConnectorType):
@@ -276,14 +304,14 @@ class RestConnector(ConnectorType):
         try:
             data = json.loads(answer.body)
             token = str(data["access_token"])
-            lifetime = float(data.get("expires_in") or 3600)
+            lifetime = _lifetime(data.get("expires_in"))
         except (ValueError, KeyError, TypeError):
             raise RemoteError(f"the token endpoint answered {answer.status} without an "
                               "access token", transient=False, status=answer.status) from None
         if answer.status >= 400 or not token:
             raise RemoteError(f"the token endpoint answered {answer.status}",
                               transient=False, status=answer.status)
-        _TOKENS[key] = (token, time.time() + max(lifetime - TOKEN_MARGIN, 1))
+        _cache_token(key, token, lifetime)
         return token
 
 

@@ -23,7 +23,7 @@ from chalicelib.core.errors import AppError, Conflict, NotFound, Unprocessable
 from chalicelib.core.principal import Principal
 from chalicelib.events import audit
 from chalicelib.integrations import repo, types
-from chalicelib.integrations.connector import Connection, ConnectorType, TestResult
+from chalicelib.integrations.connector import Connection, ConnectorType, TestResult, origins
 from chalicelib.integrations.models import (
     ChangeConnection,
     CreateConnection,
@@ -38,6 +38,7 @@ CONNECTION_ID_RE = re.compile(r"^int_[0-9a-hjkmnp-tv-z]{26}$")
 _ATTEMPTS = 3
 _CHANGED = "The connection changed meanwhile; read it again and retry."
 _SECRET_MIN = 3  # shorter leaves are not looked for in messages (they would match anything)
+_REENTER = "re-enter the credentials when the address changes"
 
 # Called with the deleted connection (no credentials) after its deletion committed: the
 # sync side cancels its pending job here (integrations/sync*.py registers itself).
@@ -244,6 +245,19 @@ def _update(actor: Principal, connection_id: str, version: int | None, action: s
     return retry(attempt, attempts=_ATTEMPTS, conflict=_CHANGED)
 
 
+def _keep_credentials_home(kind: ConnectorType, item: dict[str, Any], config: dict[str, Any],
+                           credentials: dict[str, Any] | None) -> None:
+    """Stored credentials go only where they were given for: a config that points the
+    connection at another origin (scheme, host, port) needs them given again (whoever
+    may change the address could otherwise send the owner's secret to a host of theirs)."""
+    if credentials is not None or not item.get("credentialsEnc"):
+        return
+    if origins(kind, dict(item.get("config") or {})) != origins(kind, config):
+        raise Unprocessable("The connection's address changes: give its credentials again "
+                            "with the new config.",
+                            details=[{"field": "credentials", "message": _REENTER}])
+
+
 def replace(actor: Principal, connection_id: str, body: ReplaceConnection) -> dict[str, Any]:
     """PUT: name, config and credentials, each replaced whole when given. New
     credentials are encrypted and replace the old ones (a rotation); absent or null
@@ -263,6 +277,7 @@ def replace(actor: Principal, connection_id: str, body: ReplaceConnection) -> di
         if body.name is not None and body.name != item["name"]:
             changes["name"] = body.name
         if config is not None:
+            _keep_credentials_home(kind, item, config, credentials)
             changes["config"] = config
         if credentials:
             changes.update(repo.credential_attrs(credentials, clock.iso()))

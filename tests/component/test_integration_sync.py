@@ -352,3 +352,78 @@ def test_a_sandbox_connection_syncs_into_sandbox_data_only(admin: Api, erp: Erp)
     assert sync(sandbox, mine)["counts"]["created"] == N
     assert len(products(sandbox)) == N
     assert products(admin) == {}  # live data untouched
+
+
+# -- where credentials go ----------------------------------------------------------
+
+def test_a_new_address_needs_the_credentials_again(admin: Api, erp: Erp) -> None:
+    conn = connect(admin, erp)   # the owner's ERP token is stored
+    made = admin.post(f"{V}/api-keys", {"name": "narrow", "scopes": [
+        "integrations:manage", "products:write"]}).json["data"]
+    narrow = admin.as_key(made["key"])
+    with Erp(N) as other:   # another origin (another port): someone else's host
+        moved = {**config(erp), "baseUrl": other.url + "/api"}
+        err = assert_error(narrow.put(f"{V}/integrations/{conn}", {"config": moved}),
+                           422, "VALIDATION_ERROR")
+        assert [d["field"] for d in err["details"]] == ["credentials"]
+        tested = narrow.post(f"{V}/integrations/{conn}/test").json["data"]
+        assert tested["ok"] and other.requests == []   # still the ERP, the token stayed
+        # The same origin, another path: the credentials stay.
+        same = {**config(erp), "baseUrl": erp.url + "/api/v2"}
+        assert narrow.put(f"{V}/integrations/{conn}", {"config": same}).status_code == 200
+        # Given again with the new address, they go there.
+        other.expect_auth = ("Authorization", "Bearer the-other-token")
+        resp = narrow.put(f"{V}/integrations/{conn}", {"config": moved, "credentials": {
+            "auth": "bearer", "token": "the-other-token"}})
+        assert resp.status_code == 200, resp.body
+        assert narrow.post(f"{V}/integrations/{conn}/test").json["data"]["ok"]
+        assert other.requests
+
+
+def test_an_origin_is_scheme_host_and_port() -> None:
+    from chalicelib.integrations.connector import origin
+
+    assert origin("HTTPS://ERP.example.com/api") == origin("https://erp.example.com:443/x")
+    assert origin("http://erp.example.com/") == ("http", "erp.example.com", 80)
+    assert len({origin("https://erp.example.com"), origin("http://erp.example.com"),
+                origin("https://erp.example.com:8443"), origin("https://erp.example.co")}) == 4
+
+
+def test_oauth_tokens_are_cached_per_address_bounded_and_at_most_an_hour(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from chalicelib.integrations import outbound, rest
+    from chalicelib.integrations.connector import Connection
+
+    answers: list[dict[str, Any]] = []
+
+    def token_endpoint(method: str, url: str, **_kw: Any) -> outbound.Answer:
+        return outbound.Answer(200, {}, json.dumps(answers.pop(0)).encode())
+
+    monkeypatch.setattr(outbound, "request", token_endpoint)
+    monkeypatch.setattr(rest, "_TOKENS", {})
+    creds = {"auth": "oauth2", "tokenUrl": "https://auth.example.com/token",
+             "clientId": "c", "clientSecret": "s", "clientAuth": "basic"}
+
+    def conn(base: str = "https://erp.example.com/api", **more: Any) -> Connection:
+        return Connection(id="int_x", type="rest", name="x", owner="u", sandbox=False,
+                          config={"baseUrl": base}, credentials={**creds, **more})
+
+    answers += [{"access_token": "one", "expires_in": 1e300}]
+    assert rest.REST._token(conn()) == "one"
+    assert rest.REST._token(conn(base="https://erp.example.com/v2")) == "one"  # same origin
+    (_token, until), = rest._TOKENS.values()
+    assert until <= time.time() + rest.TOKEN_MAX_LIFE
+    for base in ("https://evil.example.net/api", "https://erp.example.com:8443/api"):
+        answers.append({"access_token": base, "expires_in": "NaN"})
+        assert rest.REST._token(conn(base=base)) == base   # fetched anew for that address
+    answers.append({"access_token": "elsewhere"})
+    assert rest.REST._token(conn(tokenUrl="https://other.example.org/t")) == "elsewhere"
+    assert len(rest._TOKENS) == 4 and not answers
+    assert all(until <= time.time() + rest.TOKEN_MAX_LIFE
+               for _t, until in rest._TOKENS.values())
+    monkeypatch.setattr(rest, "MAX_TOKENS", 4)
+    answers.append({"access_token": "fifth", "expires_in": 60})
+    assert rest.REST._token(conn(clientId="d")) == "fifth"
+    assert len(rest._TOKENS) == 4 and "fifth" in {t for t, _u in rest._TOKENS.values()}

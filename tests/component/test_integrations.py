@@ -176,10 +176,10 @@ def test_create_get_list_update_delete(admin: Api) -> None:
     assert listed.json["pagination"]["hasMore"] is False
 
     put = ivan.put(f"{BASE}/{data['id']}", {"name": "Vault 2", "config": {
-        "baseUrl": "https://other.example.com"}})
+        "baseUrl": "https://api.example.com/v2"}})
     assert put.status_code == 200, put.body
     assert put.json["data"]["name"] == "Vault 2" and put.json["data"]["version"] == 2
-    assert put.json["data"]["config"]["baseUrl"] == "https://other.example.com"
+    assert put.json["data"]["config"]["baseUrl"] == "https://api.example.com/v2"
     assert put.json["data"]["config"]["retries"] == 1  # replaced whole: the default again
     assert put.json["data"]["credentialFields"] == ["apiKey", "password"]  # kept
     assert ivan.get(f"{BASE}/{data['id']}").json["data"] == put.json["data"]
@@ -414,7 +414,7 @@ def test_the_creators_scopes_are_the_connections_ceiling(admin: Api) -> None:
     # whoever points it somewhere else next sets the ceiling: here a narrower key
     key = ivan.post("/api/v1/api-keys", {"name": "n", "scopes": ["integrations:manage"]})
     narrower = ivan.as_key(key.json["data"]["key"])
-    assert narrower.put(f"{BASE}/{cid}", {"config": {"baseUrl": "https://b.example.com"}}
+    assert narrower.put(f"{BASE}/{cid}", {"config": {"baseUrl": "https://api.example.com/b"}}
                         ).status_code == 200
     assert stored(cid)["scopes"] == ["integrations:manage"]
     assert narrower.patch(f"{BASE}/{cid}", {"name": "renamed"}).status_code == 200
