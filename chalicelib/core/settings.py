@@ -55,6 +55,10 @@ class Settings(BaseModel):
     email_from: str = "webhooks@gatehouse.local"
     # The SMS sender id (1-11 letters and digits) where carriers allow one; empty: none.
     sms_sender_id: str = ""
+    # SMS only to numbers starting with one of these E.164 prefixes (e.g. "+1,+44");
+    # empty: any country. Premium and international-network ranges are refused either
+    # way (notifications/channels.py: SMS pumping fraud bills the sender).
+    sms_allowed_prefixes: tuple[str, ...] = ()
     webhook_allowed_hosts: tuple[str, ...] = ()
     webhook_retry_schedule: tuple[int, ...] = (60, 300, 1800)
     # A webhook whose every attempt failed this long is warned, then disabled.
@@ -67,6 +71,7 @@ class Settings(BaseModel):
         default_factory=lambda: {"free": 100, "pro": 1000, "enterprise": 10000})
 
     @field_validator("cors_origins", "webhook_allowed_hosts", "webhook_retry_schedule",
+                     "sms_allowed_prefixes",
                      "integration_s3_buckets", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:

@@ -23,6 +23,12 @@ EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SENDER_ID = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9]{1,11}$")
 
+# Numbers an SMS never goes to: premium-rate and shared-cost ranges of the North American
+# plan, and the international networks (satellite, shared codes) that SMS pumping fraud
+# uses to bill a sender for texts nobody reads.
+PREMIUM_PREFIXES = ("+1900", "+1976", "+870", "+881", "+882", "+883", "+888", "+979",
+                    "+991")
+
 MAX_SUBJECT = 200            # characters; one header line, no line breaks
 MAX_EMAIL_BODY = 100_000     # bytes of UTF-8, text and HTML each
 MAX_SMS_BODY = 1_600         # bytes of UTF-8: SNS's own limit (up to 10 parts)
@@ -53,6 +59,11 @@ def check_phone(number: str) -> str:
         raise Unprocessable("Phone numbers must be in E.164 form, e.g. +14155550123.",
                             details=[{"field": "to",
                                       "message": f"'{number[:40]}' is not an E.164 number"}])
+    allowed = get_settings().sms_allowed_prefixes
+    if number.startswith(PREMIUM_PREFIXES) or (allowed and not number.startswith(allowed)):
+        raise Unprocessable("SMS are not sent to this number's range.", details=[
+            {"field": "to", "message": f"'{number[:40]}': premium, international-network "
+                                       "or not an allowed country (sms_allowed_prefixes)"}])
     return number
 
 

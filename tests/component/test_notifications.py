@@ -95,9 +95,23 @@ def test_sms_through_sns(integrator: Any) -> None:
     assert sms_sent("+14155550123") == ["Your code is 4711"]
 
 
+def test_sms_only_to_the_allowed_countries_when_set(integrator: Any,
+                                                    monkeypatch: Any) -> None:
+    from tests.component.helpers import set_env
+
+    api, _user = integrator
+    set_env(monkeypatch, GATEHOUSE_SMS_ALLOWED_PREFIXES="+44, +1")
+    refused = api.post(SEND, {"channel": "sms", "to": "+33612345678", "body": "b"})
+    assert refused.status_code == 422 and sms_sent("+33612345678") == []
+    sent = api.post(SEND, {"channel": "sms", "to": "+447700900124", "body": "b"})
+    assert sent.status_code == 200 and sms_sent("+447700900124") == ["b"]
+
+
 @pytest.mark.parametrize("body, field", [
     ({"channel": "sms", "to": "4155550123", "body": "hi"}, "to"),
     ({"channel": "sms", "to": "+0155550123", "body": "hi"}, "to"),
+    ({"channel": "sms", "to": "+19005550123", "body": "hi"}, "to"),     # premium rate
+    ({"channel": "sms", "to": "+88213500123", "body": "hi"}, "to"),     # intl. network
     ({"channel": "email", "to": "not-an-address", "template": "ticket_created"}, "to"),
     ({"channel": "email", "to": [f"u{i}@example.com" for i in range(21)], "subject": "s",
       "body": "b"}, "to"),
