@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
 from chalicelib.http.models import Body, PageQuery
 from chalicelib.jobs.model import STATUSES
@@ -20,10 +20,12 @@ class ExportOptions(Body):
 
 class CreateExport(Body):
     entity: str = Field(min_length=1, max_length=64, examples=["products"],
+                        validation_alias=AliasChoices("entity", "type"),
                         description="A business resource (orders, products, customers, "
                                     "inventory, tickets: every declared one), or the "
                                     "platform's data: webhook_deliveries, access_logs, "
-                                    "audit_logs.")
+                                    "audit_logs. `type` is taken too (the Ayurveda "
+                                    "brief's name).")
     format: Format = Field("csv", description="csv | json | ndjson | xlsx | xml.")
     fields: list[str] | None = Field(
         None, min_length=1, max_length=100, examples=[["id", "sku", "name", "price"]],

@@ -31,7 +31,9 @@ def _version(ctx: RequestContext) -> str:
            errors=(409, 415), summary="Start an import")
 def create_import(ctx: RequestContext, query: CreateImport) -> Reply:
     """The body is the file: `text/csv` (a header row, then rows) or `application/json`
-    (an array of objects), up to 1 MiB; a larger file goes through `uploadId`. A body is
+    (an array of objects), up to 1 MiB; a larger file goes through `uploadId`. A JSON
+    object `{type, data, options: {dryRun}}` (the Ayurveda brief's body) is taken too:
+    `data` is the array, `type` the entity (then `entity` may be left out). A body is
     checked at once: a bad file (not UTF-8, an unknown or missing column, broken quoting)
     answers 422 with `details: [{row, field, message}]` and nothing is kept. Then 202
     with the job: each row is checked by the entity's create model, rows whose natural

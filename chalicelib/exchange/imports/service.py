@@ -11,15 +11,22 @@ fails the job before any row is written, its problems listed in it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chalicelib.core import clock, ids
-from chalicelib.core.errors import Conflict, Unprocessable, UnsupportedMediaType
+from chalicelib.core.errors import (
+    Conflict,
+    Unprocessable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from chalicelib.core.principal import Principal
 from chalicelib.exchange import entities
 from chalicelib.exchange.imports import kind as import_kind
 from chalicelib.exchange.imports import rows, storage
-from chalicelib.exchange.imports.models import CreateImport, ListImports
+from chalicelib.exchange.imports.models import CreateImport, ImportEnvelope, ListImports
+from chalicelib.http.registry import validate
 from chalicelib.jobs import service as jobs
 from chalicelib.jobs.model import CANCELLED, Job
 
@@ -27,9 +34,10 @@ KIND = import_kind.KIND.name
 
 
 def create(actor: Principal, query: CreateImport, body: bytes, media: str) -> Job:
-    res = entities.entity(query.entity)
+    entity, dry_run, body = _unwrapped(query, body, media)
+    res = entities.entity(entity)
     entities.require(actor, res.name, "write", "Importing")
-    params: dict[str, Any] = {"entity": res.name, "dryRun": query.dry_run}
+    params: dict[str, Any] = {"entity": res.name, "dryRun": dry_run}
     if query.upload_id:
         if body.strip():
             raise Unprocessable("Send the file in the body or as an upload, not both.",
@@ -38,6 +46,27 @@ def create(actor: Principal, query: CreateImport, body: bytes, media: str) -> Jo
     else:
         params.update(_inline(actor, res, body, media), inline=True)
     return jobs.submit(actor, KIND, import_kind.ID_PREFIX, params)
+
+
+def _unwrapped(query: CreateImport, body: bytes, media: str) -> tuple[str, bool, bytes]:
+    """The entity, dryRun and file of a request. A JSON object body is the Ayurveda
+    brief's `{type, data, options?}`: its `data` is the file, `type` the entity (the
+    query's, if given, must agree), `options.dryRun` as the query's."""
+    entity, dry_run = query.entity, query.dry_run
+    if media == "application/json" and body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        wrapped: ImportEnvelope = validate(ImportEnvelope, {}, body)
+        named = wrapped.type.lower() if wrapped.type else None
+        if entity and named and named != entity:
+            raise Unprocessable(f"The body's type {named!r} is not the query's entity "
+                                f"{entity!r}.", details=[{"field": "type",
+                                                          "message": "differs from entity"}])
+        entity = entity or named
+        dry_run = dry_run or bool(wrapped.options and wrapped.options.dry_run)
+        body = json.dumps(wrapped.data, ensure_ascii=False).encode()
+    if not entity:
+        raise ValidationFailed("Some query parameters are not valid.", details=[
+            {"field": "entity", "message": "Field required", "type": "missing"}])
+    return entity, dry_run, body
 
 
 def _uploaded(actor: Principal, upload_id: str) -> dict[str, Any]:
