@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, field_validator
 
 from chalicelib.core import clock
 from chalicelib.http.context import RequestContext
@@ -22,6 +23,19 @@ PUBLIC_AUDIT = ("id", "timestamp", "action", "targetType", "targetId", "actor", 
                 "requestId", "ip")
 
 
+_STATUS_SPEC = re.compile(r"(\d{3}|\dxx)(,(\d{3}|\dxx))*", re.IGNORECASE)
+
+
+def check_status(spec: str | None) -> str | None:
+    """A status filter as GET /api-access-logs and the access-log export take it:
+    comma-separated codes or classes (`200,404`, `4xx`); ValueError otherwise (a bad
+    value would match nothing, silently)."""
+    if spec is not None and not _STATUS_SPEC.fullmatch(spec.replace(" ", "")):
+        raise ValueError("expected comma-separated status codes or classes, e.g. 200,404 "
+                         "or 4xx")
+    return spec
+
+
 class AccessLogQuery(PageQuery):
     method: str | None = Field(None, max_length=10)
     status: str | None = Field(None, max_length=100, description="e.g. 200,404 or 4xx")
@@ -29,6 +43,11 @@ class AccessLogQuery(PageQuery):
     principal: str | None = Field(None, max_length=200)
     created_after: AwareDatetime | None = None
     created_before: AwareDatetime | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str | None) -> str | None:
+        return check_status(value)
 
 
 class AuditLogQuery(PageQuery):
@@ -40,7 +59,9 @@ class AuditLogQuery(PageQuery):
     created_before: AwareDatetime | None = None
 
 
-def _time_range(after: datetime | None, before: datetime | None) -> tuple[str, str] | None:
+def time_range(after: datetime | None, before: datetime | None) -> tuple[str, str] | None:
+    """The sort-key bounds of entries created between `after` and `before` (either may
+    be missing); None when both are."""
     if not after and not before:
         return None
     low = clock.iso(after.timestamp()) if after else "0"
@@ -48,7 +69,8 @@ def _time_range(after: datetime | None, before: datetime | None) -> tuple[str, s
     return low, high
 
 
-def _status_matches(spec: str, status: int) -> bool:
+def status_matches(spec: str, status: int) -> bool:
+    """Whether `status` is one of a status filter's codes or classes (check_status)."""
     for part in spec.split(","):
         part = part.strip().lower()
         if part.endswith("xx") and part[:1].isdigit() and status // 100 == int(part[0]):
@@ -63,7 +85,7 @@ def _listing(ctx: RequestContext, kind: str, query: Any, keep: Any) -> Any:
     assert principal is not None
     return store.owned_page(kind, None if principal.is_admin else principal.owner,
                             cursor=query.cursor, limit=query.per_page, item_filter=keep,
-                            sk_between=_time_range(query.created_after, query.created_before))
+                            sk_between=time_range(query.created_after, query.created_before))
 
 
 @api.route("/api-access-logs", scopes=("logs:read",), query=AccessLogQuery,
@@ -73,15 +95,16 @@ def access_logs(ctx: RequestContext, query: AccessLogQuery) -> Reply:
     Non-admins see the requests made with their own credentials."""
     def keep(item: dict[str, Any]) -> bool:
         return ((not query.method or item.get("method") == query.method.upper())
-                and (not query.status or _status_matches(query.status, int(item["status"])))
+                and (not query.status or status_matches(query.status, int(item["status"])))
                 and (not query.path or str(item.get("path", "")).startswith(query.path))
                 and (not query.principal or item.get("principal") == query.principal))
 
     items, cursor = _listing(ctx, "ALOG", query, keep)
-    return page([_access_entry(i) for i in items], cursor, query.per_page)
+    return page([access_entry(i) for i in items], cursor, query.per_page)
 
 
-def _access_entry(item: dict[str, Any]) -> dict[str, Any]:
+def access_entry(item: dict[str, Any]) -> dict[str, Any]:
+    """An access-log item as the API shows it."""
     out = {k: item.get(k) for k in PUBLIC_ACCESS}
     if isinstance(out["query"], str):  # stored as JSON text (see accesslog.py)
         try:

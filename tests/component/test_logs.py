@@ -50,6 +50,13 @@ def test_access_log_time_range_and_bad_params(admin):
                  "VALIDATION_ERROR")
     assert_error(admin.get("/api/v1/api-access-logs?cursor=!!!"), 400, "VALIDATION_ERROR")
     assert_error(admin.get("/api/v1/api-access-logs?perPage=1000"), 400, "VALIDATION_ERROR")
+    # A status filter that is no code or class would match nothing: refused, named.
+    for bad in ("abc", "4x", "200,,404", "1234"):
+        err = assert_error(admin.get(f"/api/v1/api-access-logs?status={bad}"), 400,
+                           "VALIDATION_ERROR")
+        assert "status" in json.dumps(err["details"]), err
+    for good in ("4XX", "200, 404", "5xx,201"):
+        assert admin.get(f"/api/v1/api-access-logs?status={good}").status_code == 200, good
 
 
 def test_failed_logins_are_logged_without_the_password(api, admin):

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import AwareDatetime, Field, ValidationError, field_validator
 
-from chalicelib.core import clock
 from chalicelib.core.errors import Forbidden, NotFound, Unprocessable
 from chalicelib.core.principal import Principal
 from chalicelib.core.scopes import allows, within
@@ -145,15 +143,6 @@ class PlatformData(sources.Exportable):
         return [DictField(n, *declared[n]) for n in names]
 
 
-def _time_range(query: Any) -> tuple[str, str] | None:
-    after: datetime | None = query.created_after
-    before: datetime | None = query.created_before
-    if not after and not before:
-        return None
-    return (clock.iso(after.timestamp()) if after else "0",
-            clock.iso(before.timestamp()) if before else "9")
-
-
 class LogSource(sources.Source):
     """An owner's log entries (everyone's: owner None), oldest first."""
 
@@ -207,13 +196,14 @@ class AccessLogs(PlatformData):
 
         def keep(item: dict[str, Any]) -> bool:  # as GET /api-access-logs filters
             return ((not q.method or item.get("method") == q.method.upper())
-                    and (not q.status or logs._status_matches(q.status, int(item["status"])))
+                    and (not q.status or logs.status_matches(q.status, int(item["status"])))
                     and (not q.path or str(item.get("path", "")).startswith(q.path))
                     and (not q.principal or item.get("principal") == q.principal))
 
         filtered = q.method or q.status or q.path or q.principal
         return LogSource(self, _names(self, job), "ALOG", None if _everyone(job) else job.owner,
-                         _time_range(q), keep if filtered else None, logs._access_entry)
+                         logs.time_range(q.created_after, q.created_before),
+                         keep if filtered else None, logs.access_entry)
 
 
 class AuditLogs(PlatformData):
@@ -244,7 +234,8 @@ class AuditLogs(PlatformData):
 
         filtered = q.action or q.target_type or q.target_id or q.actor
         return LogSource(self, _names(self, job), "AUDIT",
-                         None if _everyone(job) else job.owner, _time_range(q),
+                         None if _everyone(job) else job.owner,
+                         logs.time_range(q.created_after, q.created_before),
                          keep if filtered else None,
                          lambda i: {k: i.get(k) for k in logs.PUBLIC_AUDIT})
 
@@ -308,7 +299,7 @@ class DeliverySource(sources.Source):
         self._scopes: dict[str, frozenset[str]] = dict(owners)
         self.held = within(job.scopes, owners.get(job.owner, frozenset()))
         statuses = {s.strip() for s in q.status.split(",")} if q.status else None
-        between = _time_range(q)
+        between = logs.time_range(q.created_after, q.created_before)
         event = q.event
 
         def keep(item: dict[str, Any]) -> bool:
