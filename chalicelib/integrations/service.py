@@ -22,8 +22,15 @@ from chalicelib.core import clock, ids
 from chalicelib.core.errors import AppError, Conflict, NotFound, Unprocessable
 from chalicelib.core.principal import Principal
 from chalicelib.events import audit
+from chalicelib.exchange import entities
 from chalicelib.integrations import repo, types
-from chalicelib.integrations.connector import Connection, ConnectorType, TestResult, origins
+from chalicelib.integrations.connector import (
+    PULL,
+    Connection,
+    ConnectorType,
+    TestResult,
+    origins,
+)
 from chalicelib.integrations.models import (
     ChangeConnection,
     CreateConnection,
@@ -149,6 +156,15 @@ def _config(kind: ConnectorType, data: dict[str, Any], owner: str) -> dict[str, 
     return config
 
 
+def _may_write_target(actor: Principal, kind: ConnectorType, config: dict[str, Any]) -> None:
+    """A config that pulls into a resource needs the caller's write scope on it (as a
+    sync start does): a connection is no way around a scope one lacks."""
+    resource = config.get("resource")
+    if PULL in kind.directions and config.get("pull") is not None \
+            and isinstance(resource, str) and resource:
+        entities.require(actor, resource, "write", "Pulling into")
+
+
 def _credentials(kind: ConnectorType, data: dict[str, Any] | None) -> dict[str, Any]:
     if kind.credentials_model is None:
         if data:
@@ -187,6 +203,7 @@ def _check_version(item: dict[str, Any], version: int | None) -> None:
 def create(actor: Principal, body: CreateConnection) -> dict[str, Any]:
     kind = types.get(body.type)
     config = _config(kind, body.config, actor.owner)
+    _may_write_target(actor, kind, config)
     credentials = _credentials(kind, body.credentials)
     stamp = clock.iso()
     conn = Connection(
@@ -267,6 +284,8 @@ def replace(actor: Principal, connection_id: str, body: ReplaceConnection) -> di
     # Validated (and DNS-checked) once, not at every attempt of the loop.
     config = _config(kind, body.config, str(first["owner"])) if body.config is not None \
         else None
+    if config is not None:
+        _may_write_target(actor, kind, config)
     credentials = _credentials(kind, body.credentials) if body.credentials is not None \
         else None
 

@@ -125,6 +125,13 @@ class SyncRun(Run):
                             "valid for its type; correct it and sync again.") from None
         if self.cfg.pull is None:
             raise JobFailed("VALIDATION_ERROR", "The integration has no pull configured.")
+        started_for = job.params.get("resource")
+        if self.cfg.resource != started_for:
+            # The scopes were checked for the resource the run started with: it writes
+            # there or nowhere.
+            raise JobFailed("CONFLICT", f"The integration's resource changed from "
+                            f"{started_for} to {self.cfg.resource} since this sync started; "
+                            "it stopped. Start a new sync to pull into the new resource.")
         self.res: Resource = entities.entity(self.cfg.resource)
         self.key = self.cfg.key(self.res)
         # Records go where the connection lives (a sandbox connection: sandbox data).

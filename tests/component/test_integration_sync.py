@@ -26,7 +26,7 @@ from tests.component.integration_sync_helpers import (
     serve_erp,
     sync,
 )
-from tests.component.jobs_queue import Died, jobs_url, record, run_jobs, sqs
+from tests.component.jobs_queue import Clockwork, Died, jobs_url, record, run_jobs, sqs
 from tests.conftest import Api, make_user
 from tests.erp_server import Erp, item
 
@@ -296,17 +296,54 @@ def test_a_paused_or_deleted_integration_does_not_sync(admin: Api, erp: Erp) -> 
     assert products(admin) == {}
 
 
+def test_a_connection_pulls_only_where_its_setter_may_write(admin: Api, erp: Erp) -> None:
+    made = admin.post(f"{V}/api-keys", {"name": "k", "scopes": [
+        "integrations:manage", "products:write"]}).json["data"]
+    key = admin.as_key(made["key"])
+    conn = connect(key, erp)
+    into_customers = {**config(erp), "resource": "customers", "updatedAtField": None,
+                      "mapping": {"email": "mail", "name": "itemName"}}
+    resp = key.put(f"{V}/integrations/{conn}", {"config": into_customers})
+    assert_error(resp, 403, "AUTHORIZATION_ERROR")
+    assert "customers:write" in resp.json["error"]["message"]
+    assert_error(key.post(f"{V}/integrations", {"type": "rest", "name": "c",
+                                                 "config": into_customers}),
+                 403, "AUTHORIZATION_ERROR")
+    push_only = {**into_customers, "pull": None, "push": {"path": "/push"}}
+    made_push = key.post(f"{V}/integrations", {"type": "rest", "name": "p",
+                                               "config": push_only,
+                                               "credentials": {"auth": "none"}})
+    assert made_push.status_code == 201, made_push.body   # pulls nothing: no write needed
+    # The resource changed under a running sync (by the owner, who may): the run stops.
+    run = key.post(f"{V}/integrations/{conn}/sync")
+    assert run.status_code == 202, run.body
+    run_jobs(context=Clockwork(2), limit=1)   # one invocation: suspends after a page
+    for i, it in enumerate(erp.items):
+        it["mail"] = f"victim{i}@ex.com"
+    assert admin.put(f"{V}/integrations/{conn}", {"config": into_customers}).status_code == 200
+    run_jobs()
+    status = admin.get(f"{V}/integrations/{conn}/status").json["data"]
+    assert (status["runId"], status["status"]) == (run.json["data"]["runId"], "failed")
+    assert status["error"]["code"] == "CONFLICT"
+    assert "resource changed" in status["error"]["message"]
+    assert admin.get(f"{V}/customers?perPage=100").json["data"] == []
+
+
 # -- schedules ---------------------------------------------------------------------
 
 def test_scheduled_syncs_start_when_due(admin: Api, erp: Erp) -> None:
     from chalicelib.core import clock
     from chalicelib.integrations import sync_schedule
-    from tests.conftest import client_token
 
     conn = connect(admin, erp, schedule={"everyMinutes": 15})
     unscheduled = connect(admin, erp)
-    narrow = admin.as_bearer(client_token(admin, scope="integrations:manage")["access_token"])
-    no_write = connect(narrow, erp, schedule={"everyMinutes": 15})
+    no_write = connect(admin, erp, schedule={"everyMinutes": 15})
+    # Its ceiling without products:write (set before creates checked the write scope).
+    from chalicelib.store import table as store
+
+    store.table().update_item(Key={"PK": f"INTEGRATION#{no_write}", "SK": "INTEGRATION"},
+                              UpdateExpression="SET scopes = :s",
+                              ExpressionAttributeValues={":s": ["integrations:manage"]})
     assert sync_schedule.run_due() == {"started": 1, "skipped": 1}
     assert sync_schedule.run_due() == {"skipped": 1}  # the first just started: not due
     run_jobs()
