@@ -84,7 +84,7 @@ def every_minute(event: Any) -> dict:
     from chalicelib.webhooks import worker
 
     out = worker.every_minute()
-    out["exportSchedules"] = tick.run_due()
+    out["exportSchedules"] = tick.run_due(getattr(event, "context", None))
     out["syncSchedules"] = sync_schedule.run_due()
     return out
 

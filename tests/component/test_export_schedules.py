@@ -440,3 +440,115 @@ def test_a_sandbox_keys_schedule_makes_sandbox_exports(admin: Api) -> None:
     run_jobs()
     [job] = export_jobs()
     assert job.sandbox is True and job.status == "completed" and job.result["rows"] == 1
+
+
+# -- review fixes: the tick's pages, unreadable schedules, nulls in a change ------------
+
+def test_a_tick_starts_every_due_schedule_page_after_page(
+        admin: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.exchange.exports.schedules import repo
+    from chalicelib.exchange.exports.schedules import tick as ticker
+
+    monkeypatch.setattr(ticker, "MAX_PER_TICK", 3)
+    pages: list[int] = []
+    read = repo.due
+
+    def counted(*args: Any) -> Any:
+        entries, cursor = read(*args)
+        pages.append(len(entries))
+        return entries, cursor
+
+    monkeypatch.setattr(repo, "due", counted)
+    made = [create(admin, schedule="rate(1 hour)")["id"] for _ in range(7)]
+    to_due(made[-1])  # created within the same minute or two: all due by then
+    assert tick() == {"started": 7}
+    assert pages == [3, 3, 1]
+    assert all(stored(i).runs == 1 for i in made) and len(export_jobs()) == 7
+    assert tick() == {}
+
+
+def test_a_tick_out_of_time_leaves_the_rest_to_the_next(
+        admin: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.exchange.exports.schedules import tick as ticker
+
+    monkeypatch.setattr(ticker, "MAX_PER_TICK", 2)
+    monkeypatch.setattr(ticker, "TICK_BUDGET", 0.0)  # one page, then the budget is spent
+    made = [create(admin, schedule="rate(1 hour)")["id"] for _ in range(3)]
+    to_due(made[-1])
+    assert tick() == {"started": 2, "pending": 1}
+    assert tick() == {"started": 1}
+    assert sum(stored(i).runs for i in made) == 3
+
+
+def test_a_failing_run_does_not_stop_the_pages_after_it(
+        admin: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.exchange.exports.schedules import tick as ticker
+
+    monkeypatch.setattr(ticker, "MAX_PER_TICK", 2)
+    made = [create(admin, schedule="rate(1 hour)")["id"] for _ in range(5)]
+    to_due(made[-1])
+    fire = ticker.fire
+
+    def first_fails(s: Any, *args: Any) -> str:
+        if s.id == made[0]:
+            raise RuntimeError("boom")
+        return fire(s, *args)
+
+    monkeypatch.setattr(ticker, "fire", first_fails)
+    assert tick() == {"error": 1, "started": 4}  # read once, not again page after page
+    assert tick() == {"error": 1}                # still due: tried again next minute
+
+
+@pytest.mark.parametrize("broken", [{"timezone": "Mars/Olympus_Mons"},
+                                    {"schedule": "0 0 31 2 *"}])
+def test_a_schedule_that_no_longer_reads_pauses_with_the_reason(
+        admin: Api, broken: dict[str, str]) -> None:
+    from chalicelib.store import table as store
+
+    made = create(admin, schedule="*/5 * * * *", timezone="Europe/Paris")
+    # As a tzdata update dropping the zone (or a stricter parser) would leave it.
+    item = store.get(f"EXPSCHED#{made['id']}", "EXPSCHED", consistent=True)
+    assert item is not None
+    store.put({**item, **broken})
+    to_due(made["id"])
+    assert tick() == {"paused": 1}
+    after = stored(made["id"])
+    assert after.paused and after.next_run_at is None and export_jobs() == []
+    assert "no longer reads" in after.paused_reason
+    assert next(iter(broken.values())) in after.paused_reason
+    assert due_entries() == []
+    shown = admin.get(f"{S}/{made['id']}").json["data"]
+    assert shown["paused"] is True and "no longer reads" in shown["pausedReason"]
+    from chalicelib.core import clock
+
+    clock.advance(86400)
+    assert tick() == {}  # no longer every minute
+
+
+@pytest.mark.parametrize("field", ["entity", "format", "schedule", "timezone", "paused"])
+def test_a_change_may_not_null_what_a_schedule_always_has(admin: Api, field: str) -> None:
+    made = create(admin, schedule="rate(1 hour)")
+    before = stored(made["id"])
+    err = assert_error(admin.patch(f"{S}/{made['id']}", {field: None}), 422,
+                       "VALIDATION_ERROR")
+    assert field in {d.get("field") for d in err["details"]}, err
+    assert stored(made["id"]) == before  # nothing written, the ceiling included
+
+
+def test_a_change_may_null_the_optional_fields(admin: Api) -> None:
+    made = create(admin, name="n", fields=["id", "sku"], filters={"category": "kitchen"})
+    changed = admin.patch(f"{S}/{made['id']}", {"name": None, "fields": None,
+                                                "filters": None})
+    assert changed.status_code == 200, changed.body
+    data = changed.json["data"]
+    assert data["name"] is None and data["fields"] is None and not data["filters"]
+
+
+def test_the_change_schema_says_which_fields_take_null() -> None:
+    from chalicelib.exchange.exports.schedules.models import UpdateSchedule
+
+    schema = UpdateSchedule.model_json_schema(by_alias=True)
+    props = schema["properties"]
+    for name in ("entity", "format", "schedule", "timezone", "paused"):
+        assert "null" not in json.dumps(props[name]), name
+    assert "null" in json.dumps(props["name"]) and schema["minProperties"] == 1

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Any
+
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from chalicelib.exchange.exports.models import CreateExport, ExportOptions, FilterValue, Format
 from chalicelib.exchange.exports.schedules import timing
@@ -59,8 +61,26 @@ class CreateSchedule(CreateExport):
             CreateExport.model_fields)))
 
 
+# What a schedule always has: an update may leave them out, not null them (a null was
+# once ignored, and an entity or format null still reset the runs' ceiling).
+_NOT_NULL = ("entity", "format", "schedule", "timezone", "paused")
+
+
+def _not_null_schema(schema: dict[str, Any]) -> None:
+    """The schema says so too: those fields' null branch (and null default) dropped."""
+    schema["minProperties"] = 1  # ChangeBody's, which this callable replaces
+    for name in _NOT_NULL:
+        prop = schema.get("properties", {}).get(name)
+        if prop and "anyOf" in prop:
+            kept = [b for b in prop.pop("anyOf") if b.get("type") != "null"]
+            prop.update(kept[0] if len(kept) == 1 else {"anyOf": kept})
+            prop.pop("default", None)
+
+
 class UpdateSchedule(ChangeBody):
     """Only the given fields change; `fields: null` exports every field again."""
+
+    model_config = ConfigDict(json_schema_extra=_not_null_schema)
 
     entity: str | None = Field(None, min_length=1, max_length=64)
     format: Format | None = None
@@ -73,6 +93,14 @@ class UpdateSchedule(ChangeBody):
     name: str | None = Field(None, min_length=1, max_length=100)
     paused: bool | None = Field(None, description="true pauses it (no runs, no "
                                                   "nextRunAt); false resumes it from now.")
+
+    @field_validator(*_NOT_NULL, mode="before")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # Runs only on a given value (defaults are not validated): an explicit null.
+        if value is None:
+            raise ValueError(f"{info.field_name} may not be null; leave it out to keep it")
+        return value
 
     @field_validator("schedule")
     @classmethod

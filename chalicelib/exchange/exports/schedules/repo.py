@@ -14,8 +14,10 @@ Schedule
 
 Due entry (one per unpaused schedule, written in the same transactions as it)
   PK = EXPSCHED#DUE, SK = <nextRunAt>#<id>; scheduleId
-  The tick reads this partition up to now: only due schedules are read. One partition
-  takes about 1,000 writes a second, two per run: some 30,000 runs a minute.
+  The tick reads this partition up to now, a page at a time: only due schedules are
+  read. The partition itself takes about 1,000 writes a second, two per run (some
+  30,000 runs a minute); what bounds a minute's runs is the tick (tick.py: one run
+  after another, for its time budget), the rest start late, in the next tick.
 
 Count (the owner's schedules, capped in the create's transaction)
   PK = EXPSCHED#OWNER#<owner>, SK = COUNT; n
@@ -134,11 +136,14 @@ def listing(owner: str | None, *, cursor: str | None, limit: int,
     return [of_item(i) for i in items], next_cursor
 
 
-def due(now_iso: str, limit: int) -> list[tuple[str, str]]:
-    """(schedule id, due time) of the due entries up to now, oldest first."""
-    items = store.query_all(DUE_PK, max_items=limit, forward=True,
-                            sk_between=("0", f"{now_iso}#~"))
-    return [(str(i["scheduleId"]), str(i["SK"]).split("#", 1)[0]) for i in items]
+def due(now_iso: str, limit: int, cursor: str | None = None
+        ) -> tuple[list[tuple[str, str]], str | None]:
+    """(schedule id, due time) of up to `limit` due entries up to now, oldest first, after
+    `cursor` (the previous page's: an entry left due, its run failing, is not read again);
+    and the cursor after them (None: no more)."""
+    items, after = store.query_page(DUE_PK, cursor=cursor, limit=limit, forward=True,
+                                    sk_between=("0", f"{now_iso}#~"))
+    return [(str(i["scheduleId"]), str(i["SK"]).split("#", 1)[0]) for i in items], after
 
 
 # -- transaction ops ------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """The minute's tick: every due schedule starts its export once.
 
-The due entries up to now are read (only due schedules are), then their schedules
-(consistently). For each, one transaction moves nextRunAt to the next slot after now,
+The due entries up to now are read (only due schedules are), a page of MAX_PER_TICK
+at a time, then their schedules (consistently); pages follow one another until nothing
+is due or the tick's time budget is spent (what is left starts in the next minute's
+tick, late but once). For each, one transaction moves nextRunAt to the next slot after now,
 on condition that it still says the due time read and the schedule is not paused, and
 writes the export job with its audit entry; then the job's message goes out. Two ticks
 racing both try; the second's condition fails and it starts nothing. A tick that did
@@ -13,13 +15,17 @@ ceiling scopes, and the job engine checks them within the owner's current scopes
 the owner no longer holds what the export needs, the run still starts (the engine fails
 it, raising export.failed to the owner's webhooks) and the schedule pauses itself with
 the reason. A run whose previous one is still going is skipped (skippedRuns counts
-them) unless that one looks stuck (STUCK_AFTER).
+them) unless that one looks stuck (STUCK_AFTER). A schedule whose expression or time
+zone no longer reads (a time zone gone from a newer tzdata) pauses with the reason,
+rather than failing every minute.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 from chalicelib.auth.api_keys.service import ended
 from chalicelib.core import clock
@@ -35,33 +41,54 @@ from chalicelib.jobs import service as jobs
 from chalicelib.jobs.model import ACTIVE
 from chalicelib.store import table as store
 
-MAX_PER_TICK = 200        # due schedules one tick starts; the rest wait a minute
+MAX_PER_TICK = 200        # due entries read (and their schedules) per page
+TICK_BUDGET = 40.0        # seconds a tick starts runs for at most: within its minute
+RESERVE = 10.0            # seconds of the invocation left for what follows (sync tick)
 STUCK_AFTER = 6 * 3600    # an unfinished previous run older than this no longer blocks
 
 
-def run_due() -> dict[str, int]:
-    """Starts what is due; answers how many of each outcome (started, skipped, paused,
-    raced, stray, error). A failure to read is logged: the next minute reads again."""
+def run_due(context: Any = None) -> dict[str, int]:
+    """Starts what is due, page after page, within TICK_BUDGET and (`context`: the
+    Lambda context) the invocation's remaining time less RESERVE; answers how many of
+    each outcome (started, skipped, paused, raced, stray, error, and `pending` when the
+    budget ran out with entries still due). A failure to read is logged: the next
+    minute reads again."""
     from chalicelib.core.logging import get_logger
 
+    budget = TICK_BUDGET
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        budget = min(budget, float(remaining()) / 1000 - RESERVE)
     try:
-        return _run_due()
+        return _run_due(time.monotonic() + budget)
     except Exception:  # noqa: BLE001 - the minute's other steps must not fail with it
         get_logger().exception("export schedules' tick failed")
         return {"error": 1}
 
 
-def _run_due() -> dict[str, int]:
+def _run_due(deadline: float) -> dict[str, int]:
+    now = clock.now()
+    outcomes: Counter[str] = Counter()
+    cursor: str | None = None
+    while True:
+        entries, cursor = repo.due(clock.iso(now), MAX_PER_TICK, cursor)
+        _run_page(entries, now, outcomes)
+        if cursor is None:
+            break
+        if time.monotonic() >= deadline:
+            outcomes["pending"] += 1   # the next tick goes on
+            break
+    return dict(outcomes)
+
+
+def _run_page(entries: list[tuple[str, str]], now: float, outcomes: Counter[str]) -> None:
     from chalicelib.auth.owners import current_scopes
     from chalicelib.core.logging import get_logger
 
-    now = clock.now()
-    entries = repo.due(clock.iso(now), MAX_PER_TICK)
     if not entries:
-        return {}
+        return
     found = repo.get_many(list(dict.fromkeys(sid for sid, _ in entries)))
     rights = current_scopes({s.owner for s in found.values()})
-    outcomes: Counter[str] = Counter()
     for schedule_id, at in entries:
         schedule = found.get(schedule_id)
         if schedule is None or schedule.paused or schedule.next_run_at != at:
@@ -74,16 +101,22 @@ def _run_due() -> dict[str, int]:
             get_logger().exception("export schedule failed to start",
                                    extra={"scheduleId": schedule_id})
             outcomes["error"] += 1
-    return dict(outcomes)
 
 
 def fire(s: Schedule, at: str, now: float, owner_scopes: frozenset[str]) -> str:
     """One due run of a schedule read at version and due time `at`."""
     slot = clock.parse_iso(at)
-    following = clock.iso(timing.next_run(timing.parse(s.schedule), s.timezone,
-                                          max(now, slot), previous=slot))
-    changes: dict[str, Any] = {"next_run_at": following}
     stamp = clock.iso(now)
+    try:
+        following = clock.iso(timing.next_run(timing.parse(s.schedule), s.timezone,
+                                              max(now, slot), previous=slot))
+    except (timing.Invalid, ZoneInfoNotFoundError) as exc:
+        # Valid when set, no longer (e.g. a tzdata without that zone): it would fail
+        # every minute; paused, its owner changes it and resumes it.
+        return _pause(s, at, stamp, f"Its schedule {s.schedule!r} in time zone "
+                      f"{s.timezone!r} no longer reads ({exc}); change it, then resume it.",
+                      [])
+    changes: dict[str, Any] = {"next_run_at": following}
     if s.run_as_expires_at is not None and s.run_as_expires_at <= now:
         return _pause(s, at, stamp, f"The API key that set it ({s.run_as}) expired.", [])
     gone = ended(s.run_as)   # revoked (or deleted) since: what it set up ends with it
