@@ -3,10 +3,12 @@ route Gatehouse has, sent as the brief writes it (its field names, shapes and va
 only ids are real ones), answers success.
 
 Mapping: the brief's paths are served under /api/v1 (`/api/keys` -> `/api/v1/api-keys`,
-`/api/oauth/token` -> `/api/v1/oauth/token`, `/token/` -> `/api/v1/auth/login`). Not
-built yet, so not here: exports, imports, integrations, monitoring, cache, backups,
-versions and migration guides, /api/sdk, /api/docs/{version}, /api/v1/health/*,
-diagnostics, and doc 004's workflow, task, comment and notification services.
+`/api/oauth/token` -> `/api/v1/oauth/token`, `/token/` -> `/api/v1/auth/login`). The
+examples of exports, imports, the GDPR export, integrations and doc 004's notification
+service are in test_brief_examples_exchange.py. Not built yet, so in neither: monitoring,
+cache, backups, versions and migration guides (/api/versions, /api/{v}/status), /api/sdk,
+/api/docs/{version}, /api/v1/health and /health/* (only /api/health is), diagnostics, and
+doc 004's workflow, task and comment services.
 
 Every example that maps onto a route works as written."""
 

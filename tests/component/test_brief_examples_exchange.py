@@ -13,10 +13,14 @@ give none); 001's `POST /api/import {type, data, options?}` and `GET /api/import
 004's `POST /api/v1/notifications/send/` body, `GET /api/v2/notifications/inapp/?is_read=
 &page=` and `PATCH /api/v2/notifications/inapp/{id}/ {"is_read": true}`.
 
-Not served as written (see the report of the session that wrote this): 001's `GET
-/api/export?type=&format=` answering a link at once (exports are jobs: POST, then
-download), and 002's integrations addressed by type (`/api/integrations/:type/connect`,
-`/:type/status`, `/:type/sync`, `DELETE /:type`): ours are addressed by id."""
+Not served as the briefs write them: 001's `GET /api/export?type=&format=` answering a
+link at once (an export is a job: POST /exports, then its download answers
+`{downloadUrl, expiresAt}`; a GET that starts work is not safe), and 002's integrations
+addressed by type (`POST /api/integrations/:type/connect`, `/:type/status`,
+`/:type/sync`, `DELETE /:type`): ours are addressed by id, a type may have several.
+Answers keep our envelope (`{data: {id, status, ...}}`, not 001's `{importId, status}`
+or 004's `{success, message}`). Not built yet: monitoring, cache, backups, versions,
+health/* and diagnostics (see test_brief_examples.py)."""
 
 from __future__ import annotations
 
