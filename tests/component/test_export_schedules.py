@@ -521,6 +521,11 @@ def test_a_schedule_that_no_longer_reads_pauses_with_the_reason(
     assert shown["paused"] is True and "no longer reads" in shown["pausedReason"]
     from chalicelib.core import clock
 
+
+    # Resumed as it is: a 422 saying what to send, and it stays paused.
+    err = assert_error(admin.patch(f"{S}/{made['id']}", {"paused": False}), 422,
+                       "VALIDATION_ERROR")
+    assert err["details"][0]["field"] == "schedule" and stored(made["id"]).paused
     clock.advance(86400)
     assert tick() == {}  # no longer every minute
 

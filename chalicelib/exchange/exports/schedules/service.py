@@ -58,7 +58,15 @@ def create(actor: Principal, body: CreateSchedule) -> Schedule:
 
 
 def first_run(expression: str, tz: str, now: float) -> str:
-    return clock.iso(timing.next_run(timing.parse(expression), tz, now))
+    """The first run from now; 422 for an expression or zone that no longer works (a
+    schedule paused for it is resumed with a new one, not as it is)."""
+    from zoneinfo import ZoneInfoNotFoundError
+
+    try:
+        return clock.iso(timing.next_run(timing.parse(expression), tz, now))
+    except (timing.Invalid, ZoneInfoNotFoundError) as exc:
+        raise Unprocessable(f"This schedule cannot run: {exc}", details=[
+            {"field": "schedule", "message": "send a new schedule or timezone"}]) from exc
 
 
 def _ceiling(actor: Principal) -> dict[str, Any]:
