@@ -29,3 +29,25 @@ def current_scopes(owner_ids: Iterable[str]) -> dict[str, frozenset[str]]:
     """Each owner's current scopes in one BatchGetItem; a deleted or inactive owner (or
     one that is not a user) has none."""
     return repo.owners_scopes(owner_ids)
+
+
+def ended(principal_ref: str) -> str | None:
+    """For what a principal set up to go on without it (a schedule, a connection's
+    syncs, payments and sends): why that principal has ended, or None while it stands.
+    An API key ("api_key:<id>"): revoked, expired or deleted; an OAuth client
+    ("client:<id>"): deleted, or disabled (switched off). Other kinds (a user) answer
+    None: their owner's current scopes are the check. What a credential set up ends
+    with it."""
+    kind, _, ident = principal_ref.partition(":")
+    if kind == "api_key":
+        from chalicelib.auth.api_keys.service import ended as key_ended
+
+        return key_ended(principal_ref)
+    if kind == "client":
+        from chalicelib.auth.oauth.repo import client_item
+
+        found = client_item(ident) if ident else None
+        if found is None:
+            return "deleted"
+        return None if found.get("active") else "disabled"
+    return None

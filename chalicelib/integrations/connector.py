@@ -49,7 +49,8 @@ class Connection:
     credentials: dict[str, Any]   # decrypted; never presented, logged or put in errors
     status: str = "active"        # active | paused
     created_by: str = ""          # the principal, "kind:id"
-    scopes: tuple[str, ...] = ()  # the creating principal's: the ceiling of its syncs
+    scopes: tuple[str, ...] = ()  # the ceiling of its syncs, payments and sends: the scopes
+    ceiling_by: str = ""          # of this principal, the last to set config or credentials
     created_at: str = ""
     updated_at: str = ""
     version: int = 1

@@ -6,7 +6,9 @@
       -> paused: 503 (the gateway retries later)
       -> the event read through the config (a type not handled: ignored)
       -> already received (a final outcome for this event id): 200 duplicate
-      -> the owner's current rights (orders:write, now): else 403, logged `refused`
+      -> the owner's current rights (orders:write, now), and the principal that set the
+         connection's ceiling still there (a key not revoked, a client not deleted or
+         disabled): else 403, logged `refused`
       -> orders.pay as the connection, with the event's marker in the same transaction
 
 A payment that cannot apply (unknown or cancelled order, over the balance, another
@@ -75,34 +77,37 @@ def receive(connection_id: str, headers: dict[str, str], body: bytes,
         return _answer(event, "duplicate", duplicate=True)
     if event.outcome != "payment":
         return _settle(connection, event, event.outcome, event.reason)
-    principal = principal_for(connection)
+    principal, refused = principal_for(connection)
     if principal is None:
-        item = _item(connection, event, "refused",
-                     reason=f"The connector's owner no longer holds {WRITE}.")
+        item = _item(connection, event, "refused", reason=refused)
         if not inbound_log.put(item):
             return _answer(event, "duplicate", duplicate=True)
         from chalicelib.core.errors import Forbidden
 
-        raise Forbidden(f"The connector's owner no longer holds {WRITE}; nothing was "
-                        "recorded.")
+        raise Forbidden(f"{refused} Nothing was recorded.")
     return _pay(connection, event, principal)
 
 
-def principal_for(connection: Connection) -> Principal | None:
+def principal_for(connection: Connection) -> tuple[Principal | None, str]:
     """Whom the payment is recorded as: the connection, for its owner, holding
     orders:write only while both the credential that configured it and the owner hold
-    it now (read at each callback: losing the right stops the recording)."""
-    from chalicelib.auth.owners import current_scopes
+    it now, and that credential has not ended (read at each callback: losing the right,
+    or revoking the key, stops the recording). Else (None, why)."""
+    from chalicelib.auth.owners import current_scopes, ended
     from chalicelib.core.scopes import allows, sandboxed, within
 
+    gone = ended(connection.ceiling_by)
+    if gone is not None:
+        return None, (f"The credential that set up this connector ({connection.ceiling_by}) "
+                      f"is {gone}.")
     owner_now = current_scopes([connection.owner]).get(connection.owner, frozenset())
     held = within(connection.scopes, owner_now)
     if connection.sandbox:
         held = sandboxed(held)
     if not allows(held, [WRITE]):
-        return None
+        return None, f"The connector's owner no longer holds {WRITE}."
     return Principal(kind="integration", id=connection.id, owner=connection.owner,
-                     scopes=frozenset({WRITE}), sandbox=connection.sandbox)
+                     scopes=frozenset({WRITE}), sandbox=connection.sandbox), ""
 
 
 def _pay(connection: Connection, event: GatewayEvent, principal: Principal) -> dict[str, Any]:

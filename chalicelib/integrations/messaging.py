@@ -8,7 +8,8 @@ address (email) or a sender id (SMS). Letting a connection name any From address
 let a tenant mail as any identity the platform's account has verified (another
 tenant's domain, the platform's own). The same checks as POST /notifications/send
 apply (recipient cap, template variables, sizes, the owner's daily quota), and a send
-needs `notifications:send` both of the owner now and of whoever made the connection;
+needs `notifications:send` both of the owner now and of whoever last configured the
+connection (an API key or OAuth client that has since ended sends nothing);
 a sandbox connection records its sends without sending.
 
 A record is a message, as the send route's body:
@@ -80,8 +81,12 @@ class _Messaging(ConnectorType):
     def push(self, connection: Connection, record: dict[str, Any]) -> dict[str, Any]:
         from pydantic import ValidationError
 
-        from chalicelib.auth.owners import current_scopes
+        from chalicelib.auth.owners import current_scopes, ended
 
+        gone = ended(connection.ceiling_by)
+        if gone is not None:   # what a credential set up ends with it
+            raise Forbidden(f"The credential that set up this connection "
+                            f"({connection.ceiling_by}) is {gone}; nothing was sent.")
         owner_scopes = current_scopes([connection.owner]).get(connection.owner, frozenset())
         if not (allows(owner_scopes, [SCOPE]) and allows(connection.scopes, [SCOPE])):
             raise Forbidden(f"Sending through this connection needs {SCOPE} (of its owner, "

@@ -5,8 +5,10 @@ Connection
   GSI1PK = OWNER#<owner>#INTEGRATION, GSI1SK = <createdAt>#<id>   the owner's connections
   GSI2PK = INTEGRATION,               GSI2SK = <createdAt>#<id>   every connection (admin)
   id, type, name, owner, sandbox, config (map), credentialsEnc (keyring.encrypt of the
-  credentials' JSON; absent = none), status (active | paused), createdBy, scopes,
-  createdAt, updatedAt, version (int, bumped by every change: optimistic locking),
+  credentials' JSON; absent = none), status (active | paused), createdBy, scopes (the
+  ceiling of what it does), ceilingBy (the principal whose scopes those are: the last to
+  set its config or credentials; absent on older items = createdBy), createdAt,
+  updatedAt, version (int, bumped by every change: optimistic locking),
   extra (map: the type's own state, e.g. a sync's high-water mark),
   credentialFields (the credentials' field names, presentable), credentialsUpdatedAt
 """
@@ -36,7 +38,8 @@ def new_item(c: Connection) -> dict[str, Any]:
         "GSI2PK": KIND, "GSI2SK": f"{c.created_at}#{c.id}",
         "id": c.id, "type": c.type, "name": c.name, "owner": c.owner, "sandbox": c.sandbox,
         "config": c.config, "status": c.status, "createdBy": c.created_by,
-        "scopes": list(c.scopes), "createdAt": c.created_at, "updatedAt": c.updated_at,
+        "scopes": list(c.scopes), "ceilingBy": c.ceiling_by or c.created_by,
+        "createdAt": c.created_at, "updatedAt": c.updated_at,
         "version": c.version, "extra": c.extra,
     }
     if c.credentials:
@@ -65,6 +68,7 @@ def of_item(item: dict[str, Any], *, decrypt: bool = False) -> Connection:
         sandbox=bool(item.get("sandbox")), config=dict(item.get("config") or {}),
         credentials=creds, status=item.get("status", "active"),
         created_by=item.get("createdBy", ""), scopes=tuple(item.get("scopes") or ()),
+        ceiling_by=str(item.get("ceilingBy") or item.get("createdBy") or ""),
         created_at=item.get("createdAt", ""), updated_at=item.get("updatedAt", ""),
         version=int(item.get("version", 1)), extra=dict(item.get("extra") or {}))
 

@@ -210,6 +210,7 @@ def create(actor: Principal, body: CreateConnection) -> dict[str, Any]:
         id=ids.new_id("int"), type=kind.type, name=body.name, owner=actor.owner,
         sandbox=actor.sandbox, config=config, credentials=credentials,
         created_by=actor.describe(), scopes=tuple(sorted(actor.scopes)),
+        ceiling_by=actor.describe(),
         created_at=stamp, updated_at=stamp)
     op = repo.put_op(conn)
     noted = audit.entry(actor, "integration.create", "integration", conn.id, _audited(
@@ -304,8 +305,10 @@ def replace(actor: Principal, connection_id: str, body: ReplaceConnection) -> di
             remove = repo.CREDENTIAL_ATTRS
         if (config is not None or credentials is not None) and actor.owner == item["owner"]:
             # Who points the connection somewhere sets the ceiling of what its syncs do
-            # (an admin acting on another's connection leaves the owner's).
+            # (an admin acting on another's connection leaves the owner's), and what it
+            # does ends with that principal (owners.ended), not with the creator.
             changes["scopes"] = sorted(actor.scopes)
+            changes["ceilingBy"] = actor.describe()
         noted = _audited(config, name=changes.get("name"),
                          authFields=sorted(credentials) if credentials is not None else None)
         if credentials is not None:

@@ -6,12 +6,13 @@ The tick reads the connections' listing (every connection, MAX_READ a minute at 
 filtered to the scheduled ones as it reads): simple, and cheap while connections number
 in the thousands; a due index, as export schedules keep, is the step beyond that.
 
-A scheduled run is the connection's creator's: the job carries the connection's owner,
-namespace and ceiling scopes (those of the principal that last set its config or
-credentials), and the engine checks them within the owner's current scopes at every
-invocation. A connection whose ceiling lacks the resource's write scope, or whose API
-key is revoked or expired, is skipped (and counted). Two ticks racing both try; the
-sync's claim lets one start it.
+A scheduled run is the principal's that last set the connection's config or credentials
+(`ceilingBy`): the job carries the connection's owner, namespace and ceiling scopes (that
+principal's), and the engine checks them within the owner's current scopes at every
+invocation. A connection whose ceiling lacks the resource's write scope, or whose
+ceiling's principal has ended (an API key revoked, expired or deleted; an OAuth client
+deleted or disabled), is skipped (and counted). Two ticks racing both try; the sync's
+claim lets one start it.
 """
 
 from __future__ import annotations
@@ -42,15 +43,18 @@ def _due(item: dict[str, Any], now: int) -> bool:
 
 
 def _key_gone(principal: Principal) -> bool:
-    """Whether the API key the connection runs as is revoked, expired or deleted: what a
-    key set up ends with the key."""
-    from chalicelib.auth.api_keys.service import ended
+    """Whether the credential the connection runs as has ended (an API key revoked,
+    expired or deleted; an OAuth client deleted or disabled): what it set up ends
+    with it."""
+    from chalicelib.auth.owners import ended
 
     return ended(principal.describe()) is not None
 
 
 def _principal(item: dict[str, Any]) -> Principal:
-    kind, _, ident = str(item.get("createdBy") or "user:").partition(":")
+    """Whose ceiling it is: the principal that last set its config or credentials."""
+    ref = item.get("ceilingBy") or item.get("createdBy") or "user:"
+    kind, _, ident = str(ref).partition(":")
     return Principal(kind=kind, id=ident, owner=str(item["owner"]),
                      scopes=frozenset(item.get("scopes") or ()),
                      sandbox=bool(item.get("sandbox")))

@@ -395,3 +395,58 @@ def test_the_catalog_lists_the_gateway_type(admin):
         err = assert_error(resp, 422, "VALIDATION_ERROR")
         assert [d["field"] for d in err["details"]] == [field], err
         assert "s3cr3t!" not in json.dumps(err)
+
+
+# ---- what a credential set up ends with it ----
+
+def test_a_connection_stops_recording_once_the_credential_that_set_it_ends(admin, sim):
+    def key(name: str) -> dict[str, Any]:
+        resp = admin.post(f"{V}/api-keys", {"name": name, "scopes": [
+            "integrations:manage", "orders:write"]})
+        assert resp.status_code == 201, resp.body
+        return dict(resp.json["data"])
+
+    made = key("k")
+    conn, o = connect(admin.as_key(made["key"])), an_order(admin)
+    assert admin.delete(f"{V}/api-keys/{made['id']}").status_code == 204
+    event = sim.payment_event(o["id"], 500)
+    err = assert_error(sim.deliver(admin, conn, event), 403, "AUTHORIZATION_ERROR")
+    assert made["id"] in err["message"]
+    assert payments(admin, o["id"]) == [] and logged(admin, conn)[0]["outcome"] == "refused"
+    # Whoever configures it next sets its ceiling: the admin here; then it records.
+    resp = admin.put(f"{V}/integrations/{conn}", {"config": {}})
+    assert resp.status_code == 200, resp.body
+    assert sim.deliver(admin, conn, event).json["outcome"] == "recorded"
+    # Another key configures it, and is revoked: what the connection does ends with it,
+    # whoever made it.
+    other = key("other")
+    assert admin.as_key(other["key"]).put(f"{V}/integrations/{conn}", {
+        "config": {}}).status_code == 200
+    assert admin.delete(f"{V}/api-keys/{other['id']}").status_code == 204
+    assert_error(sim.deliver(admin, conn, sim.payment_event(o["id"], 100)), 403,
+                 "AUTHORIZATION_ERROR")
+    assert len(payments(admin, o["id"])) == 1
+
+
+def test_a_connection_made_by_an_oauth_client_ends_with_the_client(admin, sim):
+    from tests.conftest import client_token
+
+    resp = admin.post(f"{V}/oauth/clients", {"name": "pos", "scopes": [
+        "integrations:manage", "orders:write"]})
+    assert resp.status_code == 201, resp.body
+    cid, secret = resp.json["data"]["client_id"], resp.json["data"]["client_secret"]
+    client = admin.as_bearer(client_token(admin, cid, secret)["access_token"])
+    conn, o = connect(client), an_order(admin)
+    assert sim.deliver(admin, conn, sim.payment_event(o["id"], 100)).json["outcome"] == \
+        "recorded"
+    assert admin.put(f"{V}/oauth/clients/{cid}", {"active": False}).status_code == 200
+    err = assert_error(sim.deliver(admin, conn, sim.payment_event(o["id"], 100)), 403,
+                       "AUTHORIZATION_ERROR")
+    assert "disabled" in err["message"]
+    assert admin.put(f"{V}/oauth/clients/{cid}", {"active": True}).status_code == 200
+    assert sim.deliver(admin, conn, sim.payment_event(o["id"], 100)).json["outcome"] == \
+        "recorded"
+    assert admin.delete(f"{V}/oauth/clients/{cid}").status_code == 204
+    err = assert_error(sim.deliver(admin, conn, sim.payment_event(o["id"], 100)), 403,
+                       "AUTHORIZATION_ERROR")
+    assert "deleted" in err["message"] and len(payments(admin, o["id"])) == 2

@@ -464,3 +464,42 @@ def test_oauth_tokens_are_cached_per_address_bounded_and_at_most_an_hour(
     answers.append({"access_token": "fifth", "expires_in": 60})
     assert rest.REST._token(conn(clientId="d")) == "fifth"
     assert len(rest._TOKENS) == 4 and "fifth" in {t for t, _u in rest._TOKENS.values()}
+
+
+def test_a_schedule_ends_with_the_credential_that_last_configured_it(admin: Api,
+                                                                      erp: Erp) -> None:
+    from chalicelib.core import clock
+    from chalicelib.integrations import sync_schedule
+    from tests.conftest import client_token
+
+    every = {"everyMinutes": 15}
+
+    def key(name: str) -> dict[str, Any]:
+        return dict(admin.post(f"{V}/api-keys", {"name": name, "scopes": [
+            "integrations:manage", "products:write"]}).json["data"])
+
+    a, b = key("a"), key("b")
+    conn = connect(admin.as_key(a["key"]), erp, schedule=every)
+    resp = admin.as_key(b["key"]).put(f"{V}/integrations/{conn}", {"config": config(
+        erp, schedule=every)})
+    assert resp.status_code == 200, resp.body
+    assert resp.json["data"]["createdBy"] == f"api_key:{a['id']}"   # the creator stays
+    assert admin.delete(f"{V}/api-keys/{b['id']}").status_code == 204   # the ceiling's
+    assert sync_schedule.run_due() == {"skipped": 1}
+    # A client's connection: skipped while the client is disabled, and once deleted.
+    resp = admin.post(f"{V}/oauth/clients", {"name": "crm", "scopes": [
+        "integrations:manage", "products:write"]})
+    cid, secret = resp.json["data"]["client_id"], resp.json["data"]["client_secret"]
+    by_client = connect(admin.as_bearer(client_token(admin, cid, secret)["access_token"]),
+                        erp, schedule=every)
+    admin.patch(f"{V}/integrations/{conn}", {"status": "paused"})
+    assert admin.put(f"{V}/oauth/clients/{cid}", {"active": False}).status_code == 200
+    assert sync_schedule.run_due() == {"skipped": 1}
+    assert admin.put(f"{V}/oauth/clients/{cid}", {"active": True}).status_code == 200
+    assert sync_schedule.run_due() == {"started": 1}
+    run_jobs()
+    clock.advance(15 * 60)
+    assert admin.delete(f"{V}/oauth/clients/{cid}").status_code == 204
+    assert sync_schedule.run_due() == {"skipped": 1}
+    assert admin.get(f"{V}/integrations/{by_client}/status").json["data"][
+        "status"] == "completed"

@@ -409,16 +409,45 @@ def test_the_creators_scopes_are_the_connections_ceiling(admin: Api) -> None:
                                                                  "orders:read"]})
     narrow = ivan.as_key(key.json["data"]["key"])
     cid = create(narrow)["id"]
+    creator = f"api_key:{key.json['data']['id']}"
     assert stored(cid)["scopes"] == ["integrations:manage", "orders:read"]
-    assert stored(cid)["createdBy"].startswith("api_key:")
+    assert stored(cid)["createdBy"] == stored(cid)["ceilingBy"] == creator
     # whoever points it somewhere else next sets the ceiling: here a narrower key
     key = ivan.post("/api/v1/api-keys", {"name": "n", "scopes": ["integrations:manage"]})
     narrower = ivan.as_key(key.json["data"]["key"])
     assert narrower.put(f"{BASE}/{cid}", {"config": {"baseUrl": "https://api.example.com/b"}}
                         ).status_code == 200
     assert stored(cid)["scopes"] == ["integrations:manage"]
+    assert (stored(cid)["createdBy"], stored(cid)["ceilingBy"]) == (
+        creator, f"api_key:{key.json['data']['id']}")
     assert narrower.patch(f"{BASE}/{cid}", {"name": "renamed"}).status_code == 200
     assert stored(cid)["scopes"] == ["integrations:manage"]  # a rename sets nothing
+
+
+def test_an_ended_credentials_messaging_connection_sends_nothing(admin: Api) -> None:
+    from dataclasses import replace
+
+    from chalicelib.auth.owners import ended
+    from chalicelib.core.errors import Forbidden
+    from chalicelib.integrations import messaging, repo
+
+    made = admin.post("/api/v1/api-keys", {"name": "mail", "scopes": [
+        "integrations:manage", "notifications:send"]}).json["data"]
+    cid = admin.as_key(made["key"]).post(BASE, {"type": "email_ses", "name": "mail",
+                                                "config": {}}).json["data"]["id"]
+    conn = repo.load(cid)
+    assert conn is not None and conn.ceiling_by == f"api_key:{made['id']}"
+    msg = {"to": "someone@example.com", "subject": "s", "body": "b"}
+    assert messaging.TYPES["email"].push(replace(conn, sandbox=True), msg)["status"] == \
+        "sandbox"
+    assert ended(conn.ceiling_by) is None
+    assert admin.delete(f"/api/v1/api-keys/{made['id']}").status_code == 204
+    assert ended(conn.ceiling_by) == "revoked"
+    with pytest.raises(Forbidden, match="revoked"):
+        messaging.TYPES["email"].push(replace(conn, sandbox=True), msg)
+    assert ended(f"api_key:{'key_' + 'a' * 12}") == "deleted"
+    assert ended("client:admin") is None and ended("client:cli_gone") == "deleted"
+    assert ended("user:anyone") is None
 
 
 def test_sandbox_principals_reach_only_sandbox_connections(admin: Api) -> None:

@@ -46,7 +46,7 @@ def status_of(item: dict[str, Any], now: float | None = None) -> str:
 def ended(principal_ref: str) -> str | None:
     """For work a principal set up to run later (a schedule): when it is an API key
     ("api_key:<id>") that is no longer active, why ("revoked", "expired", "deleted");
-    None otherwise. What a key set up ends with the key."""
+    None otherwise. What a key set up ends with the key. (Any principal: owners.ended.)"""
     kind, _, key_id = principal_ref.partition(":")
     if kind != "api_key":
         return None
