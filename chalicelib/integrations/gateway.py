@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -34,6 +35,9 @@ from chalicelib.integrations.connector import INBOUND, Connection, ConnectorType
 TYPE = "payment_gateway"
 PATH = r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+){0,15}$"
 MAX_EVENT_ID = 255
+# fullmatch: "$" would let a trailing newline through.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")   # ASCII digits only (str.isdigit takes "²")
+_V1 = re.compile(r"[0-9a-f]{64}")         # a hex SHA-256: anything else cannot match
 
 
 class GatewayConfig(Body):
@@ -111,10 +115,10 @@ def parse_header(value: str, header: str) -> tuple[int, list[str]]:
         if not sep:
             continue
         if key == "t":
-            if timestamp is not None or not item.isdigit() or len(item) > 12:
+            if timestamp is not None or not _TIMESTAMP.fullmatch(item):
                 raise _bad("The signature header's timestamp is not valid.", header)
             timestamp = int(item)
-        elif key == "v1" and item:
+        elif key == "v1" and _V1.fullmatch(item.lower()):
             signatures.append(item.lower())
     if timestamp is None or not signatures:
         raise _bad("The signature header needs t=<timestamp> and v1=<signature>.", header)
@@ -163,8 +167,10 @@ class PaymentGateway(ConnectorType):
             raise _bad("The signature's timestamp is outside the tolerance "
                        f"({cfg.tolerance_seconds} s).", cfg.signature_header)
         expected = signature(secret, timestamp, body)
-        # compare_digest against every candidate (no early exit on the first match).
-        matched = [hmac.compare_digest(expected, candidate) for candidate in given]
+        # compare_digest against every candidate (no early exit on the first match), as
+        # bytes (ASCII hex, parse_header kept no other).
+        matched = [hmac.compare_digest(expected.encode(), candidate.encode())
+                   for candidate in given]
         if not any(matched):
             raise _bad("No signature matches the body.", cfg.signature_header)
         try:
@@ -237,9 +243,10 @@ def _cents(value: Any, unit: str) -> int | None:
     else:
         try:
             amount = Decimal(str(value))
+            # quantize raises for a value beyond the context's precision ("1e100")
+            if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
+                return None
         except InvalidOperation:
-            return None
-        if not amount.is_finite() or amount != amount.quantize(Decimal("0.01")):
             return None
         cents = int(amount * 100)
     return cents if 0 < cents <= 99_999_999_999 else None

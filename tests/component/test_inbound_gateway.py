@@ -271,6 +271,41 @@ def test_config_paths_read_another_gateways_shape(admin, sim):
     assert sim.deliver(admin, conn, pending).json["outcome"] == "ignored"
 
 
+def test_malformed_signature_headers_are_400_and_charged_to_the_ip(admin, sim, monkeypatch):
+    from chalicelib.core import clock
+    from chalicelib.integrations.gateway import signature
+
+    set_env(monkeypatch, GATEHOUSE_ANONYMOUS_HOURLY_LIMIT="5")
+    conn, body = connect(admin), b'{"id":"evt_1","type":"x"}'
+    now = clock.now_int()
+    good = "v1=" + signature(SECRET, now, body)
+    headers = [f"t={now},v1=\u00e9\u00e9",           # non-ASCII v1
+               "t=\u00b2\u00b2," + good,             # superscript digits pass isdigit()
+               f"t={now},v1=" + "a" * 64 + "\u0100",  # hex then non-ASCII
+               f"t={now}," + good[:-1],               # not a whole SHA-256
+               f"t={now},v1=" + "g" * 64]             # not hex
+    for value in headers:
+        err = assert_error(_post(admin, conn, body, {"Content-Type": "application/json",
+                                                     "Stripe-Signature": value}),
+                           400, "VALIDATION_ERROR")
+        assert err["details"][0]["field"] == "Stripe-Signature", value
+    # Each one was charged: the sixth failure is over the budget.
+    assert _post(admin, conn, body, {"Stripe-Signature": headers[0]}).status_code == 429
+    assert logged(admin, conn) == []
+
+
+def test_an_amount_beyond_decimal_precision_is_rejected_with_the_reason(admin, sim):
+    conn = connect(admin, amountUnit="major", currencyPath=None)
+    o = an_order(admin)
+    for i, total in enumerate(("1e100", "NaN", "-Infinity")):
+        event = sim.payment_event(o["id"], 0)
+        event["data"]["object"]["amount"] = total
+        resp = sim.deliver(admin, conn, event)
+        assert resp.status_code == 200, (total, resp.body)
+        assert resp.json["outcome"] == "rejected" and "amount" in resp.json["reason"]
+    assert payments(admin, o["id"]) == []
+
+
 def test_bodies_without_an_event_id_or_json_are_400(admin, sim):
     conn = connect(admin)
     for body in (b'{"type": "payment_intent.succeeded"}', b"[1, 2]", b"not json",
