@@ -56,6 +56,7 @@ ATTEMPTS = 3        # tries of one call when the failure is transient
 BACKOFF = 0.5       # seconds before the second try; doubled each time
 MAX_WAIT = 10.0     # the longest wait between tries (a Retry-After beyond it is capped)
 TOKEN_MARGIN = 30   # seconds before expiry an OAuth token is fetched again
+MAX_PAGE = 1000     # records of one pulled page at most (pageSize, when lower, bounds it)
 
 
 def dig(data: Any, path: str) -> Any:
@@ -181,6 +182,11 @@ class RestConnector(ConnectorType):
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise RemoteError(f"GET {pull.path}: no array of objects at "
                               f"{pull.items_field or 'the top'} of the answer",
+                              transient=False)
+        most = min(pull.page_size, MAX_PAGE)
+        if len(items) > most:
+            raise RemoteError(f"GET {pull.path} answered {len(items)} records in one page, "
+                              f"more than the {most} a page may hold (pageSize)",
                               transient=False)
         following: str | None = None
         if pull.pagination == "cursor":

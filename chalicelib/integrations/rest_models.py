@@ -31,7 +31,8 @@ class PullConfig(_Model):
         "page."))
     page_param: str = Field("page", max_length=100)
     page_size_param: str | None = Field("pageSize", max_length=100)
-    page_size: int = Field(100, ge=1, le=1000, description="Page pagination: a page "
+    page_size: int = Field(100, ge=1, le=1000, description="The most records a page may "
+                           "hold (a page with more fails the sync); page pagination: a page "
                            "with fewer items is the last.")
     first_page: int = Field(1, ge=0, le=1)
     items_field: str = Field("items", max_length=200, pattern=r"^$|" + _PATH, description=(

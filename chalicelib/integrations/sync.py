@@ -55,6 +55,8 @@ if TYPE_CHECKING:  # the connector and its HTTP client load where a sync runs or
 
 ID_PREFIX = "syn"
 MAX_LOG = 5000        # entries kept per run; beyond, counted only
+MAX_PAGES = 10_000    # pages of one run: a remote that never ends fails the run
+SEEN = 64             # recent cursors remembered (hashed) to tell a remote going round
 MAX_ITEMS = 100       # items in one DynamoDB transaction (creates are batched to it)
 SAMPLE = 20           # differing keys named in the consistency result
 ZERO = "0" * 64
@@ -141,7 +143,7 @@ class SyncRun(Run):
             "cursor": None, "page": 0, "records": 0, "created": 0, "updated": 0,
             "skipped": 0, "unchanged": 0, "failed": 0, "logged": 0, "logTruncated": False,
             "remote": {"count": 0, "sum": ZERO}, "ours": {"count": 0, "sum": ZERO},
-            "differing": 0, "differingKeys": []})
+            "differing": 0, "differingKeys": [], "seen": []})
 
     def suspend(self) -> dict[str, Any]:
         return self.point  # every step ends at a checkpoint
@@ -150,20 +152,31 @@ class SyncRun(Run):
         from chalicelib.integrations.outbound import RemoteError
 
         p = self.point
+        done = (f"{p['page']} page(s), {p['records']} record(s) were synced before it; a "
+                "new sync skips what is unchanged.")
+        if int(p["page"]) >= MAX_PAGES:
+            raise JobFailed("VALIDATION_ERROR", f"The remote system gave more than "
+                            f"{MAX_PAGES} pages; the sync stopped. {done}")
         try:
             page = self.kind.pull(self.conn, p["cursor"])
         except RemoteError as exc:
             code = "SERVICE_UNAVAILABLE" if exc.transient else "VALIDATION_ERROR"
-            raise JobFailed(code, f"The remote system failed: {exc.message}. {p['page']} "
-                            f"page(s), {p['records']} record(s) were synced before it; a "
-                            "new sync skips what is unchanged.") from None
+            raise JobFailed(code, f"The remote system failed: {exc.message}. {done}") from None
+        seen = list(p.get("seen") or [])   # absent from a checkpoint of an older run
+        if page.cursor is not None:
+            mark = hashlib.sha256(page.cursor.encode()).hexdigest()[:16]
+            if mark in seen:
+                raise JobFailed("VALIDATION_ERROR", "The remote system answered a next "
+                                "cursor it gave before in this run (its pages go round); "
+                                f"the sync stopped. {done}")
+            seen = [*seen, mark][-SEEN:]
         with outbox.deferred():  # the page's events published together at its end
             outcomes = self._apply(page.records)
         room = max(0, MAX_LOG - int(p["logged"]))
         logged = [(i, o) for i, o in enumerate(outcomes) if o.get("action")]
         sync_store.write_log(self.conn.id, self.job.id, int(p["page"]), logged[:room])
         p = self.point = {
-            **p, "cursor": page.cursor, "page": int(p["page"]) + 1,
+            **p, "cursor": page.cursor, "page": int(p["page"]) + 1, "seen": seen,
             "logged": int(p["logged"]) + min(room, len(logged)),
             "logTruncated": bool(p["logTruncated"]) or len(logged) > room}
         if page.cursor is None:

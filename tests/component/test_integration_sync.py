@@ -503,3 +503,39 @@ def test_a_schedule_ends_with_the_credential_that_last_configured_it(admin: Api,
     assert sync_schedule.run_due() == {"skipped": 1}
     assert admin.get(f"{V}/integrations/{by_client}/status").json["data"][
         "status"] == "completed"
+
+
+# -- bounds of a run ---------------------------------------------------------------
+
+def test_a_page_larger_than_its_page_size_fails_the_run(admin: Api, erp: Erp) -> None:
+    pull = {**config(erp)["pull"], "pageSize": 4}   # the ERP answers pages of 5
+    status = sync(admin, connect(admin, erp, pull=pull))
+    assert status["status"] == "failed" and status["error"]["code"] == "VALIDATION_ERROR"
+    assert "5 records in one page, more than the 4" in status["error"]["message"]
+    assert products(admin) == {}
+
+
+def test_a_run_stops_at_max_pages_and_when_cursors_go_round(
+        admin: Api, erp: Erp, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.integrations import rest
+    from chalicelib.integrations import sync as sync_kind
+    from chalicelib.integrations.connector import Page
+
+    monkeypatch.setattr(sync_kind, "MAX_PAGES", 2)
+    status = sync(admin, connect(admin, erp))   # 3 pages of 5
+    assert status["status"] == "failed"
+    assert "more than 2 pages" in status["error"]["message"]  # after 2 of 3
+    assert len(products(admin)) == 10
+    monkeypatch.setattr(sync_kind, "MAX_PAGES", 10_000)
+    following = {None: "a", "a": "b", "b": "c", "c": "a"}   # a -> b -> c -> a ...
+    pulled: list[str | None] = []
+
+    def going_round(self: Any, connection: Any, cursor: str | None) -> Page:
+        pulled.append(cursor)
+        return Page([], following[cursor])
+
+    monkeypatch.setattr(rest.RestConnector, "pull", going_round)
+    status = sync(admin, connect(admin, erp))
+    assert status["status"] == "failed", status
+    assert "cursor it gave before" in status["error"]["message"]
+    assert pulled == [None, "a", "b", "c"]
