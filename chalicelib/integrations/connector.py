@@ -46,7 +46,8 @@ class Connection:
     owner: str                    # the user it belongs to
     sandbox: bool                 # made by a sandbox principal: sandbox data only
     config: dict[str, Any]        # validated by the type's config_model; presentable
-    credentials: dict[str, Any]   # decrypted; never presented, logged or put in errors
+    # decrypted; never presented, logged or put in errors (nor in a repr)
+    credentials: dict[str, Any] = field(repr=False)
     status: str = "active"        # active | paused
     created_by: str = ""          # the principal, "kind:id"
     scopes: tuple[str, ...] = ()  # the ceiling of its syncs, payments and sends: the scopes
@@ -54,7 +55,6 @@ class Connection:
     created_at: str = ""
     updated_at: str = ""
     version: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)  # the type's own state (cursors)
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,20 @@ class ConnectorType(ABC):
             "configSchema": self.config_model.model_json_schema(),
             "credentialsSchema": creds.model_json_schema() if creds else None,
         }
+
+
+def dig(data: Any, path: str) -> Any:
+    """The value at a dotted path of a JSON value (a number picks a list item); None
+    where it is absent. The empty path is the value itself."""
+    for part in path.split(".") if path else ():
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isascii() and part.isdigit() \
+                and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")

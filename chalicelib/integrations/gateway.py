@@ -30,7 +30,13 @@ from pydantic import Field, field_validator
 from chalicelib.core import clock
 from chalicelib.core.errors import ValidationFailed
 from chalicelib.http.models import Body
-from chalicelib.integrations.connector import INBOUND, Connection, ConnectorType, register
+from chalicelib.integrations.connector import (
+    INBOUND,
+    Connection,
+    ConnectorType,
+    dig,
+    register,
+)
 
 TYPE = "payment_gateway"
 PATH = r"^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+){0,15}$"
@@ -126,16 +132,8 @@ def parse_header(value: str, header: str) -> tuple[int, list[str]]:
 
 
 def path_value(doc: Any, path: str | None) -> Any:
-    if not path:
-        return None
-    for part in path.split("."):
-        if isinstance(doc, dict):
-            doc = doc.get(part)
-        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
-            doc = doc[int(part)]
-        else:
-            return None
-    return doc
+    """The value at a config's path; None where it is absent or no path is set."""
+    return dig(doc, path) if path else None
 
 
 class PaymentGateway(ConnectorType):

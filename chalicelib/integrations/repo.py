@@ -9,7 +9,6 @@ Connection
   ceiling of what it does), ceilingBy (the principal whose scopes those are: the last to
   set its config or credentials; absent on older items = createdBy), createdAt,
   updatedAt, version (int, bumped by every change: optimistic locking),
-  extra (map: the type's own state, e.g. a sync's high-water mark),
   credentialFields (the credentials' field names, presentable), credentialsUpdatedAt
 """
 
@@ -40,7 +39,7 @@ def new_item(c: Connection) -> dict[str, Any]:
         "config": c.config, "status": c.status, "createdBy": c.created_by,
         "scopes": list(c.scopes), "ceilingBy": c.ceiling_by or c.created_by,
         "createdAt": c.created_at, "updatedAt": c.updated_at,
-        "version": c.version, "extra": c.extra,
+        "version": c.version,
     }
     if c.credentials:
         item.update(credential_attrs(c.credentials, c.updated_at or c.created_at))
@@ -70,7 +69,7 @@ def of_item(item: dict[str, Any], *, decrypt: bool = False) -> Connection:
         created_by=item.get("createdBy", ""), scopes=tuple(item.get("scopes") or ()),
         ceiling_by=str(item.get("ceilingBy") or item.get("createdBy") or ""),
         created_at=item.get("createdAt", ""), updated_at=item.get("updatedAt", ""),
-        version=int(item.get("version", 1)), extra=dict(item.get("extra") or {}))
+        version=int(item.get("version", 1)))
 
 
 def get_item(connection_id: str, consistent: bool = False) -> dict[str, Any] | None:

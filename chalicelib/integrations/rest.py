@@ -46,6 +46,7 @@ from chalicelib.integrations.connector import (
     Page,
     TestResult,
     Unsupported,
+    dig,
     origin,
     register,
 )
@@ -57,18 +58,6 @@ BACKOFF = 0.5       # seconds before the second try; doubled each time
 MAX_WAIT = 10.0     # the longest wait between tries (a Retry-After beyond it is capped)
 TOKEN_MARGIN = 30   # seconds before expiry an OAuth token is fetched again
 MAX_PAGE = 1000     # records of one pulled page at most (pageSize, when lower, bounds it)
-
-
-def dig(data: Any, path: str) -> Any:
-    """The value at a dotted path of a JSON value; None where it is absent."""
-    for part in path.split(".") if path else ():
-        if isinstance(data, dict):
-            data = data.get(part)
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data
 
 
 def _place(out: dict[str, Any], path: str, value: Any) -> None:
@@ -144,9 +133,6 @@ class RestConnector(ConnectorType):
                 _CONFIGS.clear()
             _CONFIGS[key] = parsed
         return parsed
-
-    def resource_of(self, connection: Connection) -> str:
-        return self.config(connection).resource
 
     # -- the interface -----------------------------------------------------------------
     def test(self, connection: Connection) -> TestResult:

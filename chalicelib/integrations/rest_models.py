@@ -167,6 +167,3 @@ class RestCredentials(RootModel[Annotated[
         NoAuth | BearerAuth | BasicAuth | ApiKeyAuth | OAuth2Auth,
         Field(discriminator="auth")]]):
     """How to authenticate to the remote API."""
-
-
-# -- helpers ---------------------------------------------------------------------

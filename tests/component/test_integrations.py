@@ -553,3 +553,15 @@ def test_s3_drop_pushes_each_record_once_and_tests_its_bucket(admin: Api, bucket
     from chalicelib.core.errors import Unprocessable
     with pytest.raises(Unprocessable):
         kind.push(conn, record)
+
+
+def test_a_connections_repr_never_shows_its_credentials() -> None:
+    from chalicelib.integrations.connector import Connection, dig
+
+    conn = Connection(id="int_x", type="test_vault", name="v", owner="u", sandbox=False,
+                      config={"baseUrl": "https://api.example.com"},
+                      credentials={"apiKey": SECRET})
+    assert SECRET not in repr(conn) and SECRET not in str(conn) and "int_x" in repr(conn)
+    doc = {"a": [{"b": 1}, {"b": 2}]}
+    assert (dig(doc, "a.1.b"), dig(doc, "a.\u00b2.b"), dig(doc, "a.9"), dig(doc, "")) == (
+        2, None, None, doc)
