@@ -139,8 +139,14 @@ def _run(job: Job, budget: Budget) -> Outcome:
 
 
 def _authorize(job: Job, kind: Kind) -> None:
-    from chalicelib.auth.owners import current_scopes
+    from chalicelib.auth.owners import current_scopes, ended
 
+    # A job started by an API key or a client ends with it (revoked, expired, deleted,
+    # disabled), whatever its owner may still do: what a credential set up ends with it.
+    gone = ended(job.created_by)
+    if gone is not None:
+        raise JobFailed("AUTHORIZATION_ERROR", f"The credential that started the job "
+                        f"({job.created_by}) is {gone}.")
     owner = current_scopes([job.owner]).get(job.owner, frozenset())
     held = within(job.scopes, owner)
     missing = [s for s in kind.required_scopes(job) if not allows(held, [s])]

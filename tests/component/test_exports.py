@@ -441,6 +441,22 @@ def test_an_owner_who_loses_a_read_scope_sees_the_export_fail(admin: Api) -> Non
     assert event["owner"] == user["id"] and event["data"]["error"]["code"] == "AUTHORIZATION_ERROR"
 
 
+def test_an_export_started_by_a_key_fails_once_the_key_is_revoked(admin: Api) -> None:
+    """Its owner (the admin) still holds every right; the key that started it does not
+    stand any more, and what a credential set up ends with it."""
+    seed_products(3)
+    made = admin.post(f"{V}/api-keys", {"name": "k", "scopes": ["exports:run",
+                                                                "products:read"]})
+    assert made.status_code == 201, made.body
+    job = start(admin.as_key(made.json["data"]["key"]), {"entity": "products",
+                                                         "format": "csv"})
+    assert admin.delete(f"{V}/api-keys/{made.json['data']['id']}").status_code == 204
+    run_jobs()
+    failed = export_of(admin, job["id"])
+    assert failed["status"] == "failed" and failed["errors"][0]["code"] == "AUTHORIZATION_ERROR"
+    assert "revoked" in failed["errors"][0]["message"] and objects(job["id"]) == []
+
+
 def test_a_sandbox_key_exports_sandbox_data_only(admin: Api) -> None:
     seed_products(4, ns="live")
     seeded = seed_products(3, ns="sandbox")

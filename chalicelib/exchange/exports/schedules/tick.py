@@ -27,7 +27,7 @@ from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfoNotFoundError
 
-from chalicelib.auth.api_keys.service import ended
+from chalicelib.auth.owners import ended
 from chalicelib.core import clock
 from chalicelib.core.scopes import allows, within
 from chalicelib.events import audit
@@ -119,7 +119,7 @@ def fire(s: Schedule, at: str, now: float, owner_scopes: frozenset[str]) -> str:
     changes: dict[str, Any] = {"next_run_at": following}
     if s.run_as_expires_at is not None and s.run_as_expires_at <= now:
         return _pause(s, at, stamp, f"The API key that set it ({s.run_as}) expired.", [])
-    gone = ended(s.run_as)   # revoked (or deleted) since: what it set up ends with it
+    gone = ended(s.run_as)   # revoked, deleted, disabled: what it set up ends with it
     if gone is not None:
         return _pause(s, at, stamp, f"The API key that set it ({s.run_as}) is {gone}.", [])
     if _previous_running(s, now):
