@@ -146,14 +146,20 @@ def _validated(model: Any, data: dict[str, Any], field: str, secret: bool) -> di
 def _config(kind: ConnectorType, data: dict[str, Any], owner: str) -> dict[str, Any]:
     config = _validated(kind.config_model, data, "config", secret=False)
     kind.check(config, owner)
-    for path, url in kind.urls(config):
-        field = f"config.{path}"
+    _guard_urls(kind.urls(config), "config")
+    return config
+
+
+def _guard_urls(urls: list[tuple[str, str]], where: str) -> None:
+    """Every address the platform will call passes the SSRF guard when it is set, not
+    only when it is called (an OAuth token URL sits in the credentials)."""
+    for path, url in urls:
+        field = f"{where}.{path}"
         try:
             ssrf.check_registration(url)
         except ssrf.BlockedTarget as exc:
             raise Unprocessable(f"The URL in {field} is not allowed: {exc.reason}.",
                                 details=[{"field": field, "message": exc.reason}]) from None
-    return config
 
 
 def _may_write_target(actor: Principal, kind: ConnectorType, config: dict[str, Any]) -> None:
@@ -172,7 +178,9 @@ def _credentials(kind: ConnectorType, data: dict[str, Any] | None) -> dict[str, 
                                 details=[{"field": "credentials",
                                           "message": "This type has no credentials."}])
         return {}
-    return _validated(kind.credentials_model, data or {}, "credentials", secret=True)
+    credentials = _validated(kind.credentials_model, data or {}, "credentials", secret=True)
+    _guard_urls(kind.urls(credentials), "credentials")
+    return credentials
 
 
 def _audited(config: dict[str, Any] | None = None, **more: Any) -> dict[str, Any]:

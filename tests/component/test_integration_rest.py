@@ -127,6 +127,18 @@ def test_the_ssrf_guard_refuses_private_targets(admin: Api, erp: Erp,
         assert_error(resp, 422, "VALIDATION_ERROR")
 
 
+def test_a_token_url_in_the_credentials_is_checked_when_set(admin: Api, erp: Erp) -> None:
+    """The OAuth token URL sits in the credentials: it passes the guard at create, not
+    only when the first sync calls it."""
+    resp = admin.post(f"{V}/integrations", {
+        "type": "rest", "name": "x", "config": config(erp), "credentials": {
+            "auth": "oauth2", "tokenUrl": "http://169.254.169.254/latest/meta-data",
+            "clientId": "gatehouse", "clientSecret": "client-secret-value"}})
+    err = assert_error(resp, 422, "VALIDATION_ERROR")
+    assert err["details"][0]["field"] == "credentials.tokenUrl"
+    assert "client-secret-value" not in resp.body.decode()
+
+
 def test_redirects_are_not_followed() -> None:
     import http.server
 

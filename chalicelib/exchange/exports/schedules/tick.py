@@ -121,7 +121,7 @@ def fire(s: Schedule, at: str, now: float, owner_scopes: frozenset[str]) -> str:
         return _pause(s, at, stamp, f"The API key that set it ({s.run_as}) expired.", [])
     gone = ended(s.run_as)   # revoked, deleted, disabled: what it set up ends with it
     if gone is not None:
-        return _pause(s, at, stamp, f"The API key that set it ({s.run_as}) is {gone}.", [])
+        return _pause(s, at, stamp, f"The credential that set it ({s.run_as}) is {gone}.", [])
     if _previous_running(s, now):
         changes["skipped_runs"] = s.skipped_runs + 1
         if not _commit(s, at, changes, []):
