@@ -57,7 +57,6 @@ ID_PREFIX = "syn"
 MAX_LOG = 5000        # entries kept per run; beyond, counted only
 MAX_PAGES = 10_000    # pages of one run: a remote that never ends fails the run
 SEEN = 64             # recent cursors remembered (hashed) to tell a remote going round
-MAX_ITEMS = 100       # items in one DynamoDB transaction (creates are batched to it)
 SAMPLE = 20           # differing keys named in the consistency result
 ZERO = "0" * 64
 
@@ -232,31 +231,13 @@ class SyncRun(Run):
     def _create(self, creating: list[tuple[int, str, dict[str, Any], service.Prepared]]
                 ) -> list[tuple[int, dict[str, Any]]]:
         """The page's new records, several to a transaction (a transaction per record
-        took most of a first sync's time)."""
-        chunks: list[list[tuple[int, str, dict[str, Any], service.Prepared]]] = []
-        size = MAX_ITEMS
-        for entry in creating:
-            if size + entry[3].items > MAX_ITEMS:
-                chunks.append([])
-                size = 0
-            chunks[-1].append(entry)
-            size += entry[3].items
-        out: list[tuple[int, dict[str, Any]]] = []
-        for chunk in chunks:
-            try:
-                service.create_many(self.res, self.actor, [c[3] for c in chunk])
-                out += [(i, self._created(text, theirs, prep))
-                        for i, text, theirs, prep in chunk]
-                continue
-            except AppError:
-                pass  # all or none: someone took one of these keys meanwhile
-            for i, text, theirs, prep in chunk:  # one by one, to learn which
-                try:
-                    service.create_many(self.res, self.actor, [prep])
-                    out.append((i, self._created(text, theirs, prep)))
-                except AppError as exc:
-                    out.append((i, self._failed(text, exc, theirs, None)))
-        return out
+        took most of a first sync's time); one refused (its key taken meanwhile) fails
+        alone."""
+        refused = dict(service.create_batched(self.res, self.actor,
+                                              [c[3] for c in creating]))
+        return [(i, self._failed(text, refused[n], theirs, None) if n in refused
+                 else self._created(text, theirs, prep))
+                for n, (i, text, theirs, prep) in enumerate(creating)]
 
     def _created(self, text: str, theirs: dict[str, Any],
                  prep: service.Prepared) -> dict[str, Any]:
