@@ -3,12 +3,28 @@ signature scheme authenticates them) and their log (the owner's, integrations:ma
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import PageQuery
 from chalicelib.http.registry import ApiBlueprint, Reply, page
-from chalicelib.integrations import inbound, inbound_log
 
 api = ApiBlueprint(__name__, "Integrations")
+
+
+def _inbound() -> ModuleType:
+    """Imported by the first call: other routes' cold starts do not pay for it."""
+    from chalicelib.integrations import inbound
+
+    return inbound
+
+
+def _inbound_log() -> ModuleType:
+    """Imported by the first call: other routes' cold starts do not pay for it."""
+    from chalicelib.integrations import inbound_log
+
+    return inbound_log
+
 
 ONE = "/integrations/{integration_id}"
 
@@ -33,7 +49,7 @@ def receive(ctx: RequestContext, integration_id: str) -> Reply:
     a JSON object, an event without an id. 403: the connector's owner no longer holds
     orders:write (nothing recorded; the gateway's retries record it once the right is
     back). 404: no inbound connector with this id. 503: the connector is paused."""
-    result = inbound.receive(integration_id, ctx.headers, ctx.raw_body or b"", ctx.ip)
+    result = _inbound().receive(integration_id, ctx.headers, ctx.raw_body or b"", ctx.ip)
     return Reply(result, 200, {"Cache-Control": "no-store"})
 
 
@@ -47,5 +63,5 @@ def inbound_events(ctx: RequestContext, integration_id: str, query: PageQuery) -
     from chalicelib.integrations import service
 
     connection = service.connection(ctx.actor, integration_id)
-    items, cursor = inbound_log.page(connection.id, cursor=query.cursor, limit=query.per_page)
+    items, cursor = _inbound_log().page(connection.id, cursor=query.cursor, limit=query.per_page)
     return page(items, cursor, query.per_page)

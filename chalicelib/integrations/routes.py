@@ -4,9 +4,10 @@ integrations:manage; own connections only, an admin sees all; another owner's an
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from chalicelib.http.context import RequestContext
 from chalicelib.http.registry import ApiBlueprint, Reply, ok, page
-from chalicelib.integrations import service
 from chalicelib.integrations.models import (
     ChangeConnection,
     CreateConnection,
@@ -15,6 +16,14 @@ from chalicelib.integrations.models import (
 )
 
 api = ApiBlueprint(__name__, "Integrations")
+
+
+def _service() -> ModuleType:
+    """Imported by the first call: other routes' cold starts do not pay for it."""
+    from chalicelib.integrations import service
+
+    return service
+
 
 SCOPE = ("integrations:manage",)
 ONE = "/integrations/{integration_id}"
@@ -28,7 +37,7 @@ def integration_catalog(ctx: RequestContext) -> Reply:
     of its `config` (`configSchema`) and `credentials` (`credentialsSchema`, null if it
     takes none), and `template: true` for presets (a starting mapping over the generic
     REST type, not a certified vendor adapter)."""
-    types = service.catalog()
+    types = _service().catalog()
     return ok(types, {"count": len(types)})
 
 
@@ -36,7 +45,7 @@ def integration_catalog(ctx: RequestContext) -> Reply:
 def list_integrations(ctx: RequestContext, query: ListConnections) -> Reply:
     """The caller's connections (an admin: everyone's), newest first; never credentials,
     only which credential fields are set."""
-    items, cursor = service.listing(ctx.actor, query)
+    items, cursor = _service().listing(ctx.actor, query)
     return page(items, cursor, query.per_page)
 
 
@@ -48,14 +57,14 @@ def create_integration(ctx: RequestContext, body: CreateConnection) -> Reply:
     credential. Every URL in `config` must be a public address (the webhooks' SSRF
     rules). Credentials are stored encrypted and never answered: `credentialsSet` and
     `credentialFields` say what is set."""
-    data = service.create(ctx.actor, body)
+    data = _service().create(ctx.actor, body)
     location = f"/api/{ctx.version or 'v1'}/integrations/{data['id']}"
     return Reply({"data": data}, 201, {"Location": location})
 
 
 @api.route(ONE, scopes=SCOPE, summary="Get an integration")
 def get_integration(ctx: RequestContext, integration_id: str) -> Reply:
-    return ok(service.get(ctx.actor, integration_id))
+    return ok(_service().get(ctx.actor, integration_id))
 
 
 @api.route(ONE, "PUT", scopes=SCOPE, body=ReplaceConnection, errors=(409,),
@@ -66,7 +75,7 @@ def replace_integration(ctx: RequestContext, integration_id: str,
     is validated and checked as at creation). New `credentials` replace every old one
     (rotation: the old values are gone); absent or null keeps them. With `version`, 409
     if the connection changed since you read it."""
-    return ok(service.replace(ctx.actor, integration_id, body))
+    return ok(_service().replace(ctx.actor, integration_id, body))
 
 
 @api.route(ONE, "PATCH", scopes=SCOPE, body=ChangeConnection, errors=(409,),
@@ -74,17 +83,17 @@ def replace_integration(ctx: RequestContext, integration_id: str,
 def change_integration(ctx: RequestContext, integration_id: str,
                        body: ChangeConnection) -> Reply:
     """`status: paused` stops its syncs, pushes and inbound events until `active`."""
-    return ok(service.change(ctx.actor, integration_id, body))
+    return ok(_service().change(ctx.actor, integration_id, body))
 
 
 @api.route(ONE, "DELETE", scopes=SCOPE, status=204, summary="Delete an integration")
 def delete_integration(ctx: RequestContext, integration_id: str) -> None:
     """Its credentials go with it; a pending sync is cancelled."""
-    service.delete(ctx.actor, integration_id)
+    _service().delete(ctx.actor, integration_id)
 
 
 @api.route(f"{ONE}/test", "POST", scopes=SCOPE, summary="Test an integration's connection")
 def test_integration(ctx: RequestContext, integration_id: str) -> Reply:
     """Runs the type's own check (an S3 drop: HeadBucket on its bucket) and answers
     `{ok, message, detail, testedAt}`; a failed check is `ok: false`, not an error."""
-    return ok(service.run_test(ctx.actor, integration_id))
+    return ok(_service().run_test(ctx.actor, integration_id))

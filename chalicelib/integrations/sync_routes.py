@@ -3,6 +3,7 @@ integrations only, an admin sees all; another owner's answers 404)."""
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Literal
 
 from pydantic import Field
@@ -10,9 +11,16 @@ from pydantic import Field
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import PageQuery
 from chalicelib.http.registry import ApiBlueprint, Reply, ok, page
-from chalicelib.integrations import sync_service
 
 api = ApiBlueprint(__name__, "Integrations")
+
+
+def _sync_service() -> ModuleType:
+    """Imported by the first call: other routes' cold starts do not pay for it."""
+    from chalicelib.integrations import sync_service
+
+    return sync_service
+
 
 SCOPE = ("integrations:manage",)
 ONE = "/integrations/{integration_id}"
@@ -38,8 +46,8 @@ def start_sync(ctx: RequestContext, integration_id: str) -> Reply:
     newer side wins a field, unless the integration is the field's source of truth),
     unchanged ones skipped; each write raises the resource's event. 409 while a sync of
     this integration is running; 403 without the resource's write scope."""
-    conn, job = sync_service.start(ctx.actor, integration_id)
-    data = sync_service.present_run(conn, job, _version(ctx))
+    conn, job = _sync_service().start(ctx.actor, integration_id)
+    data = _sync_service().present_run(conn, job, _version(ctx))
     return Reply({"data": data}, 202, {"Location": data["links"]["status"]})
 
 
@@ -50,7 +58,7 @@ def sync_status(ctx: RequestContext, integration_id: str) -> Reply:
     `error` of a failed run, and once completed the `consistency` check: count and
     checksum of the remote's mapped records and of ours for the same keys, and the keys
     that differ."""
-    return ok(sync_service.status(ctx.actor, integration_id, _version(ctx)))
+    return ok(_sync_service().status(ctx.actor, integration_id, _version(ctx)))
 
 
 @api.route(f"{ONE}/logs", scopes=SCOPE, query=LogsQuery, summary="A sync run's log")
@@ -58,6 +66,6 @@ def sync_logs(ctx: RequestContext, integration_id: str, query: LogsQuery) -> Rep
     """A run's entries in order (the latest run unless `runId`): `{runId, recordKey,
     action: created|updated|skipped|failed, reason, fields, at}`. Unchanged records are
     counted in the status, not logged; at most 5,000 entries per run are kept (30 days)."""
-    entries, cursor = sync_service.logs(ctx.actor, integration_id, query.run_id,
+    entries, cursor = _sync_service().logs(ctx.actor, integration_id, query.run_id,
                                         query.action, query.cursor, query.per_page)
     return page(entries, cursor, query.per_page)
