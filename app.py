@@ -67,11 +67,20 @@ def deliver(event: Any) -> dict:
 @app.on_sqs_message(queue=_settings.queue_name("jobs"), batch_size=1)
 @lambda_handler
 def run_jobs(event: Any) -> dict:
-    """Long work (exports, imports) as jobs: one message runs its job until done or until the
-    invocation's time runs low, then continues in a new message (chalicelib/jobs)."""
+    """Long work (exports, imports, syncs) as jobs: one message runs its job until done or
+    until the invocation's time runs low, then continues in a new message (chalicelib/jobs)."""
     from chalicelib.jobs import worker
 
+    job_kinds()
     return worker.process_batch(event.to_dict(), event.context)
+
+
+def job_kinds() -> None:
+    """Every kind of job registered (each module registers its kind on import): this
+    function may run any of them, and the routes that would import them load lazily."""
+    from chalicelib.exchange.exports import kind as _export  # noqa: F401
+    from chalicelib.exchange.imports import kind as _import  # noqa: F401
+    from chalicelib.integrations import sync as _sync  # noqa: F401
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
