@@ -18,6 +18,18 @@ INBOX = f"{V2}/notifications/inapp"
 REGION = "us-east-1"
 
 
+@pytest.fixture(autouse=True)
+def _providers_emptied() -> None:
+    """moto's SES and SNS outlive a test (the mock is the session's): each test counts
+    only what it sent, whatever ran before it in this worker."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+    from moto.sns.models import sns_backends
+
+    ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages.clear()
+    sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages.clear()
+
+
 def ses_sent(to: str) -> list[Any]:
     """Messages moto's SES accepted for this address."""
     from moto.core import DEFAULT_ACCOUNT_ID
