@@ -120,3 +120,15 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 def http(local_stack: LocalStack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=local_stack.base_url, timeout=10.0) as client:
         yield client
+
+
+@pytest.fixture
+def admin_http(local_stack: LocalStack) -> Iterator[httpx.Client]:
+    """A client holding the admin client's bearer token (client credentials)."""
+    resp = httpx.post(f"{local_stack.base_url}/api/v1/oauth/token",
+                      data={"grant_type": "client_credentials"},
+                      auth=(local_stack.admin_client_id, local_stack.admin_secret))
+    assert resp.status_code == 200, resp.text
+    with httpx.Client(base_url=local_stack.base_url, timeout=10.0, headers={
+            "Authorization": f"Bearer {resp.json()['access_token']}"}) as client:
+        yield client

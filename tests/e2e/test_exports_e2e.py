@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -17,14 +16,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def api(local_stack: Any) -> Iterator[httpx.Client]:
-    resp = httpx.post(f"{local_stack.base_url}/api/v1/oauth/token",
-                      data={"grant_type": "client_credentials"},
-                      auth=(local_stack.admin_client_id, local_stack.admin_secret))
-    assert resp.status_code == 200, resp.text
-    with httpx.Client(base_url=local_stack.base_url, timeout=10.0, headers={
-            "Authorization": f"Bearer {resp.json()['access_token']}"}) as client:
-        yield client
+def api(admin_http: httpx.Client) -> httpx.Client:
+    return admin_http
 
 
 def finished(api: httpx.Client, export_id: str, timeout: float = 60.0) -> dict[str, Any]:

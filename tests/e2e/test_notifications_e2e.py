@@ -5,7 +5,6 @@ inbox through the events queue, which the local poller feeds to app.py's handler
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,14 +14,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def api(local_stack: Any) -> Iterator[httpx.Client]:
-    resp = httpx.post(f"{local_stack.base_url}/api/v1/oauth/token",
-                      data={"grant_type": "client_credentials"},
-                      auth=(local_stack.admin_client_id, local_stack.admin_secret))
-    assert resp.status_code == 200, resp.text
-    with httpx.Client(base_url=local_stack.base_url, timeout=10.0, headers={
-            "Authorization": f"Bearer {resp.json()['access_token']}"}) as client:
-        yield client
+def api(admin_http: httpx.Client) -> httpx.Client:
+    return admin_http
 
 
 def test_email_reaches_the_emulators_ses(api: httpx.Client, local_stack: Any) -> None:
