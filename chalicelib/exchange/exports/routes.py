@@ -3,15 +3,28 @@ owner's export answers 404)."""
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from chalicelib.exchange.exports import (
     events,  # noqa: F401 - registers export.completed / export.failed
-    service,
 )
 from chalicelib.exchange.exports.models import CreateExport, ListExports
 from chalicelib.http.context import RequestContext
 from chalicelib.http.registry import NO_STORE, ApiBlueprint, Reply, ok, page
+from chalicelib.resources import (
+    customers,  # noqa: F401 - declares customers:read, which the subject export requires
+)
 
 api = ApiBlueprint(__name__, "Exports")
+
+
+def _service() -> ModuleType:
+    """Imported by the first call (with the job kind and the formats behind it): other
+    routes' cold starts do not pay for it."""
+    from chalicelib.exchange.exports import service
+
+    return service
+
 
 SCOPE = ("exports:run",)
 ONE = "/exports/{export_id}"
@@ -29,7 +42,7 @@ def create_export(ctx: RequestContext, body: CreateExport) -> Reply:
     keeps needing it: an owner who loses it meanwhile sees the export fail. The file
     streams from DynamoDB into S3 in parts; its data dictionary comes as a sidecar JSON
     (and as the second sheet of an XLSX). Raises export.completed or export.failed."""
-    data = service.present(service.create(ctx.actor, body), _version(ctx))
+    data = _service().present(_service().create(ctx.actor, body), _version(ctx))
     return Reply({"data": data}, 202, {"Location": data["links"]["self"]})
 
 
@@ -42,7 +55,7 @@ def export_customer(ctx: RequestContext, customer_id: str) -> Reply:
     at /exports/{id}: one JSON document `{generatedAt, subject, customer, orders (with
     their payments), tickets, events, deliveries}`. An erased customer's holds what is
     left, and `subject.erased` says so. Audited as `customer.export`."""
-    data = service.present(service.create_subject(ctx.actor, customer_id), _version(ctx))
+    data = _service().present(_service().create_subject(ctx.actor, customer_id), _version(ctx))
     return Reply({"data": data}, 202, {"Location": data["links"]["self"]})
 
 
@@ -50,24 +63,24 @@ def export_customer(ctx: RequestContext, customer_id: str) -> Reply:
 def list_exports(ctx: RequestContext, query: ListExports) -> Reply:
     """The caller's exports (an admin: everyone's), newest first: who started each, when,
     its status, rows and bytes."""
-    jobs, cursor = service.listing(ctx.actor, query)
-    return page([service.present(j, _version(ctx)) for j in jobs], cursor, query.per_page)
+    jobs, cursor = _service().listing(ctx.actor, query)
+    return page([_service().present(j, _version(ctx)) for j in jobs], cursor, query.per_page)
 
 
 @api.route(ONE, scopes=SCOPE, summary="Get an export")
 def get_export(ctx: RequestContext, export_id: str) -> Reply:
-    return ok(service.present(service.get(ctx.actor, export_id), _version(ctx)))
+    return ok(_service().present(_service().get(ctx.actor, export_id), _version(ctx)))
 
 
 @api.route(f"{ONE}/status", scopes=SCOPE, summary="An export's status and progress")
 def export_status(ctx: RequestContext, export_id: str) -> Reply:
     """`progress.processedRows` counts the rows written so far (`totalRows` and
     `percentage` once known)."""
-    return ok(service.status_of(service.get(ctx.actor, export_id)))
+    return ok(_service().status_of(_service().get(ctx.actor, export_id)))
 
 
 def _link(ctx: RequestContext, export_id: str, what: str) -> Reply:
-    found = service.download(ctx.actor, export_id, what)
+    found = _service().download(ctx.actor, export_id, what)
     if "application/json" in ctx.header("accept").lower():
         return Reply({"data": found}, 200, dict(NO_STORE))
     return Reply("", 302, {"Location": found["downloadUrl"], **NO_STORE}, raw=True)
@@ -95,4 +108,4 @@ def delete_export(ctx: RequestContext, export_id: str) -> Reply:
     """A pending or running export is cancelled: the worker stops between two pages and
     its partial output is removed. A completed export's files are deleted (the history
     keeps it). Answers the export."""
-    return ok(service.present(service.delete(ctx.actor, export_id), _version(ctx)))
+    return ok(_service().present(_service().delete(ctx.actor, export_id), _version(ctx)))

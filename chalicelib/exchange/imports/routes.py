@@ -3,9 +3,10 @@ an admin sees all; another owner's import answers 404)."""
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from chalicelib.exchange.imports import (
     events,  # noqa: F401 - registers import.completed
-    service,
 )
 from chalicelib.exchange.imports.models import (
     CreateImport,
@@ -18,6 +19,15 @@ from chalicelib.http.context import RequestContext
 from chalicelib.http.registry import NO_STORE, ApiBlueprint, Reply, media_type, ok, page
 
 api = ApiBlueprint(__name__, "Imports")
+
+
+def _service() -> ModuleType:
+    """Imported by the first call (with the job kind and the formats behind it): other
+    routes' cold starts do not pay for it."""
+    from chalicelib.exchange.imports import service
+
+    return service
+
 
 SCOPE = ("imports:run",)
 ONE = "/imports/{import_id}"
@@ -40,8 +50,8 @@ def create_import(ctx: RequestContext, query: CreateImport) -> Reply:
     key (products: sku, customers: email, inventory: sku) exists update it, others
     create; `dryRun=true` checks every row and writes nothing. Needs the entity's write
     scope too. Raises the records' events and import.completed."""
-    job = service.create(ctx.actor, query, ctx.raw_body or b"", media_type(ctx))
-    data = service.present(job, _version(ctx))
+    job = _service().create(ctx.actor, query, ctx.raw_body or b"", media_type(ctx))
+    data = _service().present(job, _version(ctx))
     return Reply({"data": data}, 202, {"Location": data["links"]["self"]})
 
 
@@ -51,13 +61,13 @@ def create_upload(ctx: RequestContext, query: CreateUpload) -> Reply:
     """`{uploadId, uploadUrl, method, headers, expiresAt}`: PUT the file to `uploadUrl`
     with these headers within 15 minutes, then `POST /imports?entity=..&uploadId=..`.
     Such a file is checked by the job: a bad one fails it before any row is written."""
-    return Reply({"data": service.upload(ctx.actor, query.format)}, 201, dict(NO_STORE))
+    return Reply({"data": _service().upload(ctx.actor, query.format)}, 201, dict(NO_STORE))
 
 
 @api.route("/imports", scopes=SCOPE, query=ListImports, summary="Import history")
 def list_imports(ctx: RequestContext, query: ListImports) -> Reply:
-    jobs, cursor = service.listing(ctx.actor, query)
-    return page([service.present(j, _version(ctx)) for j in jobs], cursor, query.per_page)
+    jobs, cursor = _service().listing(ctx.actor, query)
+    return page([_service().present(j, _version(ctx)) for j in jobs], cursor, query.per_page)
 
 
 @api.route("/imports/templates/{entity}", scopes=SCOPE, query=TemplateQuery,
@@ -74,7 +84,7 @@ def import_template(ctx: RequestContext, entity: str, query: TemplateQuery) -> R
 
 @api.route(ONE, scopes=SCOPE, summary="Get an import")
 def get_import(ctx: RequestContext, import_id: str) -> Reply:
-    return ok(service.present(service.get(ctx.actor, import_id), _version(ctx)))
+    return ok(_service().present(_service().get(ctx.actor, import_id), _version(ctx)))
 
 
 @api.route(f"{ONE}/status", scopes=SCOPE, summary="An import's status and counts")
@@ -82,7 +92,7 @@ def import_status(ctx: RequestContext, import_id: str) -> Reply:
     """`totalRows` (once the file is scanned), `processedRows`, `successCount`,
     `errorCount` and the first 100 `errors` [{row, field, message}] (all of them in the
     error file)."""
-    return ok(service.status_of(service.get(ctx.actor, import_id)))
+    return ok(_service().status_of(_service().get(ctx.actor, import_id)))
 
 
 @api.route(f"{ONE}/errors", scopes=SCOPE, errors=(409,), summary="An import's error file")
@@ -90,7 +100,7 @@ def import_errors(ctx: RequestContext, import_id: str) -> Reply:
     """302 to the CSV error file (row,field,message; a link that expires after 15
     minutes); with `Accept: application/json`, `{downloadUrl, expiresAt}`. 409 until the
     import finished."""
-    found = service.errors_link(ctx.actor, import_id)
+    found = _service().errors_link(ctx.actor, import_id)
     if "application/json" in ctx.header("accept").lower():
         return Reply({"data": found}, 200, dict(NO_STORE))
     return Reply("", 302, {"Location": found["downloadUrl"], **NO_STORE}, raw=True)
@@ -99,4 +109,4 @@ def import_errors(ctx: RequestContext, import_id: str) -> Reply:
 @api.route(ONE, "DELETE", scopes=SCOPE, summary="Cancel an import")
 def cancel_import(ctx: RequestContext, import_id: str) -> Reply:
     """A pending or running import stops between two chunks; rows written so far stay."""
-    return ok(service.present(service.cancel(ctx.actor, import_id), _version(ctx)))
+    return ok(_service().present(_service().cancel(ctx.actor, import_id), _version(ctx)))
