@@ -102,9 +102,14 @@ def _source(from_name: str) -> str:
     sender = _sender()
     if not from_name:
         return sender
-    # RFC 5322 display name, quoted; quotes and backslashes inside it removed.
-    clean = re.sub(r"[\"\\\r\n]", "", from_name).strip()
-    return f'"{clean}" <{sender}>' if clean else sender
+    # RFC 5322 display name: control characters, quotes and backslashes removed; a
+    # non-ASCII name as an RFC 2047 encoded word (SES refuses raw UTF-8 in a header).
+    from email.utils import formataddr
+
+    clean = re.sub(r"[\"\\\x00-\x1f\x7f]", "", from_name).strip()
+    if not clean:
+        return sender
+    return formataddr((clean, sender), charset="utf-8")
 
 
 def send_email(to: str, subject: str, text: str, html: str | None = None, *,

@@ -107,6 +107,23 @@ def test_sms_through_sns(integrator: Any) -> None:
     assert sms_sent("+14155550123") == ["Your code is 4711"]
 
 
+def test_a_from_name_is_a_valid_header_whatever_it_holds(stack: None) -> None:
+    """Non-ASCII as an RFC 2047 encoded word (SES refuses raw UTF-8 in a header),
+    punctuation quoted, control characters and quotes dropped: one From address, ours."""
+    from email.policy import default
+
+    from chalicelib.notifications.channels import _source
+
+    for name, shown in (("Zoë & Co", "Zoë & Co"), ("Acme, Inc.", "Acme, Inc."),
+                        ('x" <evil@example.com>', "x <evil@example.com>"),
+                        ("a\r\nBcc: v@example.com", "aBcc: v@example.com")):
+        source = _source(name)
+        assert source.isascii() and "\r" not in source and "\n" not in source, source
+        [address] = default.header_factory("From", source).addresses
+        assert address.addr_spec == "webhooks@gatehouse.local", source
+        assert address.display_name == shown, source
+
+
 def test_sms_only_to_the_allowed_countries_when_set(integrator: Any,
                                                     monkeypatch: Any) -> None:
     from tests.component.helpers import set_env
@@ -462,7 +479,7 @@ def test_email_and_sms_connectors_send_through_the_channels(integrator: Any) -> 
                       "variables": {"ticket_id": "t1", "subject": "s", "status": "closed"}})
     assert out["status"] == "sent" and out["createdBy"] == "integration:int_1"
     [msg] = ses_sent("conn@example.com")
-    assert msg.source == '"Acme Support" <webhooks@gatehouse.local>'
+    assert msg.source == 'Acme Support <webhooks@gatehouse.local>'
     sms = connector_type("sms_sns")
     sms.push(connection(user["id"], "sms_sns", {"senderId": "Acme"}),
              {"to": ["+447700900123"], "body": "Ticket {{id}} closed", "variables": {"id": 7}})
