@@ -226,3 +226,10 @@ def test_a_sandbox_admin_exports_a_sandbox_customer(admin: Api) -> None:
     assert key.status_code == 201, key.body
     assert_error(admin.as_key(key.json["data"]["key"]).post(
         f"{V}/customers/{made.json['data']['id']}/export"), 403, "AUTHORIZATION_ERROR")
+    # Nor is an admin's sandbox key that cannot read webhook deliveries (the file holds
+    # them): what a key receives never exceeds its own scopes.
+    narrow = admin.post(f"{V}/api-keys", {"name": "sb2", "sandbox": True, "scopes": [
+        "exports:run", "customers:read", "orders:read", "tickets:read"]})
+    assert narrow.status_code == 201, narrow.body
+    assert_error(admin.as_key(narrow.json["data"]["key"]).post(
+        f"{V}/customers/{made.json['data']['id']}/export"), 403, "AUTHORIZATION_ERROR")

@@ -54,8 +54,10 @@ LINK_PAGE = 100       # event or delivery links per page
 ORDER_PAGE = 50       # orders per page (each read with its payments)
 TICKET_PAGE = 2500    # tickets read per page (a filtered listing, as exports read)
 MAX_PAYMENTS = 1000   # an order's payments read (repo.payments' one Query)
-# What a sandbox principal of an admin owner needs (a sandbox never holds `admin`).
-SANDBOX_READS = ("customers:read", "orders:read", "tickets:read")
+# What a sandbox principal of an admin owner needs (a sandbox never holds `admin`) to
+# get the whole file; its deliveries section holds webhook deliveries (other owners'
+# sandbox webhooks' too), which are read with webhooks:manage.
+SANDBOX_READS = ("customers:read", "orders:read", "tickets:read", "webhooks:manage")
 _T = "2026-01-01T00:00:00.000Z"
 
 _SECTIONS: tuple[tuple[str, str, str, Any], ...] = (
