@@ -47,7 +47,7 @@ from chalicelib.jobs.kinds import JobFailed, Kind, Run, Step
 from chalicelib.jobs.model import Job
 from chalicelib.resources import repo as records
 from chalicelib.resources import service
-from chalicelib.resources.declaration import Resource, cents
+from chalicelib.resources.declaration import Resource
 
 if TYPE_CHECKING:  # the connector and its HTTP client load where a sync runs or starts
     from chalicelib.integrations.rest import RestConnector
@@ -72,19 +72,6 @@ def connector_of(connection: connections.Connection) -> RestConnector:
 
         raise Unsupported(f"A {connection.type} integration does not sync records.")
     return kind
-
-
-def _stored(value: Any) -> Any:
-    """A body's value as the resource keeps it (money in cents), to compare with ours."""
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return cents(value)
-    if isinstance(value, dict):
-        return {k: _stored(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_stored(v) for v in value]
-    return value
 
 
 def _digest(key: str, values: dict[str, Any]) -> int:
@@ -213,7 +200,7 @@ class SyncRun(Run):
                                           "more than once; the first was applied")
                 continue
             seen.add(text.lower())
-            theirs = {k: _stored(v) for k, v
+            theirs = {k: service.stored(v) for k, v
                       in body.model_dump(by_alias=True, exclude_unset=True).items()}
             current = ours.get(target) if target else None
             if current is not None:

@@ -144,18 +144,20 @@ def _record_from(body: Any, fields_set: set[str] | None = None) -> dict[str, Any
     """The body as a camelCase record; money in cents."""
     data = body.model_dump(by_alias=True, mode="python",
                            include=fields_set if fields_set is not None else None)
-    return {k: _plain(v) for k, v in data.items()}
+    return {k: stored(v) for k, v in data.items()}
 
 
-def _plain(value: Any) -> Any:
+def stored(value: Any) -> Any:
+    """A body's value as a record keeps it (money in cents): what a writer compares with
+    a stored record (a sync deciding whether anything changed)."""
     from decimal import Decimal
 
     if isinstance(value, Decimal):
         return cents(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: stored(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [stored(v) for v in value]
     return value
 
 
