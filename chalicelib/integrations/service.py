@@ -78,12 +78,13 @@ def present(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def visible(actor: Principal, connection_id: str) -> dict[str, Any]:
+    """The connection's item if the actor may see it (its owner's or an admin's, in the
+    actor's namespace), else 404: the rule keys and clients follow."""
+    from chalicelib.auth.delegation import visible as delegated
+
     item = repo.get_item(connection_id, consistent=True) \
         if CONNECTION_ID_RE.match(connection_id) else None
-    if (item is None or not actor.can_see(str(item.get("owner", "")))
-            or (actor.sandbox and not item.get("sandbox"))):
-        raise NotFound("No such integration.")
-    return item
+    return delegated(actor, item, "integration")
 
 
 def connection(actor: Principal, connection_id: str) -> Connection:
