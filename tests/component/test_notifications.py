@@ -530,7 +530,7 @@ def test_send_with_a_connections_settings(admin: Api, integrator: Any) -> None:
     assert resp.status_code == 200, resp.body
     assert resp.json["data"]["connectionId"] == mail
     [msg] = ses_sent("viaconn@example.com")
-    assert msg.source == '"Acme Desk" <webhooks@gatehouse.local>'
+    assert msg.source == 'Acme Desk <webhooks@gatehouse.local>'
     # the other channel's type, another's connection, a paused one, a bad id
     err = assert_error(api.post(SEND, {"to": "a@example.com", "subject": "s", "body": "b",
                                        "connectionId": text}), 422, "VALIDATION_ERROR")
