@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -93,14 +94,25 @@ def _listing(ctx: RequestContext, kind: str, query: Any, keep: Any) -> Any:
 def access_logs(ctx: RequestContext, query: AccessLogQuery) -> Reply:
     """Every request: method, path, status, latency, principal, masked IP, user agent.
     Non-admins see the requests made with their own credentials."""
+    items, cursor = _listing(ctx, "ALOG", query, access_filter(query))
+    return page([access_entry(i) for i in items], cursor, query.per_page)
+
+
+Keep = Callable[[dict[str, Any]], bool]
+
+
+def access_filter(query: AccessLogQuery) -> Keep | None:
+    """The access-log entries a query keeps (the listing's and the export's); None when
+    it filters nothing, so a page reads just its page."""
+    if not (query.method or query.status or query.path or query.principal):
+        return None
+
     def keep(item: dict[str, Any]) -> bool:
         return ((not query.method or item.get("method") == query.method.upper())
                 and (not query.status or status_matches(query.status, int(item["status"])))
                 and (not query.path or str(item.get("path", "")).startswith(query.path))
                 and (not query.principal or item.get("principal") == query.principal))
-
-    items, cursor = _listing(ctx, "ALOG", query, keep)
-    return page([access_entry(i) for i in items], cursor, query.per_page)
+    return keep
 
 
 def access_entry(item: dict[str, Any]) -> dict[str, Any]:
@@ -118,11 +130,24 @@ def access_entry(item: dict[str, Any]) -> dict[str, Any]:
            summary="Audit log of changes and admin actions")
 def audit_logs(ctx: RequestContext, query: AuditLogQuery) -> Reply:
     """Every change: who, what, when, with secrets and personal data masked."""
+    items, cursor = _listing(ctx, "AUDIT", query, audit_filter(query))
+    return page([audit_entry(i) for i in items], cursor, query.per_page)
+
+
+def audit_filter(query: AuditLogQuery) -> Keep | None:
+    """The audit entries a query keeps (the listing's and the export's); None when it
+    filters nothing."""
+    if not (query.action or query.target_type or query.target_id or query.actor):
+        return None
+
     def keep(item: dict[str, Any]) -> bool:
         return ((not query.action or str(item.get("action", "")).startswith(query.action))
                 and (not query.target_type or item.get("targetType") == query.target_type)
                 and (not query.target_id or item.get("targetId") == query.target_id)
                 and (not query.actor or item.get("actor") == query.actor))
+    return keep
 
-    items, cursor = _listing(ctx, "AUDIT", query, keep)
-    return page([{k: i.get(k) for k in PUBLIC_AUDIT} for i in items], cursor, query.per_page)
+
+def audit_entry(item: dict[str, Any]) -> dict[str, Any]:
+    """An audit item as the API shows it."""
+    return {k: item.get(k) for k in PUBLIC_AUDIT}

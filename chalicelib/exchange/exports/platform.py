@@ -193,17 +193,9 @@ class AccessLogs(PlatformData):
 
     def open(self, job: Job) -> sources.Source:
         q = self.filters(job.params.get("filters"))
-
-        def keep(item: dict[str, Any]) -> bool:  # as GET /api-access-logs filters
-            return ((not q.method or item.get("method") == q.method.upper())
-                    and (not q.status or logs.status_matches(q.status, int(item["status"])))
-                    and (not q.path or str(item.get("path", "")).startswith(q.path))
-                    and (not q.principal or item.get("principal") == q.principal))
-
-        filtered = q.method or q.status or q.path or q.principal
         return LogSource(self, _names(self, job), "ALOG", None if _everyone(job) else job.owner,
                          logs.time_range(q.created_after, q.created_before),
-                         keep if filtered else None, logs.access_entry)
+                         logs.access_filter(q), logs.access_entry)
 
 
 class AuditLogs(PlatformData):
@@ -225,19 +217,10 @@ class AuditLogs(PlatformData):
 
     def open(self, job: Job) -> sources.Source:
         q = self.filters(job.params.get("filters"))
-
-        def keep(item: dict[str, Any]) -> bool:  # as GET /audit-logs filters
-            return ((not q.action or str(item.get("action", "")).startswith(q.action))
-                    and (not q.target_type or item.get("targetType") == q.target_type)
-                    and (not q.target_id or item.get("targetId") == q.target_id)
-                    and (not q.actor or item.get("actor") == q.actor))
-
-        filtered = q.action or q.target_type or q.target_id or q.actor
         return LogSource(self, _names(self, job), "AUDIT",
                          None if _everyone(job) else job.owner,
                          logs.time_range(q.created_after, q.created_before),
-                         keep if filtered else None,
-                         lambda i: {k: i.get(k) for k in logs.PUBLIC_AUDIT})
+                         logs.audit_filter(q), logs.audit_entry)
 
 
 class WebhookDeliveries(PlatformData):
