@@ -3,27 +3,15 @@ signature scheme authenticates them) and their log (the owner's, integrations:ma
 
 from __future__ import annotations
 
-from types import ModuleType
-
+from chalicelib.core.lazy import on_first_call
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import PageQuery
 from chalicelib.http.registry import ApiBlueprint, Reply, page
 
 api = ApiBlueprint(__name__, "Integrations")
 
-
-def _inbound() -> ModuleType:
-    """Imported by the first call: other routes' cold starts do not pay for it."""
-    from chalicelib.integrations import inbound
-
-    return inbound
-
-
-def _inbound_log() -> ModuleType:
-    """Imported by the first call: other routes' cold starts do not pay for it."""
-    from chalicelib.integrations import inbound_log
-
-    return inbound_log
+_inbound = on_first_call("chalicelib.integrations.inbound")
+_inbound_log = on_first_call("chalicelib.integrations.inbound_log")
 
 
 ONE = "/integrations/{integration_id}"

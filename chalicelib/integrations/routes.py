@@ -4,8 +4,7 @@ integrations:manage; own connections only, an admin sees all; another owner's an
 
 from __future__ import annotations
 
-from types import ModuleType
-
+from chalicelib.core.lazy import on_first_call
 from chalicelib.http.context import RequestContext
 from chalicelib.http.registry import ApiBlueprint, Reply, ok, page
 from chalicelib.integrations.models import (
@@ -17,13 +16,8 @@ from chalicelib.integrations.models import (
 
 api = ApiBlueprint(__name__, "Integrations")
 
-
-def _service() -> ModuleType:
-    """Imported by the first call: other routes' cold starts do not pay for it."""
-    from chalicelib.integrations import service
-
-    return service
-
+# Imported by the first call, not at every function's cold start.
+_service = on_first_call("chalicelib.integrations.service")
 
 SCOPE = ("integrations:manage",)
 ONE = "/integrations/{integration_id}"

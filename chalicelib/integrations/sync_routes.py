@@ -3,24 +3,19 @@ integrations only, an admin sees all; another owner's answers 404)."""
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Literal
 
 from pydantic import Field
 
+from chalicelib.core.lazy import on_first_call
 from chalicelib.http.context import RequestContext
 from chalicelib.http.models import PageQuery
 from chalicelib.http.registry import ApiBlueprint, Reply, ok, page
 
 api = ApiBlueprint(__name__, "Integrations")
 
-
-def _sync_service() -> ModuleType:
-    """Imported by the first call: other routes' cold starts do not pay for it."""
-    from chalicelib.integrations import sync_service
-
-    return sync_service
-
+# Imported by the first call, not at every function's cold start.
+_sync_service = on_first_call("chalicelib.integrations.sync_service")
 
 SCOPE = ("integrations:manage",)
 ONE = "/integrations/{integration_id}"

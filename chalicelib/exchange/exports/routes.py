@@ -3,8 +3,7 @@ owner's export answers 404)."""
 
 from __future__ import annotations
 
-from types import ModuleType
-
+from chalicelib.core.lazy import on_first_call
 from chalicelib.exchange.exports import (
     events,  # noqa: F401 - registers export.completed / export.failed
 )
@@ -17,14 +16,8 @@ from chalicelib.resources import (
 
 api = ApiBlueprint(__name__, "Exports")
 
-
-def _service() -> ModuleType:
-    """Imported by the first call (with the job kind and the formats behind it): other
-    routes' cold starts do not pay for it."""
-    from chalicelib.exchange.exports import service
-
-    return service
-
+# Imported by the first call, not at every function's cold start.
+_service = on_first_call("chalicelib.exchange.exports.service")
 
 SCOPE = ("exports:run",)
 ONE = "/exports/{export_id}"

@@ -3,8 +3,7 @@ an admin sees all; another owner's import answers 404)."""
 
 from __future__ import annotations
 
-from types import ModuleType
-
+from chalicelib.core.lazy import on_first_call
 from chalicelib.exchange.imports import (
     events,  # noqa: F401 - registers import.completed
 )
@@ -20,14 +19,8 @@ from chalicelib.http.registry import NO_STORE, ApiBlueprint, Reply, media_type, 
 
 api = ApiBlueprint(__name__, "Imports")
 
-
-def _service() -> ModuleType:
-    """Imported by the first call (with the job kind and the formats behind it): other
-    routes' cold starts do not pay for it."""
-    from chalicelib.exchange.imports import service
-
-    return service
-
+# Imported by the first call, not at every function's cold start.
+_service = on_first_call("chalicelib.exchange.imports.service")
 
 SCOPE = ("imports:run",)
 ONE = "/imports/{import_id}"

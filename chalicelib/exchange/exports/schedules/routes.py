@@ -3,8 +3,7 @@ it exports; own schedules only, an admin sees all; another owner's answers 404).
 
 from __future__ import annotations
 
-from types import ModuleType
-
+from chalicelib.core.lazy import on_first_call
 from chalicelib.exchange.exports.schedules.models import (
     CreateSchedule,
     ListSchedules,
@@ -19,14 +18,8 @@ SCOPE = ("exports:run",)
 ALL = "/exports/schedules"
 ONE = "/exports/schedules/{schedule_id}"
 
-
-def _service() -> ModuleType:
-    """The service (with the exports' and the jobs'), imported by the first call: cold
-    starts of every other route do not pay for it."""
-    from chalicelib.exchange.exports.schedules import service
-
-    return service
-
+# Imported by the first call, not at every function's cold start.
+_service = on_first_call("chalicelib.exchange.exports.schedules.service")
 
 def _version(ctx: RequestContext) -> str:
     return ctx.version or "v1"
