@@ -66,6 +66,21 @@ def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Success answers besides a route's own status, for the routes that declare them.
+ALTERNATIVES: dict[int, dict[str, Any]] = {
+    201: {"description": "Created (the Location header names it).",
+          "headers": {"Location": {"schema": {"type": "string"}}, **RATE_HEADERS},
+          "content": {"application/json": {"schema": {"type": "object"}}}},
+    202: {"description": "Accepted: still running; follow the Location header.",
+          "headers": {"Location": {"schema": {"type": "string"}}, **RATE_HEADERS},
+          "content": {"application/json": {"schema": {"type": "object"}}}},
+    302: {"description": "Found: the file at a presigned URL that expires (the Location "
+                         "header); `Accept: application/json` answers it as JSON instead.",
+          "headers": {"Location": {"schema": {"type": "string", "format": "uri"}},
+                      **RATE_HEADERS}},
+}
+
+
 def _errors(spec: registry.RouteSpec) -> dict[str, Any]:
     statuses = [400, 429, 500, 503, *spec.errors]  # 503: AWS throttling
     if spec.auth == "required":
@@ -123,6 +138,8 @@ def _operation(spec: registry.RouteSpec, components: dict[str, Any]) -> dict[str
     op["responses"][str(spec.status)] = success
     if spec.method == "DELETE":
         op["responses"]["204"] = {"description": "Done", "headers": RATE_HEADERS}
+    for status in spec.answers:
+        op["responses"][str(status)] = ALTERNATIVES[status]
     op["responses"].update(_errors(spec))
     return op
 

@@ -63,6 +63,7 @@ class RouteSpec:
     logged: bool = True  # written to the access log
     errors: tuple[int, ...] = ()  # statuses beyond those the edge itself may answer
     content_type: str = "application/json"  # of the success answer, for the docs
+    answers: tuple[int, ...] = ()  # other success statuses (a 202 still running, a 302)
 
 
 Handler = Callable[..., Any]
@@ -249,7 +250,8 @@ class ApiBlueprint:
               oauth: bool = False, media: tuple[str, ...] = JSON_ONLY,
               versioned: bool = True, limited: bool = True,
               idempotent: bool = True, logged: bool = True, errors: tuple[int, ...] = (),
-              content_type: str = "application/json") -> Callable[[Handler], Handler]:
+              content_type: str = "application/json", answers: tuple[int, ...] = (),
+              ) -> Callable[[Handler], Handler]:
         # A misspelt scope would make the route refuse everyone: fail at import instead.
         unknown = [s for s in scopes if s not in SCOPES]
         if unknown:
@@ -267,7 +269,7 @@ class ApiBlueprint:
                     summary=summary or (fn.__doc__ or "").strip().split("\n")[0],
                     description=(fn.__doc__ or "").strip(), tag=self.tag, oauth=oauth,
                     media=media, version=version, idempotent=idempotent, logged=logged,
-                    errors=errors, content_type=content_type)
+                    errors=errors, content_type=content_type, answers=answers)
                 if (full, method) in REGISTRY:
                     raise ValueError(f"route {method} {full} declared twice")
                 REGISTRY[(full, method)] = spec

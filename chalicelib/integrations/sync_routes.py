@@ -16,6 +16,7 @@ api = ApiBlueprint(__name__, "Integrations")
 
 # Imported by the first call, not at every function's cold start.
 _sync_service = on_first_call("chalicelib.integrations.sync_service")
+_bytype = on_first_call("chalicelib.integrations.bytype")
 
 SCOPE = ("integrations:manage",)
 ONE = "/integrations/{integration_id}"
@@ -32,6 +33,12 @@ def _version(ctx: RequestContext) -> str:
     return ctx.version or "v1"
 
 
+def _ref(ctx: RequestContext, integration_id: str) -> str:
+    """An id, or a connector type naming the caller's one connection of it (the TaskFlow
+    brief's `/integrations/:type/sync` and `/:type/status`)."""
+    return str(_bytype().resolve(ctx.actor, integration_id))
+
+
 @api.route(f"{ONE}/sync", "POST", scopes=SCOPE, status=202, errors=(409,),
            summary="Start a sync")
 def start_sync(ctx: RequestContext, integration_id: str) -> Reply:
@@ -40,8 +47,9 @@ def start_sync(ctx: RequestContext, integration_id: str) -> Reply:
     by the natural key (sku, email): new ones are created, changed ones updated (the
     newer side wins a field, unless the integration is the field's source of truth),
     unchanged ones skipped; each write raises the resource's event. 409 while a sync of
-    this integration is running; 403 without the resource's write scope."""
-    conn, job = _sync_service().start(ctx.actor, integration_id)
+    this integration is running; 403 without the resource's write scope.
+    `/integrations/{type}/sync` syncs your one connection of that type."""
+    conn, job = _sync_service().start(ctx.actor, _ref(ctx, integration_id))
     data = _sync_service().present_run(conn, job, _version(ctx))
     return Reply({"data": data}, 202, {"Location": data["links"]["status"]})
 
@@ -52,8 +60,8 @@ def sync_status(ctx: RequestContext, integration_id: str) -> Reply:
     cancelled), `counts` {records, created, updated, skipped, failed}, `pages`, the
     `error` of a failed run, and once completed the `consistency` check: count and
     checksum of the remote's mapped records and of ours for the same keys, and the keys
-    that differ."""
-    return ok(_sync_service().status(ctx.actor, integration_id, _version(ctx)))
+    that differ. `/integrations/{type}/status`: your one connection of that type."""
+    return ok(_sync_service().status(ctx.actor, _ref(ctx, integration_id), _version(ctx)))
 
 
 @api.route(f"{ONE}/logs", scopes=SCOPE, query=LogsQuery, summary="A sync run's log")
@@ -61,6 +69,6 @@ def sync_logs(ctx: RequestContext, integration_id: str, query: LogsQuery) -> Rep
     """A run's entries in order (the latest run unless `runId`): `{runId, recordKey,
     action: created|updated|skipped|failed, reason, fields, at}`. Unchanged records are
     counted in the status, not logged; at most 5,000 entries per run are kept (30 days)."""
-    entries, cursor = _sync_service().logs(ctx.actor, integration_id, query.run_id,
+    entries, cursor = _sync_service().logs(ctx.actor, _ref(ctx, integration_id), query.run_id,
                                         query.action, query.cursor, query.per_page)
     return page(entries, cursor, query.per_page)

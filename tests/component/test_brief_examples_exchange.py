@@ -13,12 +13,11 @@ give none); 001's `POST /api/import {type, data, options?}` and `GET /api/import
 004's `POST /api/v1/notifications/send/` body, `GET /api/v2/notifications/inapp/?is_read=
 &page=` and `PATCH /api/v2/notifications/inapp/{id}/ {"is_read": true}`.
 
-Not served as the briefs write them: 001's `GET /api/export?type=&format=` answering a
-link at once (an export is a job: POST /exports, then its download answers
-`{downloadUrl, expiresAt}`; a GET that starts work is not safe), and 002's integrations
-addressed by type (`POST /api/integrations/:type/connect`, `/:type/status`,
-`/:type/sync`, `DELETE /:type`): ours are addressed by id, a type may have several.
-Answers keep our envelope (`{data: {id, status, ...}}`, not 001's `{importId, status}`
+Also 001's `GET /api/export?type=&format=&filters=` answering `{downloadUrl, expiresAt}`
+at once (a small export runs within the request; a longer one answers 202 with its
+job), and 002's integrations addressed by type (`POST /api/integrations/:type/connect`,
+`/:type/status`, `/:type/sync`, `DELETE /:type`: the caller's one connection of that
+type). Answers keep our envelope (`{data: {id, status, ...}}`, not 001's `{importId, status}`
 or 004's `{success, message}`). Not built yet: monitoring, cache, backups, versions,
 health/* and diagnostics (see test_brief_examples.py)."""
 
@@ -34,7 +33,7 @@ from tests.component.helpers import assert_error, resolve_example_com_publicly
 from tests.component.integration_sync_helpers import TOKEN, allow_loopback, config, serve_erp
 from tests.component.jobs_queue import run_jobs
 from tests.component.test_exports import _empty_bucket  # noqa: F401 - autouse
-from tests.conftest import Api
+from tests.conftest import Api, make_user
 from tests.erp_server import Erp
 
 V, V2 = "/api/v1", "/api/v2"
@@ -117,6 +116,50 @@ def test_gdpr_export_of_a_customer(admin: Api) -> None:
     assert made["format"] == "json"
     run_jobs()
     assert ok(admin.get(f"{V}/exports/{made['id']}"), 200)["data"]["status"] == "completed"
+
+
+def test_export_link_at_once_as_the_ayurveda_brief_asks(admin: Api) -> None:
+    """001: `GET /api/export?type=&format=&filters?` -> {downloadUrl, expiresAt}."""
+    seed(admin)
+    ok(admin.post(f"{V}/products", {"sku": "PROD-457", "name": "Pan", "price": "9.99",
+                                    "category": "kitchen"}))
+    got = ok(admin.get(f"{V}/exports?type=products&format=csv"
+                       '&filters={"category":"electronics"}'), 200)["data"]
+    assert got["downloadUrl"].startswith("http") and got["expiresAt"]
+    made = got["export"]
+    assert made["status"] == "completed" and made["rows"] == 1  # the filter held
+    assert made["filters"] == {"category": "electronics"}
+    history = ok(admin.get(f"{V}/exports"), 200)["data"]
+    assert [e["id"] for e in history] == [made["id"]]  # an export like any other
+
+    assert_error(admin.get(f"{V}/exports?format=csv"), 422, "VALIDATION_ERROR")
+    assert_error(admin.get(f"{V}/exports?type=planets"), 422, "VALIDATION_ERROR")
+    assert_error(admin.get(f"{V}/exports?type=products&fields=sku,colour"), 422,
+                 "VALIDATION_ERROR")
+    bad = admin.get(f"{V}/exports?type=products&filters=category:kitchen")
+    assert bad.status_code == 400 and "filters" in json.dumps(bad.json)
+    viewer, _ = make_user(admin, "viewer1", ["viewer"])  # no exports:run
+    assert viewer.get(f"{V}/exports?type=products").status_code == 403
+    assert len(ok(admin.get(f"{V}/exports"), 200)["data"]) == 1  # refusals started none
+
+
+def test_export_link_at_once_answers_202_when_it_takes_longer(
+        admin: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.exchange.exports import at_once, sources
+
+    seed(admin)
+    for n in range(2):
+        ok(admin.post(f"{V}/products", {"sku": f"SKU-{n}", "name": "x", "price": "1.00"}))
+    monkeypatch.setattr(at_once, "INLINE_SECONDS", 0.0)  # out of time after one page
+    monkeypatch.setattr(sources, "PAGE_ROWS", 1)
+    resp = admin.get(f"{V}/exports?type=products&format=json")
+    assert resp.status_code == 202, resp.body
+    job = resp.json["data"]
+    assert job["status"] in ("pending", "running") and job["rows"] == 1
+    assert resp.headers["Location"].endswith(job["id"])
+    run_jobs()  # the continuation the request queued finishes it
+    done = ok(admin.get(f"{V}/exports/{job['id']}"), 200)["data"]
+    assert done["status"] == "completed" and done["rows"] == 3
 
 
 # ---- imports: 002's Import, 001's POST /api/import {type, data, options?} ----------
@@ -208,6 +251,42 @@ def test_integrations_endpoint_list(admin: Api, erp: Erp) -> None:
     assert ok(admin.get(f"{V}/integrations/{cid}/logs"), 200)["data"]
     assert admin.delete(f"{V}/integrations/{cid}").status_code == 204
     assert admin.get(f"{V}/integrations/{cid}").status_code == 404
+
+
+def test_integrations_by_type_as_taskflow_writes_them(admin: Api, erp: Erp) -> None:
+    """002: POST /api/integrations/:type/connect, GET /:type/status, POST /:type/sync,
+    DELETE /:type: the caller's own connection of that type."""
+    assert_error(admin.get(f"{V}/integrations/rest/status"), 404, "NOT_FOUND")
+    made = admin.post(f"{V}/integrations/rest/connect", {
+        "config": config(erp), "credentials": {"auth": "bearer", "token": TOKEN}})
+    assert made.status_code == 201, made.body
+    cid = made.json["data"]["id"]
+    assert made.json["data"]["type"] == "rest" and TOKEN not in json.dumps(made.json)
+    again = ok(admin.post(f"{V}/integrations/rest/connect", {"name": "ERP"}), 200)["data"]
+    assert again["id"] == cid and again["name"] == "ERP"  # reconfigured, not a second one
+    assert ok(admin.get(f"{V}/integrations/rest/status"), 200)["data"]["status"] == "never"
+    run = ok(admin.post(f"{V}/integrations/rest/sync"), 202)["data"]
+    run_jobs()
+    status = ok(admin.get(f"{V}/integrations/rest/status"), 200)["data"]
+    assert status["runId"] == run["runId"] and status["status"] == "completed"
+    assert ok(admin.get(f"{V}/integrations/rest"), 200)["data"]["id"] == cid
+
+    # Another user's "rest" is their own: none yet, whatever the admin has.
+    other, _ = make_user(admin, "integrator2", ["integrator"])
+    assert_error(other.get(f"{V}/integrations/rest/status"), 404, "NOT_FOUND")
+    assert_error(other.post(f"{V}/integrations/rest/sync"), 404, "NOT_FOUND")
+    assert other.delete(f"{V}/integrations/rest").status_code == 404
+    assert_error(admin.post(f"{V}/integrations/warp_drive/connect", {}), 422,
+                 "VALIDATION_ERROR")
+    assert_error(admin.get(f"{V}/integrations/warp_drive/status"), 404, "NOT_FOUND")
+
+    # Two of a type: which one is meant cannot be guessed.
+    ok(admin.post(f"{V}/integrations", {"type": "rest", "name": "second", "config":
+                                        config(erp), "credentials": {"auth": "none"}}), 201)
+    assert_error(admin.get(f"{V}/integrations/rest/status"), 409, "CONFLICT")
+    assert admin.delete(f"{V}/integrations/{cid}").status_code == 204
+    assert admin.delete(f"{V}/integrations/rest").status_code == 204  # the one left
+    assert ok(admin.get(f"{V}/integrations"), 200)["data"] == []
 
 
 # ---- notifications: 004's Notification Service ------------------------------------

@@ -7,7 +7,8 @@ from chalicelib.core.lazy import on_first_call
 from chalicelib.exchange.exports import (
     events,  # noqa: F401 - registers export.completed / export.failed
 )
-from chalicelib.exchange.exports.models import CreateExport, ListExports
+from chalicelib.exchange.exports.at_once import ExportsQuery
+from chalicelib.exchange.exports.models import CreateExport
 from chalicelib.http.context import RequestContext
 from chalicelib.http.registry import NO_STORE, ApiBlueprint, Reply, ok, page
 from chalicelib.resources import (
@@ -52,10 +53,26 @@ def export_customer(ctx: RequestContext, customer_id: str) -> Reply:
     return Reply({"data": data}, 202, {"Location": data["links"]["self"]})
 
 
-@api.route("/exports", scopes=SCOPE, query=ListExports, summary="Export history")
-def list_exports(ctx: RequestContext, query: ListExports) -> Reply:
+@api.route("/exports", scopes=SCOPE, query=ExportsQuery, answers=(202,),
+           summary="Export history, or an export's link at once")
+def list_exports(ctx: RequestContext, query: ExportsQuery) -> Reply:
     """The caller's exports (an admin: everyone's), newest first: who started each, when,
-    its status, rows and bytes."""
+    its status, rows and bytes.
+
+    With `type` (and `format`, `fields`, `filters` as a JSON object, `bom`) it exports
+    now instead, as POST /exports with that body, and answers `{downloadUrl, expiresAt,
+    export}` once the file is written; an export still running after about 7 seconds
+    answers 202 with the job (`Location` to follow, then `/download`). The Ayurveda
+    brief's `GET /api/export?type=...&format=...`."""
+    if query.wants_link():
+        from chalicelib.exchange.exports import at_once
+
+        job, link = at_once.run(ctx.actor, query.body())
+        data = _service().present(job, _version(ctx))
+        if link is None:
+            return Reply({"data": data}, 202, {"Location": data["links"]["self"],
+                                               "Retry-After": "2"})
+        return Reply({"data": {**link, "export": data}}, 200, dict(NO_STORE))
     jobs, cursor = _service().listing(ctx.actor, query)
     return page([_service().present(j, _version(ctx)) for j in jobs], cursor, query.per_page)
 
@@ -79,7 +96,7 @@ def _link(ctx: RequestContext, export_id: str, what: str) -> Reply:
     return Reply("", 302, {"Location": found["downloadUrl"], **NO_STORE}, raw=True)
 
 
-@api.route(f"{ONE}/download", scopes=SCOPE, errors=(409,),
+@api.route(f"{ONE}/download", scopes=SCOPE, errors=(409,), answers=(302,),
            summary="Download an export's file")
 def download_export(ctx: RequestContext, export_id: str) -> Reply:
     """302 to a presigned S3 URL that expires after 15 minutes; with `Accept:
@@ -88,7 +105,7 @@ def download_export(ctx: RequestContext, export_id: str) -> Reply:
     return _link(ctx, export_id, "file")
 
 
-@api.route(f"{ONE}/dictionary", scopes=SCOPE, errors=(409,),
+@api.route(f"{ONE}/dictionary", scopes=SCOPE, errors=(409,), answers=(302,),
            summary="Download an export's data dictionary")
 def download_dictionary(ctx: RequestContext, export_id: str) -> Reply:
     """The sidecar JSON: each field's name, type, description and an example; as the

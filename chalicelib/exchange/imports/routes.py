@@ -88,7 +88,8 @@ def import_status(ctx: RequestContext, import_id: str) -> Reply:
     return ok(_service().status_of(_service().get(ctx.actor, import_id)))
 
 
-@api.route(f"{ONE}/errors", scopes=SCOPE, errors=(409,), summary="An import's error file")
+@api.route(f"{ONE}/errors", scopes=SCOPE, errors=(409,), answers=(302,),
+           summary="An import's error file")
 def import_errors(ctx: RequestContext, import_id: str) -> Reply:
     """302 to the CSV error file (row,field,message; a link that expires after 15
     minutes); with `Accept: application/json`, `{downloadUrl, expiresAt}`. 409 until the
