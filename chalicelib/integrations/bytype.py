@@ -66,12 +66,14 @@ def connect(actor: Principal, type_name: str, given: dict[str, Any]
     """Creates the caller's connection of this type, or reconfigures the one there is
     (`name`, `config` and `credentials` replaced as PUT does). Answers it and whether it
     is new."""
+    from chalicelib.http.registry import validate
     from chalicelib.integrations import service
 
     kind = types.get(type_name)  # 422 naming `type` for an unknown one
     current = _one(actor, kind.type)
-    given = dict(given)
     if current is None:
-        return service.create(actor, CreateConnection(
-            type=kind.type, name=given.pop("name", kind.title), **given)), True
-    return service.replace(actor, str(current["id"]), ReplaceConnection(**given)), False
+        body = validate(CreateConnection, {"name": kind.title, **given, "type": kind.type})
+        return service.create(actor, body), True
+    # 422 in the contract's envelope for an empty change, as PUT answers it.
+    change = validate(ReplaceConnection, given)
+    return service.replace(actor, str(current["id"]), change), False

@@ -264,6 +264,7 @@ def test_integrations_by_type_as_taskflow_writes_them(admin: Api, erp: Erp) -> N
     assert made.json["data"]["type"] == "rest" and TOKEN not in json.dumps(made.json)
     again = ok(admin.post(f"{V}/integrations/rest/connect", {"name": "ERP"}), 200)["data"]
     assert again["id"] == cid and again["name"] == "ERP"  # reconfigured, not a second one
+    assert_error(admin.post(f"{V}/integrations/rest/connect", {}), 422, "VALIDATION_ERROR")
     assert ok(admin.get(f"{V}/integrations/rest/status"), 200)["data"]["status"] == "never"
     run = ok(admin.post(f"{V}/integrations/rest/sync"), 202)["data"]
     run_jobs()
