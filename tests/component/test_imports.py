@@ -210,6 +210,31 @@ def test_a_bad_body_answers_422_at_once_and_changes_nothing(admin: Api, body: by
     no_rows_written(before)
 
 
+@pytest.mark.parametrize(("body", "media"), [
+    (b"sku,name,price,category,description\r\n", "text/csv"),   # the template, unfilled
+    (b"sku,name,price\r\n,,\r\n", "text/csv"),                  # blank rows only
+    (b" [ ] ", "application/json"),
+    (b'{"type": "products", "data": []}', "application/json"),
+])
+def test_a_file_without_rows_answers_422(admin: Api, body: bytes, media: str) -> None:
+    before = snapshot()
+    err = assert_error(admin.post(f"{V}/imports?entity=products", raw=body,
+                                  headers={"Content-Type": media}), 422, "VALIDATION_ERROR")
+    assert err["message"].startswith("The file has no rows")
+    assert [k for k in snapshot() if k not in before and k[0].startswith("JOB#")] == []
+
+
+@pytest.mark.parametrize("body", [b"{bad", b'{"type": "products", "data": [}',
+                                  b'\xef\xbb\xbf{"data": \xff}'])
+def test_a_malformed_json_object_body_is_a_400_as_every_json_body(admin: Api,
+                                                                  body: bytes) -> None:
+    err = assert_error(admin.post(f"{V}/imports?entity=products", raw=body,
+                                  headers={"Content-Type": "application/json"}),
+                       400, "VALIDATION_ERROR")
+    assert err["message"] == "The request body is not valid JSON."
+    assert err["details"][0]["field"] == "body"
+
+
 def upload(api: Api, data: bytes, fmt: str = "csv") -> str:
     resp = api.post(f"{V}/imports/uploads?format={fmt}")
     assert resp.status_code == 201, resp.body
@@ -345,6 +370,8 @@ def test_a_worker_that_dies_mid_chunk_resumes_without_duplicates(
                                     VisibilityTimeout=0)
     done = finished(admin, job["id"])
     assert (done["status"], done["successCount"], done["errorCount"]) == ("completed", 35, 0)
+    # The redone rows count as created (their ids say this import made them), not updated.
+    assert (done["createdCount"], done["updatedCount"]) == (35, 0)
     listed = admin.get(f"{V}/{entity}?perPage=100").json["data"]
     assert len(listed) == 35
     # Rows 11-20, written before the death, were neither created again nor "updated":

@@ -189,12 +189,14 @@ class ImportRun(Run):
         fresh: list[tuple[int, service.Prepared]] = []
         with outbox.deferred():
             for checked, body, target in zip(valid, bodies, targets, strict=True):
+                # The id this row's record gets when this import creates it: a chunk
+                # redone after a worker died finds it, and counts it as created again.
+                own = rows.row_id(res, self.job.id, checked.row)
                 try:
                     if target is None:
-                        row_id = None if key else rows.row_id(res, self.job.id, checked.row)
                         fresh.append((checked.row, service.prepare_create(
-                            res, self.actor, checked.body, row_id)))
-                    elif key is None:
+                            res, self.actor, checked.body, own)))
+                    elif key is None or target == own:
                         pass  # written by this import before a restart
                     else:
                         change = rows.update_body(res, body)
