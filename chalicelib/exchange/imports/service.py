@@ -54,7 +54,7 @@ def _unwrapped(query: CreateImport, body: bytes, media: str) -> tuple[str, bool,
     query's, if given, must agree), `options.dryRun` as the query's."""
     entity, dry_run = query.entity, query.dry_run
     if media == "application/json" and body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
-        wrapped: ImportEnvelope = validate(ImportEnvelope, {}, body)
+        wrapped: ImportEnvelope = validate(ImportEnvelope, _object(body), body)
         named = wrapped.type.lower() if wrapped.type else None
         if entity and named and named != entity:
             raise Unprocessable(f"The body's type {named!r} is not the query's entity "
@@ -67,6 +67,17 @@ def _unwrapped(query: CreateImport, body: bytes, media: str) -> tuple[str, bool,
         raise ValidationFailed("Some query parameters are not valid.", details=[
             {"field": "entity", "message": "Field required", "type": "missing"}])
     return entity, dry_run, body
+
+
+def _object(body: bytes) -> Any:
+    """A JSON object body, parsed as every JSON body of the API is: malformed JSON is a
+    400 as anywhere else, not a field error of the envelope's model."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("The request body is not valid JSON.",
+                               details=[{"field": "body", "message": str(exc)[:200]}]
+                               ) from exc
 
 
 def _uploaded(actor: Principal, upload_id: str) -> dict[str, Any]:
@@ -95,7 +106,11 @@ def _inline(actor: Principal, res: Any, body: bytes, media: str) -> dict[str, An
     if not body.strip():
         raise Unprocessable("The body is empty: send the file, or an uploadId.",
                             details=[{"field": "body", "message": "empty"}])
-    open_reader(fmt, rows.columns(res)).inspect(body)  # FileRejected: 422, its problems
+    found = open_reader(fmt, rows.columns(res)).inspect(body)  # FileRejected: 422
+    if found.rows == 0:  # a template sent back unfilled, an empty array: a 202 would hide it
+        raise Unprocessable("The file has no rows: "
+                            + ("only a header." if fmt == "csv" else "an empty array."),
+                            details=[{"row": None, "field": None, "message": "no rows"}])
     key = storage.inline_key(actor.owner, ids.new_id("src"), fmt)
     storage.put(key, body, storage.MEDIA[fmt])
     return {"format": fmt, "source": key, "size": len(body)}
