@@ -69,7 +69,9 @@ class GatewayConfig(Body):
     order_id_path: str = Field("data.object.metadata.orderId", pattern=PATH)
     amount_path: str = Field("data.object.amount", pattern=PATH)
     amount_unit: Literal["minor", "major"] = Field(
-        "minor", description="minor: integer cents (Stripe); major: a decimal (\"12.50\").")
+        "minor", description="minor: an integer in the currency's smallest unit, as Stripe "
+        "sends it (cents; yen for JPY and the other zero-decimal currencies; thousandths "
+        "for KWD, BHD, JOD, OMR, TND); major: a decimal (\"12.50\").")
     currency_path: str | None = Field("data.object.currency", pattern=PATH)
     currency: str | None = Field("usd", min_length=3, max_length=3, description=(
         "The only currency accepted (orders carry none of their own); null: any."))
@@ -201,11 +203,12 @@ class PaymentGateway(ConnectorType):
         order_id = path_value(event, cfg.order_id_path)
         if not isinstance(order_id, str) or not order_id or len(order_id) > 64:
             return rejected(f"No order id at '{cfg.order_id_path}'.")
-        if cfg.currency and cfg.currency_path:
+        currency = cfg.currency or ""
+        if cfg.currency_path:
             currency = str(path_value(event, cfg.currency_path) or "").lower()
-            if currency != cfg.currency:
+            if cfg.currency and currency != cfg.currency:
                 return rejected(f"Currency '{currency}' is not {cfg.currency}.", order_id)
-        amount = _cents(path_value(event, cfg.amount_path), cfg.amount_unit)
+        amount = _cents(path_value(event, cfg.amount_path), cfg.amount_unit, currency)
         if amount is None:
             return rejected(f"No positive amount at '{cfg.amount_path}'.", order_id)
         reference = path_value(event, cfg.reference_path)
@@ -230,14 +233,29 @@ def _status(cfg: GatewayConfig, event: dict[str, Any], event_type: str) -> str |
     return status
 
 
-def _cents(value: Any, unit: str) -> int | None:
-    """A positive amount in cents, at most the largest order total; None otherwise."""
+# Currencies whose minor unit is not a hundredth (ISO 4217, as Stripe counts them): a
+# Stripe amount of 500 JPY is 500 yen, of 12340 KWD 12.340 dinars.
+ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg",
+                          "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"})
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+
+
+def _cents(value: Any, unit: str, currency: str = "") -> int | None:
+    """A positive amount in hundredths (our money's unit), at most the largest order
+    total; None otherwise (a three-decimal amount with a sub-hundredth part too)."""
     if isinstance(value, bool) or value is None:
         return None
     if unit == "minor":
         if not isinstance(value, int):
             return None
-        cents = value
+        if currency in ZERO_DECIMAL:
+            cents = value * 100
+        elif currency in THREE_DECIMAL:
+            if value % 10:
+                return None
+            cents = value // 10
+        else:
+            cents = value
     else:
         try:
             amount = Decimal(str(value))

@@ -306,6 +306,26 @@ def test_an_amount_beyond_decimal_precision_is_rejected_with_the_reason(admin, s
     assert payments(admin, o["id"]) == []
 
 
+@pytest.mark.parametrize(("currency", "minor", "paid"), [
+    ("jpy", 500, "500.00"),     # zero-decimal: Stripe's 500 is 500 yen
+    ("kwd", 12340, "12.34"),    # three-decimal: thousandths
+    ("usd", 1234, "12.34"),
+])
+def test_minor_units_follow_the_currency(admin, sim, currency, minor, paid):
+    conn = connect(admin, currency=currency)
+    o = an_order(admin, total="600.00")
+    resp = sim.deliver(admin, conn, sim.payment_event(o["id"], minor, currency=currency))
+    assert resp.status_code == 200 and resp.json["outcome"] == "recorded", resp.body
+    assert [p["amount"] for p in payments(admin, o["id"])] == [paid]
+
+
+def test_a_three_decimal_amount_below_a_hundredth_is_rejected(admin, sim):
+    conn, o = connect(admin, currency="kwd"), an_order(admin)
+    resp = sim.deliver(admin, conn, sim.payment_event(o["id"], 12345, currency="kwd"))
+    assert resp.json["outcome"] == "rejected" and "amount" in resp.json["reason"]
+    assert payments(admin, o["id"]) == []
+
+
 def test_bodies_without_an_event_id_or_json_are_400(admin, sim):
     conn = connect(admin)
     for body in (b'{"type": "payment_intent.succeeded"}', b"[1, 2]", b"not json",
