@@ -14,7 +14,7 @@ from chalicelib.edge import middleware as edge
 from chalicelib.exchange.exports import routes as export_routes
 from chalicelib.exchange.exports.schedules import routes as export_schedule_routes
 from chalicelib.exchange.imports import routes as import_routes
-from chalicelib.integrations import inbound_routes, sync_routes
+from chalicelib.integrations import inbound_routes, push_routes, sync_routes
 from chalicelib.integrations import routes as integration_routes
 from chalicelib.notifications import routes as notification_routes
 from chalicelib.ops import health, logs
@@ -38,6 +38,7 @@ notification_routes.connection_options_from("chalicelib.integrations.messaging:o
 app.register_blueprint(inbound_routes.api.blueprint)
 app.register_blueprint(integration_routes.api.blueprint)
 app.register_blueprint(sync_routes.api.blueprint)
+app.register_blueprint(push_routes.api.blueprint)
 
 _settings = get_settings()  # names only: no I/O at import
 
@@ -45,13 +46,26 @@ _settings = get_settings()  # names only: no I/O at import
 @app.on_sqs_message(queue=_settings.queue_name("events"), batch_size=10)
 @lambda_handler
 def fan_out(event: Any) -> dict:
-    """Each event becomes one delivery per subscribed, active webhook; platform events
-    also become in-app notifications of their owner (both idempotent per event)."""
+    """Each event becomes one delivery per subscribed, active webhook and one push per
+    subscribed, active integration; platform events also become in-app notifications of
+    their owner (all idempotent per event)."""
+    from chalicelib.integrations import push_fanout
     from chalicelib.notifications import inapp
     from chalicelib.webhooks import worker
 
     batch = event.to_dict()
-    return inapp.merge_failures(worker.fan_out_batch(batch), inapp.from_events(batch))
+    return inapp.merge_failures(worker.fan_out_batch(batch),
+                                inapp.from_events(batch) + push_fanout.from_events(batch))
+
+
+@app.on_sqs_message(queue=_settings.queue_name("pushes"), batch_size=10)
+@lambda_handler
+def push_events(event: Any) -> dict:
+    """Integrations' event pushes, concurrently within the batch; a failed push comes
+    again after its backoff (chalicelib/integrations/push_worker.py)."""
+    from chalicelib.integrations import push_worker
+
+    return push_worker.process_batch(event.to_dict(), event.context)
 
 
 @app.on_sqs_message(queue=_settings.queue_name("webhooks"), batch_size=10)

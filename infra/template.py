@@ -19,7 +19,10 @@ from chalicelib.exchange.imports.storage import PREFIX as IMPORTS_PREFIX
 from chalicelib.exchange.imports.storage import RETENTION_DAYS as IMPORT_RETENTION_DAYS
 from chalicelib.webhooks.models import DELIVERY_FUNCTION_TIMEOUT
 
-QUEUES = ("events", "webhooks", "jobs")
+QUEUES = ("events", "webhooks", "jobs", "pushes")
+# Receives before a message goes to its queue's dead-letter queue: a push is retried by
+# coming again (push_worker.MAX_ATTEMPTS of them), with room for invocations that died.
+MAX_RECEIVES: dict[str, int] = {"pushes": 16}
 # .chalice/config.json's lambda_timeout, for the functions it does not name otherwise.
 FUNCTION_TIMEOUT = int(json.loads(
     (Path(__file__).resolve().parents[1] / ".chalice" / "config.json").read_text()
@@ -141,7 +144,7 @@ def build(stage: str, with_api: bool = True) -> dict[str, Any]:
                 "VisibilityTimeout": VISIBILITY_TIMEOUT[purpose],
                 "RedrivePolicy": {
                     "deadLetterTargetArn": {"Fn::GetAtt": [f"{logical}DeadLetterQueue", "Arn"]},
-                    "maxReceiveCount": 5},
+                    "maxReceiveCount": MAX_RECEIVES.get(purpose, 5)},
             },
         }
     if with_api:

@@ -8,6 +8,7 @@ rest, decrypted only for a worker's call, never presented) and its owner.
     kind.test(connection)                      # can it reach the other side?
     page = kind.pull(connection, cursor)       # records from the other side, page by page
     kind.push(connection, record)              # one record (an event's data) out
+    kind.push_event(connection, event)         # one subscribed event out (push_worker)
     kind.map_in(connection, record)            # the other side's record -> our fields
     kind.verify_inbound(connection, headers, body)   # an inbound callback's signature
 
@@ -104,6 +105,11 @@ class ConnectorType(ABC):
 
     def push(self, connection: Connection, record: dict[str, Any]) -> dict[str, Any]:
         raise Unsupported(f"A {self.type} connector does not push records.")
+
+    def push_event(self, connection: Connection, event: dict[str, Any]) -> dict[str, Any]:
+        """One event of its push subscription (config.push.events) out, tried once;
+        raises RemoteError or a client error to be retried (push_worker.py)."""
+        raise Unsupported(f"A {self.type} connector does not push events.")
 
     def verify_inbound(self, connection: Connection, headers: dict[str, str],
                        body: bytes) -> dict[str, Any]:

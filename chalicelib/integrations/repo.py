@@ -9,7 +9,15 @@ Connection
   ceiling of what it does), ceilingBy (the principal whose scopes those are: the last to
   set its config or credentials; absent on older items = createdBy), createdAt,
   updatedAt, version (int, bumped by every change: optimistic locking),
-  credentialFields (the credentials' field names, presentable), credentialsUpdatedAt
+  credentialFields (the credentials' field names, presentable), credentialsUpdatedAt,
+  lastPushError ({eventId, eventType, message, at}: the latest push given up on)
+
+Push subscription index (one item per pattern of config.push.events; written and
+removed in the same transaction as the connection: push_ops)
+  PK = PUSHSUB#<live|sandbox>#<event type | family.* | *>, SK = <connection id>
+  connectionId, owner, active (bool: false while the connection is paused)
+  Fan-out queries the event's type, its family ("order.*") and "*": three Query calls
+  per event type and batch, never a scan.
 """
 
 from __future__ import annotations
@@ -105,6 +113,50 @@ def update_op(item: dict[str, Any], changes: dict[str, Any],
 def delete_op(connection_id: str) -> dict[str, Any]:
     return {"Delete": {"Key": {"PK": pk(connection_id), "SK": SK},
                        "ConditionExpression": "attribute_exists(PK)"}}
+
+
+PUSHSUB = "PUSHSUB#"
+
+
+def push_sub_pk(sandbox: bool, pattern: str) -> str:
+    return f"{PUSHSUB}{'sandbox' if sandbox else 'live'}#{pattern}"
+
+
+def _push_subs(item: dict[str, Any] | None) -> dict[tuple[str, str], dict[str, Any]]:
+    """The index items a connection's item calls for, by key."""
+    if not item:
+        return {}
+    push = (item.get("config") or {}).get("push")
+    events = push.get("events") if isinstance(push, dict) else None
+    active = item.get("status", "active") == "active"
+    out = {}
+    for pattern in events or ():
+        sub = {"PK": push_sub_pk(bool(item.get("sandbox")), str(pattern)), "SK": item["id"],
+               "connectionId": item["id"], "owner": item["owner"], "active": active}
+        out[(sub["PK"], sub["SK"])] = sub
+    return out
+
+
+def push_ops(before: dict[str, Any] | None, after: dict[str, Any] | None
+             ) -> list[dict[str, Any]]:
+    """Transaction ops that turn the index of the connection as it was (`before`, None:
+    new) into the index of the connection as it will be (`after`, None: deleted)."""
+    old, new = _push_subs(before), _push_subs(after)
+    ops: list[dict[str, Any]] = [{"Delete": {"Key": {"PK": k[0], "SK": k[1]}}}
+                                 for k in old if k not in new]
+    ops += [{"Put": {"Item": sub}} for k, sub in new.items() if old.get(k) != sub]
+    return ops
+
+
+def push_subscribers(sandbox: bool, pattern: str) -> list[dict[str, Any]]:
+    """The index items of one pattern in one namespace."""
+    return list(store.query_all(push_sub_pk(sandbox, pattern), forward=True))
+
+
+def note_push_error(connection_id: str, error: dict[str, Any]) -> None:
+    """The latest push given up on, on the connection (not a change of it: no version
+    bump; absent connection: nothing)."""
+    store.update(pk(connection_id), SK, {"lastPushError": error}, returns=False)
 
 
 def listing(owner: str | None, *, cursor: str | None, limit: int,

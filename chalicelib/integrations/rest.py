@@ -10,7 +10,8 @@ Config (public):
     naturalKey              our field the upsert matches on (default: the resource's)
     updatedAtField          their last-modified time (dotted path): conflicts by it
     sourceOfTruth           our fields the remote always wins
-    push: {path, method}    where push() sends a mapped record ({field} placeholders)
+    push: {path, method, events}   where push() sends a mapped record ({field}
+                            placeholders), and the event types push_event() sends
     schedule: {everyMinutes} scheduled syncs (sync_schedule.py)
 
 Credentials (encrypted, never presented): {auth: none|bearer|basic|apiKey|oauth2, ...}.
@@ -218,9 +219,28 @@ class RestConnector(ConnectorType):
                            content_type="application/json")
         return {"status": answer.status}
 
+    def push_event(self, connection: Connection, event: dict[str, Any]) -> dict[str, Any]:
+        """One event ({id, event, timestamp, data}, as a webhook gets it) to baseUrl +
+        push.path, tried once: the push queue retries (push_worker.py). The event id
+        goes as Idempotency-Key, so the receiver can tell a retry from a new event."""
+        cfg = self.config(connection)
+        if cfg.push is None:
+            raise Unsupported("This connection has no push configured.")
+        data = event.get("data")
+        data = data if isinstance(data, dict) else {}
+        path = re.sub(r"\{([A-Za-z0-9_]+)\}",
+                      lambda m: quote(str(data.get(m.group(1), "")), safe=""), cfg.push.path)
+        body = json.dumps(event, separators=(",", ":")).encode()
+        answer = self.call(connection, cfg.push.method, _url(cfg.base_url, path), body=body,
+                           content_type="application/json", attempts=1, extra={
+                               "Idempotency-Key": str(event.get("id", "")),
+                               "X-Gatehouse-Event": str(event.get("event", ""))})
+        return {"status": answer.status}
+
     # -- calls ------------------------------------------------------------------------
     def call(self, connection: Connection, method: str, url: str, *, body: bytes | None = None,
-             content_type: str | None = None, attempts: int | None = None) -> Answer:
+             content_type: str | None = None, attempts: int | None = None,
+             extra: dict[str, str] | None = None) -> Answer:
         """One call with its auth, retried while the failure is transient; a 4xx (after
         one new OAuth token on a 401) raises a non-transient RemoteError."""
         path = url.split("?", 1)[0]
@@ -232,14 +252,15 @@ class RestConnector(ConnectorType):
             headers = {"Accept": "application/json", "User-Agent": "Gatehouse-Sync/1"}
             if content_type:
                 headers["Content-Type"] = content_type
+            headers.update(extra or {})
             headers.update(self._auth(connection))
             try:
                 answer = outbound.request(method, url, headers=headers, body=body)
             except RemoteError as exc:
                 attempt += 1
                 if not exc.transient or attempt >= tries:
-                    raise RemoteError(f"{method} {path}: {exc.message}"
-                                      + (f" ({attempt} tries)" if exc.transient else ""),
+                    tried = f" ({attempt} tries)" if exc.transient and attempt > 1 else ""
+                    raise RemoteError(f"{method} {path}: {exc.message}{tried}",
                                       transient=exc.transient, status=exc.status) from None
                 wait = BACKOFF * 2 ** (attempt - 1)
                 time.sleep(min(max(wait, exc.retry_after or 0), MAX_WAIT))

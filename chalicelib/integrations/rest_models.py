@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from chalicelib.integrations.push_config import PushEvents
+
 _PATH = r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$"   # a dotted path into a JSON object
 _HEADER = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$"
 # A header value carries these as they are: no control characters (no header injection).
@@ -45,9 +47,12 @@ class PullConfig(_Model):
 
 class PushConfig(_Model):
     path: str = Field(min_length=1, max_length=1000, pattern=r"^/[^\s#]*$", description=(
-        "Path under baseUrl; {field} placeholders take our record's values, e.g. "
-        "/v1/items/{sku}."))
+        "Path under baseUrl; {field} placeholders take our record's values (an event's: "
+        "its data's), e.g. /v1/items/{sku}."))
     method: Literal["POST", "PUT", "PATCH"] = "POST"
+    events: PushEvents | None = Field(None, description=(
+        "Event types sent here as they happen, each as the JSON body a webhook gets "
+        "({id, event, timestamp, data}); absent: none."))
 
 
 class ScheduleConfig(_Model):

@@ -33,6 +33,7 @@ from chalicelib.integrations.connector import (
     TestResult,
     register,
 )
+from chalicelib.integrations.push_config import PushEvents
 from chalicelib.store import table as store
 
 # S3's rules for bucket names (no upper case, no IP-address form, no "..").
@@ -40,6 +41,12 @@ BUCKET_PATTERN = r"^(?!xn--)(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)[a-z0-9][a-z0-9.-]{
 # S3's "safe characters" for keys, in "/"-separated segments; no "." or ".." segment.
 PREFIX_PATTERN = r"^(?:(?!\.{1,2}(?:/|$))[A-Za-z0-9!_.*'()-]+(?:/|$))*$"
 _RECORD_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$")
+
+
+class S3PushConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    events: PushEvents
 
 
 class S3DropConfig(BaseModel):
@@ -51,7 +58,9 @@ class S3DropConfig(BaseModel):
         "One of the buckets the operator allows (the catalog's `allowedBuckets`)."))
     prefix: str = Field("", max_length=512, pattern=PREFIX_PATTERN, description=(
         "Key prefix, without leading slash (\"orders/2026\"); objects are "
-        "<prefix>/<record id>.json."))
+        "<prefix>/<record id>.json, events <prefix>/events/<type>/<event id>.json."))
+    push: S3PushConfig | None = Field(None, description=(
+        "Events dropped as they happen; absent: none."))
 
 
 def _norm(prefix: str) -> str:
@@ -75,8 +84,9 @@ class S3Drop(ConnectorType):
     type = "s3_drop"
     title = "S3 file drop"
     description = ("Writes each pushed record as a JSON object to s3://bucket/prefix/"
-                   "<id>.json (the event's or record's id; never overwriting). Buckets: "
-                   "those the operator allows.")
+                   "<id>.json (the event's or record's id; never overwriting), and with "
+                   "push.events each subscribed event as prefix/events/<type>/<id>.json. "
+                   "Buckets: those the operator allows.")
     directions: ClassVar[frozenset[str]] = frozenset({PUSH})
     config_model = S3DropConfig
 
@@ -104,10 +114,21 @@ class S3Drop(ConnectorType):
         return f"{_norm(str(connection.config.get('prefix', '')))}{name}.json"
 
     def push(self, connection: Connection, record: dict[str, Any]) -> dict[str, Any]:
+        return self._put(connection, self.key(connection, record), record)
+
+    def push_event(self, connection: Connection, event: dict[str, Any]) -> dict[str, Any]:
+        """The event ({id, event, timestamp, data}) as <prefix>/events/<type>/<id>.json."""
+        kind, name = str(event.get("event", "")), str(event.get("id", ""))
+        if not (_RECORD_ID.match(kind) and _RECORD_ID.match(name)):
+            raise Unprocessable("Not an event: no type or id to name its object by.")
+        prefix = _norm(str(connection.config.get("prefix", "")))
+        return self._put(connection, f"{prefix}events/{kind}/{name}.json", event)
+
+    def _put(self, connection: Connection, key: str, record: dict[str, Any]) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
         self.check(connection.config, connection.owner)  # the operator's list may change
-        bucket, key = str(connection.config["bucket"]), self.key(connection, record)
+        bucket = str(connection.config["bucket"])
         body = json.dumps(store.plain(record), separators=(",", ":"), default=str,
                           ensure_ascii=False).encode()
         try:

@@ -23,7 +23,7 @@ from chalicelib.core.errors import AppError, Conflict, NotFound, Unprocessable
 from chalicelib.core.principal import Principal
 from chalicelib.events import audit
 from chalicelib.exchange import entities
-from chalicelib.integrations import repo, types
+from chalicelib.integrations import push_config, repo, types
 from chalicelib.integrations.connector import (
     PULL,
     Connection,
@@ -74,6 +74,7 @@ def present(item: dict[str, Any]) -> dict[str, Any]:
         "sandbox": bool(item.get("sandbox")), "owner": item["owner"],
         "createdBy": item.get("createdBy"), "createdAt": item.get("createdAt"),
         "updatedAt": item.get("updatedAt"), "version": int(item.get("version", 1)),
+        "lastPushError": item.get("lastPushError"),
     }
 
 
@@ -213,6 +214,7 @@ def create(actor: Principal, body: CreateConnection) -> dict[str, Any]:
     kind = types.get(body.type)
     config = _config(kind, body.config, actor.owner)
     _may_write_target(actor, kind, config)
+    push_config.check(actor, actor.owner, config)
     credentials = _credentials(kind, body.credentials)
     stamp = clock.iso()
     conn = Connection(
@@ -226,7 +228,7 @@ def create(actor: Principal, body: CreateConnection) -> dict[str, Any]:
         config, type=kind.type, name=body.name, sandbox=actor.sandbox,
         authFields=sorted(credentials)), owner=actor.owner)
     try:
-        _transact([op, audit.put_op(noted)])
+        _transact([op, audit.put_op(noted), *repo.push_ops(None, op["Put"]["Item"])])
     except LostRace:
         raise Conflict("An integration with this id already exists; try again.") from None
     return present(op["Put"]["Item"])
@@ -265,8 +267,9 @@ def _update(actor: Principal, connection_id: str, version: int | None, action: s
         changes["updatedAt"] = clock.iso()
         entry = audit.entry(actor, action, "integration", connection_id, noted,
                             owner=str(item["owner"]))
-        _transact([repo.update_op(item, changes, remove), audit.put_op(entry)])
         after = {k: v for k, v in {**item, **changes}.items() if k not in remove}
+        _transact([repo.update_op(item, changes, remove), audit.put_op(entry),
+                   *repo.push_ops(item, after)])
         return present({**after, "version": int(item.get("version", 1)) + 1})
 
     return retry(attempt, attempts=_ATTEMPTS, conflict=_CHANGED)
@@ -296,6 +299,7 @@ def replace(actor: Principal, connection_id: str, body: ReplaceConnection) -> di
         else None
     if config is not None:
         _may_write_target(actor, kind, config)
+        push_config.check(actor, str(first["owner"]), config)
     credentials = _credentials(kind, body.credentials) if body.credentials is not None \
         else None
 
@@ -350,7 +354,8 @@ def delete(actor: Principal, connection_id: str) -> None:
     entry = audit.entry(actor, "integration.delete", "integration", connection_id,
                         {"type": item["type"], "name": item["name"]}, owner=str(item["owner"]))
     try:
-        _transact([repo.delete_op(connection_id), audit.put_op(entry)])
+        _transact([repo.delete_op(connection_id), audit.put_op(entry),
+                   *repo.push_ops(item, None)])
     except LostRace:
         raise NotFound("No such integration.") from None
     gone = repo.of_item(item)

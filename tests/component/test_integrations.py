@@ -140,7 +140,7 @@ def test_catalog_lists_types_with_their_schemas(admin: Api) -> None:
     assert resp.json["meta"]["count"] == len(kinds)
     drop = kinds["s3_drop"]
     assert drop["directions"] == ["push"] and drop["template"] is False and drop["title"]
-    assert set(drop["configSchema"]["properties"]) == {"bucket", "prefix"}
+    assert set(drop["configSchema"]["properties"]) == {"bucket", "prefix", "push"}
     assert drop["configSchema"]["required"] == ["bucket"]
     assert drop["credentialsSchema"] is None
     vault = kinds["test_vault"]
