@@ -265,6 +265,21 @@ def test_a_bad_uploaded_file_fails_the_job_before_any_row(admin: Api) -> None:
     no_rows_written(before)
 
 
+@pytest.mark.parametrize(("body", "fmt", "message"), [
+    (b"sku,name,colour\r\nMUG-01,Mug,red\r\n", "csv",   # colour unknown, price missing
+     "The file cannot be imported: 2 problems."),
+    (b"sku,name,price\r\n", "csv", "The file cannot be imported: The file has no rows: "
+                                    "only a header."),
+    (b"[]", "json", "The file cannot be imported: The file has no rows: an empty array."),
+])
+def test_an_uploaded_file_refused_says_why_once(admin: Api, body: bytes, fmt: str,
+                                                 message: str) -> None:
+    job = start(admin, b"", f"entity=products&uploadId={upload(admin, body, fmt)}")
+    done = finished(admin, job["id"])
+    assert done["status"] == "failed" and done["failure"]["code"] == "VALIDATION_ERROR"
+    assert done["failure"]["message"] == message
+
+
 def test_templates_in_csv_and_xlsx(admin: Api) -> None:
     from openpyxl import load_workbook
 

@@ -40,6 +40,13 @@ from chalicelib.resources.declaration import Resource
 ID_PREFIX = "imp"
 CHUNK_ROWS = 200
 SAMPLE = 100   # row problems shown in the job itself; all of them are in the error file
+REJECTED = "The file cannot be imported: "
+
+
+def no_rows(fmt: str) -> str:
+    """A file without a row (the template sent back unfilled, an empty array): refused,
+    where a completed job that wrote nothing would hide the mistake."""
+    return "The file has no rows: " + ("only a header." if fmt == "csv" else "an empty array.")
 
 
 def principal_of(job: Job) -> Principal:
@@ -84,6 +91,9 @@ class ImportRun(Run):
             summary = reader.inspect(self.source)
         except FileRejected as exc:
             self._reject([p.as_dict() for p in exc.problems], exc.message)
+        if summary.rows == 0:
+            message = no_rows(self.fmt)
+            self._reject([{"row": None, "field": None, "message": message}], message)
         start = reader.state()
         first: dict[str, int] = {}
         repeats: dict[int, int] = {}
@@ -113,7 +123,9 @@ class ImportRun(Run):
                 "totalRows": 0, "successCount": 0, "errorCount": 0, "createdCount": 0,
                 "updatedCount": 0, "errors": problems[:SAMPLE],
                 "errorsTruncated": len(problems) > SAMPLE})
-        raise JobFailed("VALIDATION_ERROR", f"The file cannot be imported: {message}")
+        # FileRejected's message for several problems already says so.
+        raise JobFailed("VALIDATION_ERROR", message if message.startswith(REJECTED)
+                        else f"{REJECTED}{message}")
 
     # -- chunks -------------------------------------------------------------------
     def _chunk(self) -> Step:

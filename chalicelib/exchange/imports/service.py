@@ -107,10 +107,9 @@ def _inline(actor: Principal, res: Any, body: bytes, media: str) -> dict[str, An
         raise Unprocessable("The body is empty: send the file, or an uploadId.",
                             details=[{"field": "body", "message": "empty"}])
     found = open_reader(fmt, rows.columns(res)).inspect(body)  # FileRejected: 422
-    if found.rows == 0:  # a template sent back unfilled, an empty array: a 202 would hide it
-        raise Unprocessable("The file has no rows: "
-                            + ("only a header." if fmt == "csv" else "an empty array."),
-                            details=[{"row": None, "field": None, "message": "no rows"}])
+    if found.rows == 0:
+        message = import_kind.no_rows(fmt)
+        raise Unprocessable(message, details=[{"row": None, "field": None, "message": message}])
     key = storage.inline_key(actor.owner, ids.new_id("src"), fmt)
     storage.put(key, body, storage.MEDIA[fmt])
     return {"format": fmt, "source": key, "size": len(body)}
