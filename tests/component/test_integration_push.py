@@ -178,6 +178,25 @@ def test_namespaces_and_pauses(admin: Api, receiver: Receiver) -> None:
     assert queued() == []
 
 
+def test_sandbox_connection_gets_sandbox_events_and_owners_keep_theirs(
+        admin: Api, receiver: Receiver) -> None:
+    key = admin.post(f"{V}/api-keys", {"name": "sbx", "sandbox": True, "scopes": [
+        "integrations:manage", "products:read", "exports:run"]})
+    assert key.status_code == 201, key.body
+    sandbox = admin.as_key(key.json["data"]["key"])
+    conn = connected(sandbox, receiver.url, ["product.created", "export.completed"])
+    assert fan_out(admin, event()) == {"batchItemFailures": []}
+    assert queued() == []  # a live event never reaches a sandbox connection
+    owner = admin.get(f"{V}/integrations/{conn}").json["data"]["owner"]
+    theirs = event("export.completed", sandbox=True, owner="usr_someone_else")
+    fan_out(admin, event(sandbox=True), theirs,
+            event("export.completed", sandbox=True, owner=owner))
+    assert run(queued()) == []
+    got = [json.loads(r.body)["event"] for r in receiver.requests]
+    assert sorted(got) == ["export.completed", "product.created"]  # not another's
+    assert all(p["status"] == "delivered" for p in pushes(sandbox, conn))
+
+
 def test_same_event_twice_is_pushed_once(admin: Api, receiver: Receiver) -> None:
     conn = connected(admin, receiver.url, ["*"])
     sent = event()
