@@ -128,13 +128,17 @@ def _operation(spec: registry.RouteSpec, components: dict[str, Any]) -> dict[str
         required = bool(body_schema.get("required") or body_schema.get("minProperties"))
         op["requestBody"] = {"required": required,
                              "content": {media: {"schema": ref} for media in spec.media}}
+    elif (raw := getattr(spec.handler, "request_body_doc", None)) is not None:
+        op["requestBody"] = raw   # a route reading its raw body (a file) describes it
     if spec.auth == "required":
         op["security"] = [{"bearer": list(spec.scopes)}, {"apiKey": []}]
     else:
         op["security"] = []
     success = {"description": "OK", "headers": RATE_HEADERS}
     if spec.status != 204:
-        success["content"] = {spec.content_type: {"schema": {"type": "object"}}}
+        answer = {"type": "object"} if spec.content_type == "application/json" else \
+            {"type": "string"}  # a file (CSV text, an XLSX's bytes)
+        success["content"] = {spec.content_type: {"schema": answer}}
     op["responses"][str(spec.status)] = success
     if spec.method == "DELETE":
         op["responses"]["204"] = {"description": "Done", "headers": RATE_HEADERS}

@@ -135,3 +135,20 @@ def test_order_address_documented_in_the_briefs_shape(api, admin):
     assert set(example) == {"street", "city", "state", "zip", "country"}
     shown = events["order.created"]["schema"]
     assert "zip" in json.dumps(shown) and "postalCode" not in json.dumps(shown)
+
+
+def test_an_import_documents_its_file_body_and_a_template_its_text(api, admin):
+    """POST /imports reads its raw body: the document still says what it takes (so
+    "try it out" and generated clients can send a file), and the example it gives is
+    accepted as it stands."""
+    doc = api.get("/api/docs/openapi.json").json
+    body = doc["paths"]["/api/v2/imports"]["post"]["requestBody"]
+    assert set(body["content"]) == {"text/csv", "application/json"}
+    assert body["content"]["text/csv"]["schema"] == {"type": "string"}
+    for media, spec in body["content"].items():
+        raw = spec["example"] if media == "text/csv" else json.dumps(spec["example"])
+        sent = admin.post("/api/v2/imports?entity=products&dryRun=true", raw=raw,
+                          headers={"Content-Type": media})
+        assert sent.status_code == 202, sent.body
+    template = doc["paths"]["/api/v2/imports/templates/{entity}"]["get"]["responses"]["200"]
+    assert template["content"] == {"text/csv": {"schema": {"type": "string"}}}

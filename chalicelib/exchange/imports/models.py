@@ -47,3 +47,28 @@ class ImportEnvelope(Body):
                              description="The entity (case-insensitive), as the query's.")
     data: list[dict[str, Any]] = Field(description="The rows, as a JSON array file holds.")
     options: ImportOptions | None = None
+
+
+# The file a POST /imports body is, for the OpenAPI document (the route reads the raw
+# body, so no body model describes it): a CSV, a JSON array of objects, or the envelope.
+FILE_BODY: dict[str, Any] = {
+    "required": False,
+    "description": "The file (up to 1 MiB; a larger one through uploadId, with no body): "
+                   "text/csv (a header row, then rows) or application/json (an array of "
+                   "objects, or {type, data, options: {dryRun}}).",
+    "content": {
+        "text/csv": {"schema": {"type": "string"},
+                     "example": "sku,name,price,category\nMUG-01,Mug,12.50,kitchen\n"},
+        "application/json": {
+            "schema": {"oneOf": [
+                {"type": "array", "minItems": 1, "items": {"type": "object"}},
+                {"type": "object", "required": ["data"], "additionalProperties": False,
+                 "properties": {
+                     "type": {"type": "string", "minLength": 1, "maxLength": 64},
+                     "data": {"type": "array", "minItems": 1,
+                              "items": {"type": "object"}},
+                     "options": {"type": "object", "additionalProperties": False,
+                                 "properties": {"dryRun": {"type": "boolean"}}}}}]},
+            "example": [{"sku": "MUG-01", "name": "Mug", "price": "12.50"}]},
+    },
+}

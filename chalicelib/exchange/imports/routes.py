@@ -8,6 +8,7 @@ from chalicelib.exchange.imports import (
     events,  # noqa: F401 - registers import.completed
 )
 from chalicelib.exchange.imports.models import (
+    FILE_BODY,
     CreateImport,
     CreateUpload,
     ListImports,
@@ -46,6 +47,9 @@ def create_import(ctx: RequestContext, query: CreateImport) -> Reply:
     job = _service().create(ctx.actor, query, ctx.raw_body or b"", media_type(ctx))
     data = _service().present(job, _version(ctx))
     return Reply({"data": data}, 202, {"Location": data["links"]["self"]})
+
+
+create_import.__dict__["request_body_doc"] = FILE_BODY  # docs/openapi: the file's shapes
 
 
 @api.route("/imports/uploads", "POST", scopes=SCOPE, query=CreateUpload, status=201,
