@@ -254,6 +254,27 @@ def test_owner_who_lost_the_read_scope_gets_nothing(admin: Api, receiver: Receiv
     assert [json.loads(r.body)["event"] for r in receiver.requests] == ["product.created"]
 
 
+def test_a_revoked_key_or_unusable_credentials_end_the_pushes(admin: Api,
+                                                              receiver: Receiver) -> None:
+    from chalicelib.store import table as store
+
+    key = admin.post(f"{V}/api-keys", {"name": "k", "scopes": [
+        "integrations:manage", "products:read"]})
+    assert key.status_code == 201, key.body
+    by_key = connected(admin.as_key(key.json["data"]["key"]), receiver.url, ["product.*"])
+    by_admin = connected(admin, receiver.url, ["product.*"])
+    store.update(f"INTEGRATION#{by_admin}", "INTEGRATION", {"credentialsEnc": "not-a-secret"},
+                 returns=False)
+    fan_out(admin, event())
+    assert admin.delete(f"{V}/api-keys/{key.json['data']['id']}").status_code == 204
+    assert run(queued()) == []
+    assert receiver.requests == []
+    [gone] = pushes(admin, by_key)
+    assert gone["status"] == "dropped" and gone["reason"].endswith("was revoked")
+    [unusable] = pushes(admin, by_admin)
+    assert unusable["status"] == "dropped" and "credentials" in unusable["reason"]
+
+
 # -- failures --------------------------------------------------------------------------
 
 def test_unsafe_url_refused(admin: Api, receiver: Receiver, monkeypatch: Any) -> None:
