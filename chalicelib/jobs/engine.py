@@ -13,7 +13,8 @@
    continuation message goes out and the lease is released: no job is bounded by one
    invocation. A worker that dies leaves its message unacknowledged; it comes back after
    the queue's visibility timeout, finds the lease expired and resumes from the last
-   checkpoint, repeating no output.
+   checkpoint, repeating no output. A step that waits (on jobs of its own: an export's
+   segments) is saved the same way, its continuation delayed by the seconds it asked.
 5. The end: completed (with the kind's result and events, in one transaction) or failed
    (partial output removed, events). An unexpected error releases the lease and lets the
    message come back; after MAX_ATTEMPTS such errors the job fails.
@@ -118,6 +119,9 @@ def _run(job: Job, budget: Budget) -> Outcome:
             if saved is None:
                 return DONE
             job = saved
+            if step.wait is not None:
+                _continue(job, run, delay=step.wait)
+                return DONE
             if budget.left() < MARGIN + 2 * slowest:
                 _continue(job, run)
                 return DONE
@@ -168,11 +172,12 @@ def _save(job: Job, **changes: Any) -> Job | None:
         return None
 
 
-def _continue(job: Job, run: Run) -> None:
-    """Suspends, sends the continuation, then releases the lease with the next
-    sequence (a continuation arriving before the release comes back shortly)."""
+def _continue(job: Job, run: Run, delay: int = 0) -> None:
+    """Suspends, sends the continuation (`delay` seconds later), then releases the
+    lease with the next sequence (a continuation arriving before the release comes back
+    shortly)."""
     state = run.suspend()
-    queue.send(job.id, job.seq + 1)
+    queue.send(job.id, job.seq + 1, delay)
     _save(job, checkpoint=state, lease_id=None, lease_until=None, seq=job.seq + 1)
 
 
@@ -182,11 +187,23 @@ def _complete(job: Job, kind: Kind, processed: int, result: dict[str, Any]) -> N
         "processed_rows": processed, "total_rows": processed, "checkpoint": None,
         "lease_id": None, "lease_until": None}
     try:
-        repo.write(job, events=kind.events(replace(job, **final)), **final)
+        done = repo.write(job, events=kind.events(replace(job, **final)), **final)
     except LostRace:
         current = repo.get(job.id)  # cancelled as it finished: its output goes too
         if current is not None and current.status == CANCELLED and current.cleanup:
             clean(current)
+        return
+    _finished(kind, done)
+
+
+def _finished(kind: Kind, job: Job) -> None:
+    """The kind's word after the final status (a job waiting on this one is told)."""
+    try:
+        kind.finished(job)
+    except Exception:  # noqa: BLE001 - the waiting job's own polling still finds out
+        from chalicelib.core.logging import get_logger
+
+        get_logger().exception("job finished hook failed", extra={"jobId": job.id})
 
 
 def fail(job: Job, code: str, message: str) -> Job | None:
@@ -195,6 +212,7 @@ def fail(job: Job, code: str, message: str) -> Job | None:
     kind = kinds.of(job)
     kind.cleanup(job)
     error = {"code": code, "message": message, "at": clock.iso()}
+    wrote: list[Job] = []
 
     def attempt() -> Job | None:
         current = repo.get(job.id)
@@ -205,9 +223,14 @@ def fail(job: Job, code: str, message: str) -> Job | None:
         final: dict[str, Any] = {
             "status": FAILED, "finished_at": clock.iso(), "errors": [*current.errors, error],
             "checkpoint": None, "cleanup": False, "lease_id": None, "lease_until": None}
-        return repo.write(current, events=kind.events(replace(current, **final)), **final)
+        wrote[:] = [repo.write(current, events=kind.events(replace(current, **final)),
+                               **final)]
+        return wrote[0]
 
-    return optimistic.retry(attempt)
+    failed = optimistic.retry(attempt)
+    if wrote:
+        _finished(kind, wrote[0])
+    return failed
 
 
 def clean(job: Job) -> Job | None:

@@ -8,6 +8,8 @@ the Lambda knows every kind). The engine drives a Run, one invocation at a time:
     step = run.step()          # one page of work
     ... step.checkpoint: a resumable point, saved before the next step
     ... step.done: finished, with step.result
+    ... step.wait: nothing to do before other work ends (another job's): the engine
+        saves the step and the job comes back in that many seconds
     state = run.suspend()      # time is short: a checkpoint right here
 
 A checkpoint must resume without repeating output: what was produced before it is kept
@@ -41,6 +43,7 @@ class Step:
     done: bool = False
     result: dict[str, Any] | None = None
     total: int | None = None                 # rows in all, once known
+    wait: int | None = None                  # seconds until the job should come back
 
 
 class Run(ABC):
@@ -70,6 +73,11 @@ class Kind(ABC):
     def events(self, job: Job) -> list[dict[str, Any]]:
         """Outbox events to write with the job's final status (completed or failed)."""
         return []
+
+    def finished(self, job: Job) -> None:
+        """After the job's final status (completed or failed) is written: a job that
+        another waits on tells it here. Errors are logged, not raised."""
+        return None
 
 
 KINDS: dict[str, Kind] = {}

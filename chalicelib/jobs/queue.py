@@ -26,9 +26,16 @@ class JobMessage(BaseModel):
         return json.dumps({"jobId": self.job_id, "seq": self.seq})
 
 
-def send(job_id: str, seq: int) -> None:
+MAX_DELAY = 900  # SQS's longest DelaySeconds
+
+
+def send(job_id: str, seq: int, delay: int = 0) -> None:
+    """The job's message; with `delay`, delivered that many seconds later (at most
+    MAX_DELAY)."""
+    extra = {"DelaySeconds": max(0, min(int(delay), MAX_DELAY))} if delay else {}
     aws.client("sqs").send_message(QueueUrl=aws.queue_url("jobs"),
-                                   MessageBody=JobMessage(job_id=job_id, seq=seq).body())
+                                   MessageBody=JobMessage(job_id=job_id, seq=seq).body(),
+                                   **extra)
 
 
 def come_back_in(receipt_handle: str, seconds: int) -> None:

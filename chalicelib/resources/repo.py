@@ -128,6 +128,33 @@ def page(res: Resource, ns: str, *, by_sort2: bool, cursor: str | None, limit: i
     return [record_of(i) for i in items], next_cursor
 
 
+
+def segment_page(res: Resource, ns: str, *, segment: int, segments: int,
+                 start: dict[str, Any] | None, limit: int,
+                 created_between: tuple[str, str] | None,
+                 keep: Callable[[dict[str, Any]], bool] | None
+                 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of a parallel Scan's `segment` (of `segments`) keeping this resource's
+    records of this namespace (its listing key, and the createdAt range, as the Scan's
+    filter; `keep` after reading), in no order, and the key to go on from (None: the
+    segment's end). `limit` bounds the items read, not those kept."""
+    from boto3.dynamodb.conditions import Attr
+
+    cond: Any = Attr("GSI2PK").eq(f"{res.kind}#{ns}")
+    if created_between:
+        lo, hi = created_between
+        cond = cond & Attr("GSI2SK").between(lo, hi)
+    kwargs: dict[str, Any] = {"Segment": segment, "TotalSegments": segments,
+                              "FilterExpression": cond, "Limit": limit}
+    if start:
+        kwargs["ExclusiveStartKey"] = start
+    resp = store.table().scan(**kwargs)
+    items = [store.plain(i) for i in resp.get("Items", [])]
+    kept = [record_of(i) for i in items
+            if not store.expired(i) and (keep is None or keep(i))]
+    after = resp.get("LastEvaluatedKey")
+    return kept, (store.plain(after) if after else None)
+
 def linked_ids(parent: Resource, ns: str, parent_id: str, child: Resource) -> Iterator[str]:
     """The ids of the children linked to this parent (`link_ops`), 100 read at a time."""
     for link in store.query_all(_pk(parent, ns, parent_id), sk_prefix=f"{child.kind}#",

@@ -8,21 +8,23 @@ object and records that instead. Resuming from a checkpoint therefore produces e
 the bytes that follow it: a worker that died after uploading part N but before its
 checkpoint was saved uploads part N again, which replaces it. Small exports (one part)
 are a single PutObject. The data dictionary goes beside the file as a sidecar JSON (and,
-in XLSX, as the workbook's second sheet).
+in XLSX, as the workbook's second sheet). A large export of a resource fans out over
+parallel Scan segments instead (fanout.py), decided before its first checkpoint.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.core import clock
 from chalicelib.exchange.exports import (
     events,
+    fanout,
     platform,  # noqa: F401 - registers the platform's data (deliveries, logs)
     sources,
     storage,
     subject,  # noqa: F401 - registers the data subject's export
 )
+from chalicelib.exchange.exports.assemble import file_result
 from chalicelib.jobs import kinds
 from chalicelib.jobs.kinds import JobFailed, Kind, Run, Step
 from chalicelib.jobs.model import Job
@@ -103,8 +105,6 @@ class ExportRun(Run):
                 "parts": self.parts, "seq": self.seq, "carry": carry}
 
     def _finish(self) -> Step:
-        from chalicelib.exchange.formats import sidecar
-
         self.buffer += self.writer.finish()
         if self.upload_id is None:
             storage.put(self.key, bytes(self.buffer), self.media)
@@ -118,22 +118,11 @@ class ExportRun(Run):
                     and storage.size_of(self.key) is None:
                 raise JobFailed("INTERNAL_ERROR", "The file's upload was lost; run the "
                                 "export again.")
-        rows, size = self.writer.rows, self.writer.size
-        finished = clock.now()
-        dictionary = sidecar(self.fields, entity=self.entity, format=self.format, extra={
-            "exportId": self.job.id, "rows": rows, "generatedAt": clock.iso(finished),
-            "filters": self.job.params.get("filters") or {}, **self.source.about()})
-        storage.put(storage.dictionary_key(self.job.id, self.entity), dictionary,
-                    "application/json")
+        rows = self.writer.rows
+        result = file_result(self.job, self.source, self.format, rows=rows,
+                             size=self.writer.size, parts=self.parts)
         storage.remove(storage.folder(self.job.id) + "carry/")
-        stem = f"{self.entity}-{self.job.id}"
-        return Step(rows, done=True, result={
-            "rows": rows, "bytes": size, "parts": self.parts,
-            "file": {"name": f"{stem}.{extension(self.format)}", "contentType": self.media,
-                     "bytes": size},
-            "dictionary": {"name": f"{stem}.dictionary.json",
-                           "contentType": "application/json", "bytes": len(dictionary)},
-            "expiresAt": clock.iso(finished + storage.RETENTION_DAYS * 86400)})
+        return Step(rows, done=True, result=result)
 
 
 class ExportKind(Kind):
@@ -143,9 +132,15 @@ class ExportKind(Kind):
         return sources.find(str(job.params.get("entity"))).required_scopes(job)
 
     def start(self, job: Job) -> Run:
-        return ExportRun(job)  # a declaration or fields changed under it: the engine fails it
+        # A declaration or fields changed under it: the engine fails it.
+        point = job.checkpoint
+        if point is not None:
+            return fanout.FanoutRun(job) if "fanout" in point else ExportRun(job)
+        segments = fanout.wanted(job)  # decided once, before the first checkpoint
+        return fanout.FanoutRun(job, segments) if segments else ExportRun(job)
 
     def cleanup(self, job: Job) -> None:
+        fanout.stop(job)  # a fanned-out export's segments first: they write chunks
         storage.remove(storage.folder(job.id))
 
     def events(self, job: Job) -> list[dict[str, Any]]:

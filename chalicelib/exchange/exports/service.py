@@ -122,8 +122,8 @@ def present(job: Job, version: str = "v1") -> dict[str, Any]:
     links = {"self": base, "status": f"{base}/status"}
     shown: dict[str, Any] | None = None
     if result is not None:
-        shown = {k: result[k] for k in ("file", "dictionary", "expiresAt", "filesDeletedAt")
-                 if k in result}
+        shown = {k: result[k] for k in ("file", "dictionary", "expiresAt", "filesDeletedAt",
+                                        "rowOrder", "segments") if k in result}
         if job.status == COMPLETED and not result.get("filesDeletedAt"):
             links.update(download=f"{base}/download", dictionary=f"{base}/dictionary")
     return {

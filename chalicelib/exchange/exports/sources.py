@@ -219,6 +219,15 @@ class ResourceSource(Source):
                                    created_between=self.between, keep=self.keep)
         return self.rows(records), after
 
+    def segment_page(self, segment: int, segments: int, start: dict[str, Any] | None,
+                     limit: int) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Rows of one parallel Scan page of `segment` (of `segments`), in no order, and
+        the key after it (None: the segment's end); `limit` items of the table read."""
+        records, after = repo.segment_page(self.res, self.ns, segment=segment,
+                                           segments=segments, start=start, limit=limit,
+                                           created_between=self.between, keep=self.keep)
+        return self.rows(records), after
+
     def rows(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Records as read, as the rows the writer takes."""
         names, money, nested, present = self.names, self.money, self.nested, self.res.present

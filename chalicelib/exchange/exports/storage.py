@@ -3,6 +3,7 @@
   exports/<job id>/<entity>.<ext>                the file
   exports/<job id>/<entity>.dictionary.json      its data dictionary (sidecar)
   exports/<job id>/carry/<seq>                   bytes held over between invocations
+  exports/<job id>/chunks/<segment>/<n>          a fanned-out export's segment output
 
 The bucket's lifecycle rule (infra/template.py) deletes everything under exports/ after
 RETENTION_DAYS and aborts multipart uploads left incomplete for a day.
@@ -46,6 +47,23 @@ def carry_key(job_id: str, seq: int) -> str:
     return f"{folder(job_id)}carry/{seq:06d}"
 
 
+def chunks_folder(job_id: str) -> str:
+    return f"{folder(job_id)}chunks/"
+
+
+def chunk_key(job_id: str, segment: int, number: int) -> str:
+    """Zero-padded: the keys' order is the file's (segment by segment, chunk by chunk)."""
+    return f"{chunks_folder(job_id)}{segment:03d}/{number:06d}"
+
+
+def listed(prefix: str, after: str | None, limit: int) -> list[tuple[str, int]]:
+    """Up to `limit` (at most 1000) objects under `prefix` after key `after`, in key
+    order, with their sizes."""
+    extra = {"StartAfter": after} if after else {}
+    page = _s3().list_objects_v2(Bucket=_bucket(), Prefix=prefix, MaxKeys=limit, **extra)
+    return [(o["Key"], int(o["Size"])) for o in page.get("Contents", [])]
+
+
 def put(key: str, data: bytes, content_type: str) -> None:
     _s3().put_object(Bucket=_bucket(), Key=key, Body=data, ContentType=content_type)
 
@@ -79,6 +97,22 @@ def upload_part(key: str, upload_id: str, number: int, data: bytes) -> bool:
     try:
         _s3().upload_part(Bucket=_bucket(), Key=key, UploadId=upload_id, PartNumber=number,
                           Body=data)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+            return False
+        raise
+    return True
+
+
+def copy_part(key: str, upload_id: str, number: int, source: str) -> bool:
+    """Part `number` copied from the object `source` by S3 itself (UploadPartCopy: the
+    bytes never pass through the function); False if the upload is gone."""
+    from botocore.exceptions import ClientError
+
+    bucket = _bucket()
+    try:
+        _s3().upload_part_copy(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                               CopySource={"Bucket": bucket, "Key": source})
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
             return False
