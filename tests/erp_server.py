@@ -1,6 +1,7 @@
 """A local HTTP server playing a paginated ERP, for the sync tests and bench.
 
 GET  /api/items?cursor=&limit=      cursor pages: {"data": {"items": [...]}, "meta": {"next"}}
+     (both: &updatedSince=<RFC 3339 UTC> keeps the items modified since)
 GET  /api/pages?page=&pageSize=     page-number pages: {"results": [...]}
 POST /oauth/token                   client credentials (HTTP Basic): {access_token, ...}
 POST|PUT /api/push/...              a push receiver: records what it got
@@ -102,6 +103,8 @@ def _handler(erp: Erp) -> type[BaseHTTPRequestHandler]:
                 return self._answer(401, self._echo())
             with erp.lock:
                 items = sorted(erp.items, key=lambda i: str(i.get("itemNumber", "")))
+            if query.get("updatedSince"):  # RFC 3339 UTC: compared as text
+                items = [i for i in items if str(i.get("modified")) >= query["updatedSince"]]
             if parts.path == "/api/items":
                 start = int(query.get("cursor") or 0)
                 size = int(query.get("limit") or erp.page_size)

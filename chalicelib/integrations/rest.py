@@ -5,8 +5,11 @@ Config (public):
     baseUrl                 https://erp.example.com/api
     resource                products | customers | inventory | ... (the sync's target)
     pull: {path, pagination: cursor|page|none, cursorParam, cursorField, pageParam,
-           pageSizeParam, pageSize, firstPage, itemsField, query}
+           pageSizeParam, pageSize, firstPage, itemsField, query,
+           since: {param, format: iso|unix|unix_ms, overlapSeconds}}   (incremental
+                            pulls: sync_service.py keeps the mark)
     mapping                 {ourField: "theirField" or "dotted.path"}
+                            (resource and mapping: required unless push-only)
     naturalKey              our field the upsert matches on (default: the resource's)
     updatedAtField          their last-modified time (dotted path): conflicts by it
     sourceOfTruth           our fields the remote always wins
@@ -146,12 +149,17 @@ class RestConnector(ConnectorType):
         return TestResult(True, f"GET {path} answered {answer.status}.",
                           {"status": answer.status})
 
-    def pull(self, connection: Connection, cursor: str | None) -> Page:
+    def pull(self, connection: Connection, cursor: str | None,
+             since: float | None = None) -> Page:
+        """One page; `since` (epoch seconds), when the pull has `since` configured, goes
+        as its parameter on every page (an incremental run)."""
         cfg = self.config(connection)
         pull = cfg.pull
         if pull is None:
             raise Unsupported("This connection has no pull configured.")
         params = dict(pull.query)
+        if pull.since is not None and since is not None:
+            params[pull.since.param] = since_value(since, pull.since.format)
         number = int(cursor) if pull.pagination == "page" and cursor else pull.first_page
         if pull.pagination == "cursor" and cursor:
             params[pull.cursor_param] = cursor
@@ -187,9 +195,8 @@ class RestConnector(ConnectorType):
         return Page(items, following)
 
     def map_in(self, connection: Connection, record: dict[str, Any]) -> dict[str, Any]:
-        cfg = self.config(connection)
         out: dict[str, Any] = {}
-        for ours, theirs in cfg.mapping.items():
+        for ours, theirs in self._mapping(connection).items():
             value = dig(record, theirs)
             if value is not None or _present(record, theirs):
                 out[ours] = value
@@ -197,10 +204,16 @@ class RestConnector(ConnectorType):
 
     def map_out(self, connection: Connection, record: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for ours, theirs in self.config(connection).mapping.items():
+        for ours, theirs in self._mapping(connection).items():
             if ours in record:
                 _place(out, theirs, record[ours])
         return out
+
+    def _mapping(self, connection: Connection) -> dict[str, str]:
+        mapping = self.config(connection).mapping
+        if mapping is None:
+            raise Unsupported("This connection has no mapping (it pushes events only).")
+        return mapping
 
     def updated_at(self, connection: Connection, record: dict[str, Any]) -> float | None:
         """Their last-modified time of a record, as epoch seconds (None: not given or
@@ -326,6 +339,18 @@ class RestConnector(ConnectorType):
                               transient=False, status=answer.status)
         _cache_token(key, token, lifetime)
         return token
+
+
+def since_value(since: float, form: str) -> str:
+    """The since parameter's text: RFC 3339 UTC to the second (rounded down: a margin,
+    never a gap), epoch seconds or epoch milliseconds."""
+    if form == "unix":
+        return str(int(math.floor(since)))
+    if form == "unix_ms":
+        return str(int(math.floor(since * 1000)))
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(math.floor(since), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _present(record: dict[str, Any], path: str) -> bool:

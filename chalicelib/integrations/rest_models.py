@@ -22,6 +22,17 @@ class _Model(BaseModel):
                               extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
+class SinceConfig(_Model):
+    param: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\[\]-]+$",
+                       description="The query parameter taking the time, e.g. updatedSince.")
+    format: Literal["iso", "unix", "unix_ms"] = Field("iso", description=(
+        "iso: RFC 3339 UTC (2026-01-31T12:00:00Z); unix: epoch seconds; unix_ms: epoch "
+        "milliseconds."))
+    overlap_seconds: int = Field(300, ge=0, le=86_400, description=(
+        "Seconds before the last completed run's start the pull begins again (clock "
+        "skew, writes in flight); records re-read unchanged write nothing."))
+
+
 class PullConfig(_Model):
     path: str = Field(min_length=1, max_length=1000, pattern=r"^/[^\s#?]*$",
                       description="Path under baseUrl, e.g. /v1/items.")
@@ -43,6 +54,23 @@ class PullConfig(_Model):
     query: dict[str, str] = Field(default_factory=dict, max_length=20,
                                   description="Fixed query parameters (not secrets: "
                                   "the config is presented).")
+    since: SinceConfig | None = Field(None, description=(
+        "Incremental pulls: once a run of this connection has completed, every page "
+        "request carries `param` = that run's start minus `overlapSeconds` (our clock), "
+        "so only what changed since is pulled; POST /sync {\"full\": true} pulls "
+        "everything. Absent: every sync pulls the whole collection."))
+
+    @model_validator(mode="after")
+    def _since_param_free(self) -> PullConfig:
+        if self.since is None:
+            return self
+        taken = {*self.query, self.cursor_param if self.pagination == "cursor" else "",
+                 *((self.page_param, self.page_size_param or "")
+                   if self.pagination == "page" else ())}
+        if self.since.param in taken:
+            raise ValueError(f"since.param {self.since.param!r} is already a query "
+                             "parameter of the pull")
+        return self
 
 
 class PushConfig(_Model):
@@ -64,11 +92,14 @@ class ScheduleConfig(_Model):
 class RestConfig(_Model):
     base_url: str = Field(max_length=2048, pattern=r"^https?://",
                           description="http(s) URL; every call passes the SSRF guard.")
-    resource: str = Field(min_length=1, max_length=50, description=(
-        "Our resource the records are synced into: products, customers, inventory."))
+    resource: str | None = Field(None, min_length=1, max_length=50, description=(
+        "Our resource the records are synced into: products, customers, inventory. "
+        "Required with pull (and with mapping); a push-only connection needs none."))
     pull: PullConfig | None = None
-    mapping: dict[str, Annotated[str, Field(max_length=200, pattern=_PATH)]] = Field(
-        min_length=1, max_length=100, description="Our field -> their field (dotted path).")
+    mapping: dict[str, Annotated[str, Field(max_length=200, pattern=_PATH)]] | None = Field(
+        None, min_length=1, max_length=100, description=(
+            "Our field -> their field (dotted path). Required with pull (and with "
+            "resource); a push-only connection (push, no pull) needs none."))
     natural_key: str | None = Field(None, max_length=100, description=(
         "Our field the upsert matches records on (default: the resource's own: sku, "
         "email)."))
@@ -83,9 +114,11 @@ class RestConfig(_Model):
 
     @field_validator("resource")
     @classmethod
-    def _known(cls, value: str) -> str:
+    def _known(cls, value: str | None) -> str | None:
         from chalicelib.resources.declaration import DECLARED
 
+        if value is None:
+            return None
         res = DECLARED.get(value)
         if res is None:
             raise ValueError(f"one of {', '.join(DECLARED)}")
@@ -97,6 +130,20 @@ class RestConfig(_Model):
     def _fields(self) -> RestConfig:
         from chalicelib.resources.declaration import DECLARED
 
+        if self.resource is None or self.mapping is None:
+            # Only a push-only connection (push, no pull) goes without them: a pull, or
+            # a connection with neither, syncs records and needs both.
+            if self.pull is not None or self.push is None:
+                missing = [n for n, v in (("resource", self.resource),
+                                          ("mapping", self.mapping)) if v is None]
+                raise ValueError(f"{' and '.join(missing)} required (a connection without "
+                                 "pull, with push, needs neither)")
+            if self.resource is not None or self.mapping is not None:
+                raise ValueError("resource and mapping go together")
+            if self.source_of_truth or self.natural_key or self.updated_at_field:
+                raise ValueError("sourceOfTruth, naturalKey and updatedAtField need "
+                                 "resource and mapping")
+            return self
         res = DECLARED[self.resource]
         ours = _fields_of(self.resource)
         unknown = sorted(set(self.mapping) - ours)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.core.lazy import on_first_call
 from chalicelib.http.context import RequestContext
@@ -20,6 +20,14 @@ _bytype = on_first_call("chalicelib.integrations.bytype")
 
 SCOPE = ("integrations:manage",)
 ONE = "/integrations/{integration_id}"
+
+
+class SyncBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    full: bool = Field(False, description=(
+        "true: a full resync, pulling every remote record even when the pull is "
+        "incremental (config.pull.since)."))
 
 
 class LogsQuery(PageQuery):
@@ -39,17 +47,21 @@ def _ref(ctx: RequestContext, integration_id: str) -> str:
     return str(_bytype().resolve(ctx.actor, integration_id))
 
 
-@api.route(f"{ONE}/sync", "POST", scopes=SCOPE, status=202, errors=(409,),
+@api.route(f"{ONE}/sync", "POST", scopes=SCOPE, status=202, errors=(409,), body=SyncBody,
            summary="Start a sync")
-def start_sync(ctx: RequestContext, integration_id: str) -> Reply:
+def start_sync(ctx: RequestContext, integration_id: str, body: SyncBody) -> Reply:
     """Pulls the remote's records page by page into the integration's resource, as a
     job: 202 with the run (`runId`, `status`); follow `GET /status`. Records are matched
     by the natural key (sku, email): new ones are created, changed ones updated (the
     newer side wins a field, unless the integration is the field's source of truth),
-    unchanged ones skipped; each write raises the resource's event. 409 while a sync of
-    this integration is running; 403 without the resource's write scope.
-    `/integrations/{type}/sync` syncs your one connection of that type."""
-    conn, job = _sync_service().start(ctx.actor, _ref(ctx, integration_id))
+    unchanged ones skipped; each write raises the resource's event. With
+    `config.pull.since`, a run after a completed one is incremental (only what changed
+    since that run's start, less the overlap, is pulled; `mode` and `since` in the run);
+    the optional body `{"full": true}` pulls everything. 409 while a sync of this
+    integration is running; 422 for a push-only integration (nothing to pull); 403
+    without the resource's write scope. `/integrations/{type}/sync` syncs your one
+    connection of that type."""
+    conn, job = _sync_service().start(ctx.actor, _ref(ctx, integration_id), full=body.full)
     data = _sync_service().present_run(conn, job, _version(ctx))
     return Reply({"data": data}, 202, {"Location": data["links"]["status"]})
 
@@ -57,10 +69,12 @@ def start_sync(ctx: RequestContext, integration_id: str) -> Reply:
 @api.route(f"{ONE}/status", scopes=SCOPE, summary="The latest sync run")
 def sync_status(ctx: RequestContext, integration_id: str) -> Reply:
     """The latest run: `status` (never | pending | running | completed | failed |
-    cancelled), `counts` {records, created, updated, skipped, failed}, `pages`, the
-    `error` of a failed run, and once completed the `consistency` check: count and
-    checksum of the remote's mapped records and of ours for the same keys, and the keys
-    that differ. `/integrations/{type}/status`: your one connection of that type."""
+    cancelled), `mode` (full | incremental) with `since` (the time an incremental run
+    pulled from) or `fullReason`, `counts` {records, created, updated, skipped, failed},
+    `pages`, the `error` of a failed run, and once completed the `consistency` check:
+    count and checksum of the remote's mapped records and of ours for the same keys, and
+    the keys that differ; its `scope` is `all`, or `pulled` for an incremental run (the
+    records it pulled only). `/integrations/{type}/status`: your one connection of that type."""
     return ok(_sync_service().status(ctx.actor, _ref(ctx, integration_id), _version(ctx)))
 
 

@@ -7,7 +7,7 @@ claim whose job is still pending or running answers 409.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import clock, ids
 from chalicelib.core.errors import Conflict, NotFound, Unprocessable
@@ -15,10 +15,13 @@ from chalicelib.core.principal import Principal
 from chalicelib.exchange import entities
 from chalicelib.integrations import service, sync_store
 from chalicelib.integrations.connector import Connection
-from chalicelib.integrations.sync import ID_PREFIX, connector_of
+from chalicelib.integrations.sync import ID_PREFIX, connector_of, fingerprint
 from chalicelib.jobs import repo as jobs_repo
 from chalicelib.jobs import service as jobs
 from chalicelib.jobs.model import ACTIVE, Job
+
+if TYPE_CHECKING:
+    from chalicelib.integrations.rest_models import RestConfig
 
 CLAIM_SECONDS = 60   # a claim whose job never got made stops blocking after this
 
@@ -35,7 +38,10 @@ def _running(latest: dict[str, Any] | None) -> str | None:
     return job.id if job is not None and job.status in ACTIVE else None
 
 
-def start(actor: Principal, connection_id: str) -> tuple[Connection, Job]:
+def start(actor: Principal, connection_id: str, full: bool = False
+          ) -> tuple[Connection, Job]:
+    """Starts a run: incremental when the pull has `since` and a run with this config
+    completed (unless `full`), else full."""
     conn = service.connection(actor, connection_id)
     kind = connector_of(conn)
     if conn.status != "active":
@@ -47,8 +53,10 @@ def start(actor: Principal, connection_id: str) -> tuple[Connection, Job]:
     except ValidationError:
         raise Unprocessable("The integration's config is no longer valid for its type.",
                             details=[{"field": "config", "message": "update it"}]) from None
-    if cfg.pull is None:
-        raise Unprocessable("This integration has no pull configured.",
+    if cfg.pull is None or cfg.resource is None:
+        what = "it only pushes events" if cfg.push is not None else "it has no pull"
+        raise Unprocessable(f"This integration cannot sync: {what}. A sync pulls records, "
+                            "and needs config.pull with resource and mapping.",
                             details=[{"field": "config.pull", "message": "required to sync"}])
     entities.require(actor, cfg.resource, "write", "Syncing into")
     latest = sync_store.latest(conn.id)
@@ -57,16 +65,35 @@ def start(actor: Principal, connection_id: str) -> tuple[Connection, Job]:
         raise Conflict(f"A sync of this integration is running ({running}); wait for it "
                        "to finish.", details=[{"field": "integrationId",
                                                "message": "sync running"}])
+    params = {"connectionId": conn.id, "resource": cfg.resource,
+              **_mode(cfg, latest, full)}
     token = ids.random_b32(16)
     sync_store.claim(conn.id, latest, token)
     try:
-        job = jobs.submit(actor, "sync", ID_PREFIX, {"connectionId": conn.id,
-                                                     "resource": cfg.resource})
+        job = jobs.submit(actor, "sync", ID_PREFIX, params)
     except Exception:
         sync_store.settle(conn.id, token, None)
         raise
     sync_store.settle(conn.id, token, job.id)
     return conn, job
+
+
+def _mode(cfg: RestConfig, latest: dict[str, Any] | None, full: bool) -> dict[str, Any]:
+    """The run's mode, its `since` (ISO; the mark minus the overlap) and, when full
+    though the pull is incremental, why."""
+    since_cfg = cfg.pull.since if cfg.pull else None
+    base = {"mode": "full", "config": fingerprint(cfg)}
+    if since_cfg is None:
+        return base
+    if full:
+        return {**base, "fullReason": "requested"}
+    mark = sync_store.mark(latest, base["config"])
+    if mark is None:
+        reason = ("no completed run yet" if not (latest or {}).get("markAt")
+                  else "the pull's config changed since the last completed run")
+        return {**base, "fullReason": reason}
+    since = clock.parse_iso(mark) - since_cfg.overlap_seconds
+    return {**base, "mode": "incremental", "since": clock.iso(since)}
 
 
 def _run_of(conn: Connection, run_id: str | None) -> Job | None:
@@ -95,6 +122,9 @@ def present_run(conn: Connection, job: Job | None, version: str = "v1") -> dict[
         "finishedAt": job.finished_at, "pages": int(point.get("pages", point.get("page", 0))),
         "counts": counts, "consistency": (job.result or {}).get("consistency"),
         "logTruncated": bool(point.get("logTruncated")),
+        "mode": job.params.get("mode", "full"), "since": job.params.get("since"),
+        **({"fullReason": job.params["fullReason"]} if job.params.get("fullReason")
+           else {}),
         "error": job.errors[-1] if job.errors else None,
         "links": {"status": f"{base}/status", "logs": f"{base}/logs?runId={job.id}"}}
     return out

@@ -2,7 +2,10 @@
 
   PK = INTEGRATION#<id>, SK = SYNC
       jobId (the latest run, or "claim:<token>" while one is being started), claimedAt,
-      version (bumped by each claim: two starts cannot both win)
+      version (bumped by each claim: two starts cannot both win),
+      markAt, markRun, markConfig (the high-water mark of incremental pulls: the start
+      of the latest completed run, its id, and its config's fingerprint; kept by
+      claims, moved only by a completed run)
   PK = INTEGRATION#<id>, SK = SYNCLOG#<jobId>#<page:06d>#<index:05d>
       runId, recordKey, action (created | updated | skipped | failed), reason, fields,
       at, ttl (LOG_DAYS)
@@ -39,13 +42,18 @@ def claim(connection_id: str, seen: dict[str, Any] | None, token: str) -> None:
     from botocore.exceptions import ClientError
 
     version = int(seen["version"]) if seen else 0
-    item = {"PK": _pk(connection_id), "SK": SK, "jobId": CLAIM + token,
-            "claimedAt": clock.now_int(), "version": version + 1}
-    cond: dict[str, Any] = ({"ConditionExpression": "attribute_not_exists(PK)"} if seen is None
-                            else {"ConditionExpression": "version = :v",
-                                  "ExpressionAttributeValues": {":v": version}})
+    values: dict[str, Any] = {":j": CLAIM + token, ":at": clock.now_int(),
+                              ":next": version + 1}
+    if seen is not None:
+        values[":v"] = version
     try:
-        store.table().put_item(Item=item, **cond)
+        # An update, not a put: the mark (markAt...) stays.
+        store.table().update_item(
+            Key={"PK": _pk(connection_id), "SK": SK},
+            UpdateExpression="SET jobId = :j, claimedAt = :at, version = :next",
+            ConditionExpression=("attribute_not_exists(PK)" if seen is None
+                                 else "version = :v"),
+            ExpressionAttributeValues=values)
     except ClientError as exc:
         if store.is_condition_failure(exc):
             raise Conflict("A sync of this integration is already starting.") from None
@@ -66,6 +74,30 @@ def settle(connection_id: str, token: str, job_id: str | None) -> None:
                 Key=key, UpdateExpression="SET jobId = :j",
                 ConditionExpression="jobId = :t",
                 ExpressionAttributeValues={":t": CLAIM + token, ":j": job_id})
+    except ClientError as exc:
+        if not store.is_condition_failure(exc):
+            raise
+
+
+def mark(latest: dict[str, Any] | None, fingerprint: str) -> str | None:
+    """The start (ISO) of the latest completed run, if it ran with this config."""
+    if not latest or not latest.get("markAt") or latest.get("markConfig") != fingerprint:
+        return None
+    return str(latest["markAt"])
+
+
+def move_mark(connection_id: str, run_id: str, started_at: str, fingerprint: str) -> None:
+    """A run completed: its start becomes the mark (never moved back; a deleted
+    connection's item is not made again)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        store.table().update_item(
+            Key={"PK": _pk(connection_id), "SK": SK},
+            UpdateExpression="SET markAt = :m, markRun = :r, markConfig = :c",
+            ConditionExpression="attribute_exists(PK) AND (attribute_not_exists(markAt) "
+                                "OR markAt < :m)",
+            ExpressionAttributeValues={":m": started_at, ":r": run_id, ":c": fingerprint})
     except ClientError as exc:
         if not store.is_condition_failure(exc):
             raise
