@@ -1,7 +1,8 @@
 """Create every resource of infra/ in the emulator, from the same template that deploys.
 
 moto's CloudFormation creates the table (GSIs, stream), queues (redrive), bucket and
-secret; it does not apply a table's TTL specification, so that is set by API after.
+secret; it does not apply a table's TTL specification or its point-in-time recovery (a
+full-table export needs it), so those are set by API after.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ def provision(stage: str) -> dict[str, Any]:
             aws.client("dynamodb").update_time_to_live(
                 TableName=props["TableName"],
                 TimeToLiveSpecification=props["TimeToLiveSpecification"])
+        pitr = props.get("PointInTimeRecoverySpecification") or {}
+        if resource["Type"] == "AWS::DynamoDB::Table" and pitr.get("PointInTimeRecoveryEnabled"):
+            aws.client("dynamodb").update_continuous_backups(
+                TableName=props["TableName"],
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
         if resource["Type"] == "AWS::SecretsManager::Secret" and "SecretString" in props:
             _ensure_secret(props["Name"], props.get("SecretString", "{}"))
     return template

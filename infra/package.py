@@ -128,9 +128,11 @@ def _statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
                    "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
                    "dynamodb:CreateBackup", "dynamodb:DescribeBackup",
                    "dynamodb:ListBackups", "dynamodb:DeleteBackup",
-                   "dynamodb:RestoreTableFromBackup", "dynamodb:DescribeContinuousBackups"],
+                   "dynamodb:RestoreTableFromBackup", "dynamodb:DescribeContinuousBackups",
+                   "dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport"],
                   [arn, {"Fn::Sub": f"${{{logical}.Arn}}/index/*"},
-                   {"Fn::Sub": f"${{{logical}.Arn}}/backup/*"}])
+                   {"Fn::Sub": f"${{{logical}.Arn}}/backup/*"},
+                   {"Fn::Sub": f"${{{logical}.Arn}}/export/*"}])
             allow(["dynamodb:DescribeStream", "dynamodb:GetRecords",
                    "dynamodb:GetShardIterator", "dynamodb:ListStreams"],
                   [{"Fn::Sub": f"${{{logical}.Arn}}/stream/*"}])
@@ -140,7 +142,8 @@ def _statements(resources: dict[str, Any]) -> list[dict[str, Any]]:
                    "sqs:GetQueueUrl"], [arn])
         elif kind == "AWS::S3::Bucket":
             allow(["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket",
-                   "s3:AbortMultipartUpload"],
+                   "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts",
+                   "s3:ListBucketMultipartUploads", "s3:PutObjectAcl"],
                   [arn, {"Fn::Sub": f"${{{logical}.Arn}}/*"}])
         elif kind == "AWS::SecretsManager::Secret":
             allow(["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret",

@@ -68,11 +68,11 @@ class Settings(BaseModel):
     # "bucket/prefix/" ({owner} in the prefix: each owner's own part). Empty: none.
     integration_s3_buckets: tuple[str, ...] = ()
     # A resource export estimated above this many rows (csv, json, ndjson, xml) runs as
-    # this many parallel Scan segments, each its own job (exports/fanout.py); the
-    # export's job checks on them every poll seconds (and when one finishes).
+    # this many parallel Scan segments, each its own job (exports/fanout.py). An export
+    # waiting on others' work (its segments, DynamoDB's export) looks every poll seconds.
     export_fanout_rows: int = Field(500_000, ge=1)
     export_fanout_segments: int = Field(8, ge=2, le=32)
-    export_fanout_poll_seconds: int = Field(20, ge=0, le=900)
+    export_poll_seconds: int = Field(20, ge=0, le=900)
     tiers: dict[str, int] = Field(
         default_factory=lambda: {"free": 100, "pro": 1000, "enterprise": 10000})
 

@@ -12,7 +12,7 @@ of the resource's own listing reads less per function than each segment would.
 
 The export's own job then: spawns its N segment jobs (ids derived from its own, written
 only if absent: a repeated spawn adds none), waits (a step that asks to come back in
-`export_fanout_poll_seconds`; a segment that ends also wakes it), sums their rows as its
+`export_poll_seconds`; a segment that ends also wakes it), sums their rows as its
 progress, fails if one failed (the others cancelled, all output removed), and once all
 completed assembles the file (assemble.py). Rows come segment by segment, not in
 createdAt order: the result and the data dictionary say `rowOrder: unordered`.
@@ -149,7 +149,7 @@ class FanoutRun(Run):
         return point
 
     def _poll(self) -> int:
-        return get_settings().export_fanout_poll_seconds
+        return get_settings().export_poll_seconds
 
     def _segments_done(self) -> int | None:
         """The rows of all segments once all completed (None: some still run); a

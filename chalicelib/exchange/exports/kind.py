@@ -19,6 +19,7 @@ from typing import Any
 from chalicelib.exchange.exports import (
     events,
     fanout,
+    native,
     platform,  # noqa: F401 - registers the platform's data (deliveries, logs)
     sources,
     storage,
@@ -134,6 +135,8 @@ class ExportKind(Kind):
     def start(self, job: Job) -> Run:
         # A declaration or fields changed under it: the engine fails it.
         point = job.checkpoint
+        if job.params.get("entity") == native.NAME:
+            return native.NativeRun(job)
         if point is not None:
             return fanout.FanoutRun(job) if "fanout" in point else ExportRun(job)
         segments = fanout.wanted(job)  # decided once, before the first checkpoint

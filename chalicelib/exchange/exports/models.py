@@ -9,7 +9,7 @@ from pydantic import AliasChoices, Field, field_validator
 from chalicelib.http.models import Body, PageQuery
 from chalicelib.jobs.model import STATUSES
 
-Format = Literal["csv", "json", "ndjson", "xlsx", "xml"]
+Format = Literal["csv", "json", "ndjson", "xlsx", "xml", "dynamodb_json"]
 FilterValue = str | int | float | bool | list[str | int | float]
 
 
@@ -26,7 +26,10 @@ class CreateExport(Body):
                                     "platform's data: webhook_deliveries, access_logs, "
                                     "audit_logs. `type` is taken too (the Ayurveda "
                                     "brief's name).")
-    format: Format = Field("csv", description="csv | json | ndjson | xlsx | xml.")
+    format: Format = Field("csv", description="csv | json | ndjson | xlsx | xml; "
+                                              "dynamodb_json: entity `table` only (an "
+                                              "admin's full-table dump by DynamoDB's "
+                                              "export to S3).")
     fields: list[str] | None = Field(
         None, min_length=1, max_length=100, examples=[["id", "sku", "name", "price"]],
         description="The fields to export, in this order (default: all). An unknown field "

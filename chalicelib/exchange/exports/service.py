@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.core import clock
-from chalicelib.core.errors import Conflict
+from chalicelib.core.errors import Conflict, Unprocessable
 from chalicelib.core.principal import Principal
 from chalicelib.events import audit
 from chalicelib.exchange.exports import kind as export_kind
-from chalicelib.exchange.exports import sources, storage, subject
+from chalicelib.exchange.exports import native, sources, storage, subject
 from chalicelib.exchange.exports.models import CreateExport, ListExports
 from chalicelib.jobs import repo as job_repo
 from chalicelib.jobs import service as jobs
@@ -33,7 +33,12 @@ def create(actor: Principal, body: CreateExport) -> Job:
 def checked_params(actor: Principal, body: CreateExport) -> dict[str, Any]:
     """The job's params of an export the actor may run (403 without the entity's read
     scope, 422 naming an unknown field or filter); schedules store these too."""
-    return sources.find(body.entity).params(actor, body)
+    exportable = sources.find(body.entity)
+    if body.format == native.FORMAT and not isinstance(exportable, native.TableExportable):
+        raise Unprocessable(f"Format {native.FORMAT} is for entity {native.NAME} only.",
+                            details=[{"field": "format", "message": "one of csv, json, "
+                                      "ndjson, xlsx, xml"}])
+    return exportable.params(actor, body)
 
 
 def create_subject(actor: Principal, customer_id: str) -> Job:
@@ -84,6 +89,11 @@ def download(actor: Principal, export_id: str, what: str = "file") -> dict[str, 
     now = clock.now()
     if clock.parse_iso(str(result["expiresAt"])) <= now:
         raise Conflict("The export's files have expired; run the export again.")
+    if entity == native.NAME:  # DynamoDB's files: a link to each, the manifest first
+        if what == "dictionary":
+            raise Conflict("A full-table export has no data dictionary; DynamoDB's "
+                           "manifest is among its files.")
+        return {**native.links(job), "expiresAt": clock.iso(now + storage.LINK_SECONDS)}
     fmt = str(job.params["format"])
     if what == "dictionary":
         key, meta = storage.dictionary_key(job.id, entity), result["dictionary"]
@@ -123,7 +133,10 @@ def present(job: Job, version: str = "v1") -> dict[str, Any]:
     shown: dict[str, Any] | None = None
     if result is not None:
         shown = {k: result[k] for k in ("file", "dictionary", "expiresAt", "filesDeletedAt",
-                                        "rowOrder", "segments") if k in result}
+                                        "rowOrder", "segments", "exportTime") if k in result}
+        if "files" in result:  # a full-table export's (native.py), without their keys
+            shown["files"] = [{k: f[k] for k in ("name", "kind", "bytes")}
+                              for f in result["files"]]
         if job.status == COMPLETED and not result.get("filesDeletedAt"):
             links.update(download=f"{base}/download", dictionary=f"{base}/dictionary")
     return {
