@@ -34,14 +34,14 @@ class CustomerUpdate(ChangeBody):
 
 
 class Customer(Out):
-    id: str
+    id: str = Field(description="The customer's id (cus_...).")
     email: str | None = Field(None, description="Absent once erased.")
     name: str = Field(description=f"{ERASED!r} once erased.")
-    phone: str | None = None
+    phone: str | None = Field(None, description="Phone number as given; absent once erased.")
     status: str = Field(description="active | erased")
     created_at: str
     updated_at: str
-    erased_at: str | None = None
+    erased_at: str | None = Field(None, description="When its personal data was erased.")
 
 
 class CustomerErased(Out):

@@ -43,11 +43,12 @@ class Quantity(Body):
 
 class Stock(Out):
     id: str = Field(description="The sku.")
-    sku: str
-    quantity: int
-    reserved: int
-    available: int
-    low_stock_threshold: int | None = None
+    sku: str = Field(description="The product's sku this stock counts.")
+    quantity: int = Field(description="Units on hand.")
+    reserved: int = Field(description="Units reserved for orders.")
+    available: int = Field(description="quantity - reserved.")
+    low_stock_threshold: int | None = Field(
+        None, description="At or below this many available, inventory.low is raised.")
     created_at: str
     updated_at: str
 

@@ -97,23 +97,23 @@ class OrderUpdate(ChangeBody):
 
 
 class Line(Out):
-    product_id: str
-    quantity: int
-    price: str
-    line_total: str
+    product_id: str = Field(description="The product ordered (prd_...).")
+    quantity: int = Field(description="Units ordered (1-10,000).")
+    price: str = Field(description="Unit price, a decimal string.")
+    line_total: str = Field(description="quantity x price, a decimal string.")
 
 
 class Order(Out):
-    id: str
-    customer_id: str
-    items: list[Line]
+    id: str = Field(description="The order's id (ord_...).")
+    customer_id: str = Field(description="The customer who ordered (cus_...).")
+    items: list[Line] = Field(description="The order lines: productId, quantity, price, lineTotal.")
     shipping_address: AddressOut | None = Field(
         None, description="Absent once the customer's personal data is erased.")
     status: str = Field(description=" | ".join(FLOW))
-    subtotal: str
-    total: str
-    item_count: int
-    amount_paid: str
+    subtotal: str = Field(description="Sum of the line totals, a decimal string.")
+    total: str = Field(description="What the order costs, a decimal string.")
+    item_count: int = Field(description="Units across all lines.")
+    amount_paid: str = Field(description="Payments received so far, a decimal string.")
     payment_status: str = Field(description="unpaid | partial | paid")
     created_at: str
     updated_at: str

@@ -25,12 +25,12 @@ class ProductUpdate(ChangeBody):
 
 
 class Product(Out):
-    id: str
-    sku: str
-    name: str
+    id: str = Field(description="The product's id (prd_...).")
+    sku: str = Field(description="Stock keeping unit: unique, letters, digits and . _ -.")
+    name: str = Field(description="The product's name.")
     price: str = Field(description="Decimal string.")
-    category: str | None = None
-    description: str | None = None
+    category: str | None = Field(None, description="Free-text category (a list filter).")
+    description: str | None = Field(None, description="Free text, up to 5,000 characters.")
     created_at: str
     updated_at: str
 

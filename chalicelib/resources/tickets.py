@@ -31,13 +31,13 @@ class TicketUpdate(ChangeBody):
 
 
 class Ticket(Out):
-    id: str
-    subject: str
-    description: str | None = None
-    priority: str
+    id: str = Field(description="The ticket's id (tkt_...).")
+    subject: str = Field(description="One line saying what it is about.")
+    description: str | None = Field(None, description="Free text.")
+    priority: str = Field(description="low | normal | high | urgent")
     status: str = Field(description=" | ".join(FLOW))
-    assignee: str | None = None
-    customer_id: str | None = None
+    assignee: str | None = Field(None, description="Who works on it.")
+    customer_id: str | None = Field(None, description="The customer it concerns (cus_...).")
     created_at: str
     updated_at: str
     # When it last moved to each status (PATCH /status writes `<status>At`).
