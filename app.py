@@ -101,14 +101,15 @@ def job_kinds() -> None:
 @lambda_handler
 def every_minute(event: Any) -> dict:
     """Outbox sweep, deliveries due after long waits, failing-endpoint checks, due export
-    schedules, due integration syncs."""
+    schedules, due integration syncs, pushes stuck pending (their messages dead-lettered)."""
     from chalicelib.exchange.exports.schedules import tick
-    from chalicelib.integrations import sync_schedule
+    from chalicelib.integrations import push_worker, sync_schedule
     from chalicelib.webhooks import worker
 
     out = worker.every_minute()
     out["exportSchedules"] = tick.run_due(getattr(event, "context", None))
     out["syncSchedules"] = sync_schedule.run_due()
+    out["stuckPushes"] = push_worker.sweep_stuck()
     return out
 
 

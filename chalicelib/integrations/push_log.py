@@ -5,6 +5,9 @@ knows their keys.
 Push
   PK = INTEGRATION#<connection id>#PUSH#<event id>, SK = PUSH
   GSI1PK = INTEGRATION#<connection id>#PUSH, GSI1SK = <createdAt>#<event id>
+  GSI2PK = PUSHPENDING, GSI2SK = <createdAt>#<connection id>#<event id>   while pending
+      only (sparse: removed with the final status), so the minute's sweep finds pushes
+      stuck pending (their message gone to the dead-letter queue) without a scan
   connectionId, eventId, eventType, sandbox, status, attempts (tries begun),
   createdAt, lastAttemptAt, dueAt (epoch seconds: not tried again before),
   claimedUntil (epoch seconds: an attempt under way), lastError, reason (why dropped),
@@ -28,6 +31,7 @@ from chalicelib.core import clock
 from chalicelib.store import table as store
 
 SK = "PUSH"
+PENDING = "PUSHPENDING"
 KEEP_DAYS = 30
 FINAL = ("delivered", "failed", "dropped")
 
@@ -46,6 +50,7 @@ def new_item(connection_id: str, event: dict[str, Any]) -> dict[str, Any]:
     event_id = str(event["id"])
     return {"PK": pk(connection_id, event_id), "SK": SK,
             "GSI1PK": _log_pk(connection_id), "GSI1SK": f"{stamp}#{event_id}",
+            "GSI2PK": PENDING, "GSI2SK": f"{stamp}#{connection_id}#{event_id}",
             "connectionId": connection_id, "eventId": event_id,
             "eventType": str(event["event"]), "sandbox": bool(event.get("sandbox")),
             "status": "pending", "attempts": 0, "createdAt": stamp,
@@ -107,7 +112,34 @@ def finish(connection_id: str, event_id: str, status: str, **fields: Any) -> Non
     changes = {"status": status, "finishedAt": clock.iso(),
                **{k: v for k, v in fields.items() if v is not None}}
     store.update(pk(connection_id, event_id), SK, changes,
-                 remove=("claimedUntil", "dueAt"), returns=False)
+                 remove=("claimedUntil", "dueAt", "GSI2PK", "GSI2SK"), returns=False)
+
+
+def stuck(before: str, limit: int) -> list[tuple[str, str]]:
+    """(connection id, event id) of pushes pending since before `before` (ISO), oldest
+    first, read from the pending index (it may lag: give_up checks the item itself)."""
+    items, _ = store.query_page(PENDING, index="GSI2", sk_between=("0", before),
+                                forward=True, limit=limit)
+    out = []
+    for item in items:
+        _stamp, connection_id, event_id = str(item["GSI2SK"]).split("#", 2)
+        out.append((connection_id, event_id))
+    return out
+
+
+def give_up(connection_id: str, event_id: str, error: str) -> bool:
+    """A push still pending, and no attempt under way, becomes failed with `error`;
+    False: it was not (finished meanwhile, or being tried)."""
+    now = clock.now_int()
+    done = store.update(
+        pk(connection_id, event_id), SK,
+        {"status": "failed", "finishedAt": clock.iso(), "lastError": error},
+        remove=("claimedUntil", "dueAt", "GSI2PK", "GSI2SK"),
+        condition="#s = :pending AND (attribute_not_exists(claimedUntil) OR "
+                  "claimedUntil <= :now)",
+        names={"#s": "status"}, values={":pending": "pending", ":now": now},
+        returns=False)
+    return done is not None
 
 
 def present(item: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,12 @@ refused by the SSRF guard, a config no longer allowed), the push is `failed` and
 connection shows it as `lastPushError`. An attempt claims the push first (push_log.claim),
 so a duplicate message never sends it twice at once, and one for a push already done
 does nothing.
+
+A message the queue gave up on (16 receives, then the dead-letter queue) would leave its
+push pending for ever: the minute's sweep (sweep_stuck) marks a push pending for more
+than STUCK_AFTER failed ("never delivered: the queue gave up") and shows it as the
+connection's lastPushError; it reads the pending pushes' sparse index (push_log.stuck),
+never a scan.
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ LOW_TIME_MS = 20_000  # a message left for later when the invocation has less th
 # SQS's limit: 12 h from the message's receipt, not from the change. A longer wait comes
 # back a little early and is put off again for what is left (_not_now).
 MAX_VISIBILITY = 43_200 - 900
+# The retries span about 23.6 h (BACKOFF); a push still pending 26 h after it was made
+# has no message left to try it.
+STUCK_AFTER = 26 * 3600
+SWEEP_MAX = 500     # stuck pushes failed a minute at most (the rest the next minute)
+GAVE_UP = "never delivered: the queue gave up"
 
 
 class Drop(Exception):
@@ -197,3 +208,25 @@ def _attempt(conn: Connection, event: dict[str, Any], attempt: int,
                                    "message": error, "at": clock.iso()})
     get_logger().warning("push failed; given up", extra={**log, "error": error})
     return None
+
+
+def sweep_stuck() -> dict[str, int]:
+    """The minute's sweep: pushes pending for more than STUCK_AFTER become failed.
+    Answers {"failed": n}; an error is logged (the next minute tries again)."""
+    try:
+        cutoff = clock.iso(clock.now() - STUCK_AFTER)
+        failed = 0
+        for connection_id, event_id in push_log.stuck(cutoff, SWEEP_MAX):
+            if not push_log.give_up(connection_id, event_id, GAVE_UP):
+                continue  # delivered or being tried meanwhile
+            failed += 1
+            item = push_log.get(connection_id, event_id) or {}
+            repo.note_push_error(connection_id, {
+                "eventId": event_id, "eventType": item.get("eventType"),
+                "message": GAVE_UP, "at": clock.iso()})
+            get_logger().warning("push never delivered; marked failed", extra={
+                "integrationId": connection_id, "eventId": event_id})
+        return {"failed": failed}
+    except Exception:  # noqa: BLE001 - the minute's other steps must not fail with it
+        get_logger().exception("stuck pushes' sweep failed")
+        return {"error": 1}

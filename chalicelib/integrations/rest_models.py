@@ -130,6 +130,8 @@ class RestConfig(_Model):
     def _fields(self) -> RestConfig:
         from chalicelib.resources.declaration import DECLARED
 
+        if self.schedule is not None and self.pull is None:
+            raise ValueError("a schedule needs pull")
         if self.resource is None or self.mapping is None:
             # Only a push-only connection (push, no pull) goes without them: a pull, or
             # a connection with neither, syncs records and needs both.
@@ -156,8 +158,6 @@ class RestConfig(_Model):
         stray = sorted(set(self.source_of_truth) - set(self.mapping))
         if stray:
             raise ValueError(f"sourceOfTruth names unmapped fields: {', '.join(stray)}")
-        if self.schedule is not None and self.pull is None:
-            raise ValueError("a schedule needs pull")
         return self
 
     def key(self, res: Any) -> str:
