@@ -210,31 +210,6 @@ def test_a_bad_body_answers_422_at_once_and_changes_nothing(admin: Api, body: by
     no_rows_written(before)
 
 
-@pytest.mark.parametrize(("body", "media"), [
-    (b"sku,name,price,category,description\r\n", "text/csv"),   # the template, unfilled
-    (b"sku,name,price\r\n,,\r\n", "text/csv"),                  # blank rows only
-    (b" [ ] ", "application/json"),
-    (b'{"type": "products", "data": []}', "application/json"),
-])
-def test_a_file_without_rows_answers_422(admin: Api, body: bytes, media: str) -> None:
-    before = snapshot()
-    err = assert_error(admin.post(f"{V}/imports?entity=products", raw=body,
-                                  headers={"Content-Type": media}), 422, "VALIDATION_ERROR")
-    assert err["message"].startswith("The file has no rows")
-    assert [k for k in snapshot() if k not in before and k[0].startswith("JOB#")] == []
-
-
-@pytest.mark.parametrize("body", [b"{bad", b'{"type": "products", "data": [}',
-                                  b'\xef\xbb\xbf{"data": \xff}'])
-def test_a_malformed_json_object_body_is_a_400_as_every_json_body(admin: Api,
-                                                                  body: bytes) -> None:
-    err = assert_error(admin.post(f"{V}/imports?entity=products", raw=body,
-                                  headers={"Content-Type": "application/json"}),
-                       400, "VALIDATION_ERROR")
-    assert err["message"] == "The request body is not valid JSON."
-    assert err["details"][0]["field"] == "body"
-
-
 def upload(api: Api, data: bytes, fmt: str = "csv") -> str:
     resp = api.post(f"{V}/imports/uploads?format={fmt}")
     assert resp.status_code == 201, resp.body
@@ -263,21 +238,6 @@ def test_a_bad_uploaded_file_fails_the_job_before_any_row(admin: Api) -> None:
     assert [(e["row"], e["field"]) for e in done["errors"]] == [(1, "colour")]
     assert [r["field"] for r in error_file(admin, job["id"])] == ["colour"]
     no_rows_written(before)
-
-
-@pytest.mark.parametrize(("body", "fmt", "message"), [
-    (b"sku,name,colour\r\nMUG-01,Mug,red\r\n", "csv",   # colour unknown, price missing
-     "The file cannot be imported: 2 problems."),
-    (b"sku,name,price\r\n", "csv", "The file cannot be imported: The file has no rows: "
-                                    "only a header."),
-    (b"[]", "json", "The file cannot be imported: The file has no rows: an empty array."),
-])
-def test_an_uploaded_file_refused_says_why_once(admin: Api, body: bytes, fmt: str,
-                                                 message: str) -> None:
-    job = start(admin, b"", f"entity=products&uploadId={upload(admin, body, fmt)}")
-    done = finished(admin, job["id"])
-    assert done["status"] == "failed" and done["failure"]["code"] == "VALIDATION_ERROR"
-    assert done["failure"]["message"] == message
 
 
 def test_templates_in_csv_and_xlsx(admin: Api) -> None:

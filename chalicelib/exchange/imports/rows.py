@@ -79,6 +79,11 @@ def _problem(row: int, error: Any) -> dict[str, Any]:
         message = "A value is required."
     elif kind == "extra_forbidden":
         message = "Unknown field."
+    elif kind == "string_pattern_mismatch" and loc:
+        # The regular expression means nothing to whoever fills a spreadsheet.
+        shown = str(error.get("input", ""))
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        message = f"{shown!r} is not a valid {loc.rsplit('.', 1)[-1]}."
     else:
         message = str(error.get("msg", "Not valid."))
     return {"row": row, "field": loc, "message": message}
