@@ -33,7 +33,7 @@ from chalicelib.jobs.kinds import JobFailed, Run, Step
 from chalicelib.jobs.model import ACTIVE, CANCELLED, COMPLETED, PENDING, Job
 
 CONCATENABLE = ("csv", "json", "ndjson", "xml")
-SAMPLE_ITEMS = 10_000  # items of the table one sampled segment holds, about
+SAMPLE_ITEMS = 2_000  # items of the table one sampled segment holds, about
 MAX_SEGMENTS = 32      # settings cap export_fanout_segments here
 
 

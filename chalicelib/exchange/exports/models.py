@@ -24,8 +24,9 @@ class CreateExport(Body):
                         description="A business resource (orders, products, customers, "
                                     "inventory, tickets: every declared one), or the "
                                     "platform's data: webhook_deliveries, access_logs, "
-                                    "audit_logs. `type` is taken too (the Ayurveda "
-                                    "brief's name).")
+                                    "audit_logs; or `table` (admins: the whole table, by "
+                                    "DynamoDB's export, format dynamodb_json). `type` is "
+                                    "taken too (the Ayurveda brief's name).")
     format: Format = Field("csv", description="csv | json | ndjson | xlsx | xml; "
                                               "dynamodb_json: entity `table` only (an "
                                               "admin's full-table dump by DynamoDB's "
