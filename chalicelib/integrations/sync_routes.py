@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from chalicelib.core.lazy import on_first_call
 from chalicelib.http.context import RequestContext
@@ -31,10 +31,23 @@ class SyncBody(BaseModel):
 
 
 class LogsQuery(PageQuery):
+    kind: Literal["sync", "push"] = Field("sync", description=(
+        "sync: a sync run's entries; push: the event pushes (as GET /pushes)."))
     run_id: str | None = Field(None, max_length=100, pattern=r"^syn_[0-9a-z]{26}$",
-                               description="A run's id (default: the latest run).")
+                               description="A run's id (default: the latest run); sync "
+                               "only.")
     action: Literal["created", "updated", "skipped", "failed"] | None = Field(
-        None, description="Only entries with this action.")
+        None, description="Only entries with this action; sync only.")
+    status: Literal["pending", "delivered", "failed", "dropped"] | None = Field(
+        None, description="Only pushes with this status; push only.")
+
+    @model_validator(mode="after")
+    def _of_its_kind(self) -> LogsQuery:
+        if self.kind == "push" and (self.run_id or self.action):
+            raise ValueError("runId and action go with kind=sync")
+        if self.kind == "sync" and self.status:
+            raise ValueError("status goes with kind=push")
+        return self
 
 
 def _version(ctx: RequestContext) -> str:
@@ -78,11 +91,20 @@ def sync_status(ctx: RequestContext, integration_id: str) -> Reply:
     return ok(_sync_service().status(ctx.actor, _ref(ctx, integration_id), _version(ctx)))
 
 
-@api.route(f"{ONE}/logs", scopes=SCOPE, query=LogsQuery, summary="A sync run's log")
+@api.route(f"{ONE}/logs", scopes=SCOPE, query=LogsQuery,
+           summary="A sync run's log, or the event pushes")
 def sync_logs(ctx: RequestContext, integration_id: str, query: LogsQuery) -> Reply:
-    """A run's entries in order (the latest run unless `runId`): `{runId, recordKey,
-    action: created|updated|skipped|failed, reason, fields, at}`. Unchanged records are
-    counted in the status, not logged; at most 5,000 entries per run are kept (30 days)."""
-    entries, cursor = _sync_service().logs(ctx.actor, _ref(ctx, integration_id), query.run_id,
-                                        query.action, query.cursor, query.per_page)
+    """`kind=sync` (default): a run's entries in order (the latest run unless `runId`):
+    `{runId, recordKey, action: created|updated|skipped|failed, reason, fields, at}`.
+    Unchanged records are counted in the status, not logged; at most 5,000 entries per
+    run are kept (30 days). `kind=push`: the event pushes, newest first, as `GET
+    /pushes` answers them (`{eventId, eventType, status, attempts, createdAt, ...}`,
+    `status` filters; 30 days)."""
+    ref = _ref(ctx, integration_id)
+    if query.kind == "push":
+        entries, cursor = _sync_service().push_logs(ctx.actor, ref, query.status,
+                                                    query.cursor, query.per_page)
+    else:
+        entries, cursor = _sync_service().logs(ctx.actor, ref, query.run_id, query.action,
+                                               query.cursor, query.per_page)
     return page(entries, cursor, query.per_page)

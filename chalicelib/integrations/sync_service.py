@@ -146,6 +146,15 @@ def logs(actor: Principal, connection_id: str, run_id: str | None, action: str |
     return [{"runId": job.id, **e} for e in entries], following
 
 
+def push_logs(actor: Principal, connection_id: str, status: str | None, cursor: str | None,
+              limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """The connection's event pushes, newest first (GET /logs?kind=push)."""
+    from chalicelib.integrations import push_log
+
+    conn = service.connection(actor, connection_id)
+    return push_log.page(conn.id, cursor=cursor, limit=limit, status=status)
+
+
 @service.on_delete
 def _deleted(conn: Connection) -> None:
     """A deleted connection's pending or running sync is cancelled (its worker stops

@@ -177,3 +177,31 @@ def test_the_sweep_reads_the_index_not_a_scan(admin: Api,
     monkeypatch.setattr(store, "table", lambda: Spy())
     assert push_worker.sweep_stuck() == {"failed": 3}
     assert "scan" not in calls and "query" in calls
+
+
+# -- GET /logs?kind=push ------------------------------------------------------------------
+
+def test_the_logs_of_kind_push_list_the_pushes(admin: Api) -> None:
+    from chalicelib.integrations import push_log
+    from tests.conftest import make_user
+
+    conn = push_only(admin)
+    made(conn, "evt_a")
+    made(conn, "evt_b")
+    push_log.finish(conn, "evt_a", "delivered", result={"status": 201})
+    resp = admin.get(f"{V}/integrations/{conn}/logs?kind=push")
+    assert resp.status_code == 200, resp.body
+    got = resp.json["data"]
+    assert [p["eventId"] for p in got] == ["evt_b", "evt_a"]   # newest first
+    assert got[1]["status"] == "delivered" and got[1]["result"] == {"status": 201}
+    assert got == admin.get(f"{V}/integrations/{conn}/pushes").json["data"]
+    only = admin.get(f"{V}/integrations/{conn}/logs?kind=push&status=pending").json["data"]
+    assert [p["eventId"] for p in only] == ["evt_b"]
+    # the default is still the sync log (none: a push-only connection never syncs)
+    assert admin.get(f"{V}/integrations/{conn}/logs").json["data"] == []
+    for bad in ("kind=push&action=created", "kind=sync&status=failed", "kind=pull",
+                "kind=push&runId=syn_01m8te0ejy44p6jvjwg7xrmbxh"):
+        assert_error(admin.get(f"{V}/integrations/{conn}/logs?{bad}"), 400,
+                     "VALIDATION_ERROR")
+    other, _ = make_user(admin, "olga", ["integrator"])
+    assert_error(other.get(f"{V}/integrations/{conn}/logs?kind=push"), 404, "NOT_FOUND")
