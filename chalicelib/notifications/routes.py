@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import Any
 
 from chalicelib.core.errors import ValidationFailed
 from chalicelib.http.context import RequestContext
@@ -103,8 +104,28 @@ def list_inapp(ctx: RequestContext, query: InboxQuery) -> Reply:
     found = inapp.listing(ctx.actor, query.is_read, cursor=query.cursor, page=query.page,
                           per_page=query.per_page)
     reply = page(found["items"], found["next_cursor"], query.per_page)
-    reply.body.update(count=found["count"], unread_count=found["unread_count"])
+    # The ticket brief's (Django REST framework's) page besides ours: `results`, and
+    # `next`/`previous` page links when paging by number.
+    reply.body.update(count=found["count"], unread_count=found["unread_count"],
+                      results=found["items"], **_page_links(ctx, query, found["count"]))
     return reply
+
+
+def _page_links(ctx: RequestContext, query: InboxQuery, count: int) -> dict[str, Any]:
+    if query.page is None:
+        return {}
+    from urllib.parse import urlencode
+
+    def link(number: int) -> str:
+        params = {k: v for k, v in ctx.query.items() if k != "page"}
+        return f"{ctx.path}?{urlencode({**params, 'page': number})}"
+
+    from chalicelib.notifications import repo
+
+    last = max(1, -(-min(count, repo.INBOX_CAP) // query.per_page))
+    return {"next": link(query.page + 1) if query.page < last else None,
+            "previous": link(query.page - 1) if query.page > 1 else None}
+
 
 
 @api.route(f"{INBOX}/read-all", "POST", scopes=READ, summary="Mark all my notifications read")

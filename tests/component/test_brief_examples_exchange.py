@@ -320,6 +320,8 @@ def test_inapp_list_and_mark_read_as_written(admin: Api) -> None:
     assert fan_out(admin, *outbox_events("export.completed")) == {"batchItemFailures": []}
     listed = ok(admin.get(f"{V2}/notifications/inapp/?is_read=false&page=1"), 200)
     assert listed["count"] == 1 and listed["unread_count"] == 1
+    assert listed["results"] == listed["data"]  # the brief reads `results`
+    assert listed["next"] is None and listed["previous"] is None  # one page
     note = listed["data"][0]
     assert note["is_read"] is False and note["subject"] and note["message"]
     assert note["created_at"]

@@ -371,6 +371,9 @@ def test_inbox_read_filter_paging_and_isolation(admin: Api, integrator: Any) -> 
     assert rest["pagination"] == {"perPage": 2, "nextCursor": None, "hasMore": False}
     page2 = api.get(f"{INBOX}?page=2&page_size=2").json
     assert [n["id"] for n in page2["data"]] == [notes[2]["id"]]
+    assert page2["next"] is None and page2["previous"].endswith("?page_size=2&page=1")
+    page1 = api.get(f"{INBOX}?page=1&page_size=2").json
+    assert page1["previous"] is None and page1["next"].endswith("?page_size=2&page=2")
     assert_error(api.get(f"{INBOX}?page=600&page_size=2"), 400, "VALIDATION_ERROR")
     assert_error(api.get(f"{INBOX}?cursor=garbage!"), 400, "VALIDATION_ERROR")
     assert_error(other.get(f"{INBOX}?cursor={first['pagination']['nextCursor']}"), 400,
