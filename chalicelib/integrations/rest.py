@@ -165,8 +165,13 @@ class RestConnector(ConnectorType):
             params[pull.cursor_param] = cursor
         elif pull.pagination == "page":
             params[pull.page_param] = str(number)
-            if pull.page_size_param:
-                params[pull.page_size_param] = str(pull.page_size)
+        # The page size we accept is asked for: by number pages always (`pageSize` unless
+        # named otherwise), cursor pages (as Stripe's `limit`) when the config names the
+        # parameter: a strict remote may refuse a parameter it does not know.
+        size_param = pull.page_size_param or ("pageSize" if pull.pagination == "page"
+                                              else None)
+        if pull.pagination != "none" and size_param and size_param not in pull.query:
+            params[size_param] = str(pull.page_size)
         answer = self.call(connection, "GET", _url(cfg.base_url, pull.path, params))
         try:
             data = json.loads(answer.body)

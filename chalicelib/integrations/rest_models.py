@@ -43,7 +43,11 @@ class PullConfig(_Model):
         "Where the answer gives the next cursor (dotted path); absent or empty: the last "
         "page."))
     page_param: str = Field("page", max_length=100)
-    page_size_param: str | None = Field("pageSize", max_length=100)
+    page_size_param: str | None = Field(None, max_length=100, description=(
+        "Query parameter asking for `pageSize` records a page (not sent when `query` "
+        "sets it). Page pagination: `pageSize` unless named. Cursor pagination: sent "
+        "only when named (e.g. `limit`); without it the remote's own page size must be "
+        "within `pageSize`."))
     page_size: int = Field(100, ge=1, le=1000, description="The most records a page may "
                            "hold (a page with more fails the sync); page pagination: a page "
                            "with fewer items is the last.")
@@ -65,8 +69,9 @@ class PullConfig(_Model):
         if self.since is None:
             return self
         taken = {*self.query, self.cursor_param if self.pagination == "cursor" else "",
-                 *((self.page_param, self.page_size_param or "")
-                   if self.pagination == "page" else ())}
+                 self.page_param if self.pagination == "page" else "",
+                 (self.page_size_param or ("pageSize" if self.pagination == "page" else ""))
+                 if self.pagination != "none" else ""}
         if self.since.param in taken:
             raise ValueError(f"since.param {self.since.param!r} is already a query "
                              "parameter of the pull")

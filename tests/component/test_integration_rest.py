@@ -61,6 +61,25 @@ def test_page_number_pagination_with_basic_or_api_key_auth(admin: Api, auth: str
             f"/api/pages?page={n}&pageSize=5" for n in (1, 2, 3)]
 
 
+def test_cursor_pages_ask_for_the_page_size_they_accept(admin: Api, erp: Erp) -> None:
+    """Left to its own page size (5 here) the remote would answer more than pageSize 3
+    and fail the run: the size is asked for, unless the fixed query already sets it."""
+    pull = {**config(erp)["pull"], "query": {}, "pageSizeParam": "limit", "pageSize": 3}
+    made = admin.post(f"{V}/integrations", {"type": "rest", "name": "Cursor", "config": {
+        **config(erp), "pull": pull}, "credentials": {"auth": "bearer", "token": TOKEN}})
+    assert made.status_code == 201, made.body
+    done = sync(admin, made.json["data"]["id"])
+    assert done["status"] == "completed" and done["counts"]["created"] == N, done
+    paths = [p for _, p in erp.requests]
+    assert paths[0] == "/api/items?limit=3" and paths[1] == "/api/items?cursor=3&limit=3"
+    erp.requests.clear()
+    pull = {**pull, "query": {"limit": "2"}}  # the fixed query wins: no second limit
+    made = admin.post(f"{V}/integrations", {"type": "rest", "name": "Fixed", "config": {
+        **config(erp), "pull": pull}, "credentials": {"auth": "bearer", "token": TOKEN}})
+    sync(admin, made.json["data"]["id"])
+    assert erp.requests[0][1] == "/api/items?limit=2"
+
+
 def test_oauth_client_credentials_token_cached_and_renewed_once_on_401(admin: Api) -> None:
     with Erp(N) as erp:
         erp.oauth = ("gatehouse", "client-secret-value")
