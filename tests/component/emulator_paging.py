@@ -73,6 +73,7 @@ def paging(ddb: Any, table: str, params: dict[str, Any],
 
 def run() -> dict[str, Any]:
     import boto3
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
 
     from devstack import moto_patches
@@ -89,6 +90,7 @@ def run() -> dict[str, Any]:
         ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
         answers: dict[str, list[Any]] = {}
         sorted_most: dict[str, list[int]] = {}
+        kept: dict[str, int] = {}
         for name in ("patched", "shipped"):
             _create_table(ddb, name)
             for i in range(PARTITION):
@@ -104,6 +106,7 @@ def run() -> dict[str, Any]:
                 return out
 
             Table.sorted_items = counted  # type: ignore[method-assign]
+            kept_before = len(Item.instances_tracked)  # type: ignore[attr-defined]
             try:
                 if name == "patched":
                     answers[name] = all_pagings(name)
@@ -112,13 +115,16 @@ def run() -> dict[str, Any]:
                         answers[name] = all_pagings(name)
             finally:
                 Table.sorted_items = real_sorted  # type: ignore[method-assign]
+            # moto's list of every Item it made: grown by each item answered, or not
+            kept[name] = len(Item.instances_tracked) - kept_before  # type: ignore[attr-defined]
         patched, shipped = (json.loads(json.dumps(answers[n], default=repr).replace(n, "T"))
                             for n in ("patched", "shipped"))
         differ = [{"paging": i, "page": j, "patched": a, "shipped": b}
                   for i, (x, y) in enumerate(zip(patched, shipped, strict=True))
                   for j, (a, b) in enumerate(zip(x, y)) if a != b or len(x) != len(y)][:3]
         return {"pagings": len(patched), "pages": [len(p) for p in patched],
-                "differ": differ, "sortedMost": sorted_most}
+                "differ": differ, "sortedMost": sorted_most,
+                "itemsKept": kept}
 
 
 if __name__ == "__main__":
