@@ -23,8 +23,9 @@ Incremental runs: with `pull.since` configured, a run started after a completed 
 minus `overlapSeconds` as the since parameter on every page (job params `mode`,
 `since`); the mark is the start of the last completed run (our clock), not the newest
 remote time seen, so records changed during a run and a remote clock a little behind are
-not missed. Only a completed run moves it (SyncKind.finished); `{"full": true}` ignores
-it. The consistency check of such a run covers the records it pulled (`scope`).
+not missed. Only a completed run with no failed record moves it (SyncKind.finished;
+`markKept` in the status says why it stayed); `{"full": true}` ignores it. The
+consistency check of such a run covers the records it pulled (`scope`).
 
 The consistency check runs as it goes: for each key seen, a sha256 of the remote
 record's mapped values and one of ours after the run (the same fields, as the API
@@ -342,6 +343,10 @@ class SyncRun(Run):
                 **_scope(self.since is not None)}}
 
 
+def failed_records(job: Job) -> int:
+    return int((job.result or {}).get("failed", 0))
+
+
 def _scope(incremental: bool) -> dict[str, str]:
     if not incremental:
         return {"scope": "all", "note": "Every remote record, as pulled by this run."}
@@ -365,9 +370,12 @@ class SyncKind(Kind):
         its event, and the log entries stay (they expire)."""
 
     def finished(self, job: Job) -> None:
-        """A completed run's start becomes the mark of the next incremental pull (a
-        failed one leaves it: what it missed is pulled again)."""
-        if job.status == "completed" and job.started_at and job.params.get("config"):
+        """A completed run with no failed record moves the mark of the next incremental
+        pull to its start. A failed run, or one whose records failed, leaves it: the
+        next pull asks again for what it missed (a record failed on our side is not
+        changed on the remote, so a mark past it would never pull it again)."""
+        if (job.status == "completed" and job.started_at and job.params.get("config")
+                and not failed_records(job)):
             sync_store.move_mark(str(job.params["connectionId"]), job.id, job.started_at,
                                  str(job.params["config"]))
 

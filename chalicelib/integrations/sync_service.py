@@ -15,7 +15,7 @@ from chalicelib.core.principal import Principal
 from chalicelib.exchange import entities
 from chalicelib.integrations import service, sync_store
 from chalicelib.integrations.connector import Connection
-from chalicelib.integrations.sync import ID_PREFIX, connector_of, fingerprint
+from chalicelib.integrations.sync import ID_PREFIX, connector_of, failed_records, fingerprint
 from chalicelib.jobs import repo as jobs_repo
 from chalicelib.jobs import service as jobs
 from chalicelib.jobs.model import ACTIVE, Job
@@ -89,16 +89,18 @@ def _mode(cfg: RestConfig, latest: dict[str, Any] | None, full: bool) -> dict[st
         return {**base, "fullReason": "requested"}
     mark = sync_store.mark(latest, base["config"])
     if mark is None:
-        reason = ("no completed run yet" if not (latest or {}).get("markAt")
+        reason = ("no run completed without failed records yet"
+                  if not (latest or {}).get("markAt")
                   else "the pull's config changed since the last completed run")
         return {**base, "fullReason": reason}
     since = clock.parse_iso(mark) - since_cfg.overlap_seconds
     return {**base, "mode": "incremental", "since": clock.iso(since)}
 
 
-def _run_of(conn: Connection, run_id: str | None) -> Job | None:
+def _run_of(conn: Connection, run_id: str | None,
+            latest: dict[str, Any] | None = None) -> Job | None:
     if run_id is None:
-        latest = sync_store.latest(conn.id)
+        latest = latest or sync_store.latest(conn.id)
         run_id = str((latest or {}).get("jobId", ""))
         if not run_id or run_id.startswith(sync_store.CLAIM):
             return None
@@ -108,7 +110,20 @@ def _run_of(conn: Connection, run_id: str | None) -> Job | None:
     return job
 
 
-def present_run(conn: Connection, job: Job | None, version: str = "v1") -> dict[str, Any]:
+def _mark_kept(job: Job, latest: dict[str, Any] | None) -> str | None:
+    """Why a completed run of an incremental pull left the mark where it was (its
+    records that failed are pulled again by the next run), None if it moved it."""
+    failed = failed_records(job)
+    incremental = job.params.get("mode") == "incremental" or job.params.get("fullReason")
+    if job.status != "completed" or not failed or not incremental:
+        return None
+    mark = sync_store.mark(latest, str(job.params.get("config", "")))
+    following = (f"from the previous mark ({mark})" if mark is not None else "in full")
+    return f"{failed} record(s) failed; the next run pulls {following}."
+
+
+def present_run(conn: Connection, job: Job | None, version: str = "v1",
+                latest: dict[str, Any] | None = None) -> dict[str, Any]:
     base = f"/api/{version}/integrations/{conn.id}"
     if job is None:
         return {"integrationId": conn.id, "runId": None, "status": "never",
@@ -127,12 +142,16 @@ def present_run(conn: Connection, job: Job | None, version: str = "v1") -> dict[
            else {}),
         "error": job.errors[-1] if job.errors else None,
         "links": {"status": f"{base}/status", "logs": f"{base}/logs?runId={job.id}"}}
+    kept = _mark_kept(job, latest)
+    if kept:
+        out["markKept"] = kept
     return out
 
 
 def status(actor: Principal, connection_id: str, version: str) -> dict[str, Any]:
     conn = service.connection(actor, connection_id)
-    return present_run(conn, _run_of(conn, None), version)
+    latest = sync_store.latest(conn.id)
+    return present_run(conn, _run_of(conn, None, latest), version, latest)
 
 
 def logs(actor: Principal, connection_id: str, run_id: str | None, action: str | None,

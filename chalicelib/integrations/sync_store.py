@@ -4,8 +4,8 @@
       jobId (the latest run, or "claim:<token>" while one is being started), claimedAt,
       version (bumped by each claim: two starts cannot both win),
       markAt, markRun, markConfig (the high-water mark of incremental pulls: the start
-      of the latest completed run, its id, and its config's fingerprint; kept by
-      claims, moved only by a completed run)
+      of the latest run completed without failed records, its id, and its config's
+      fingerprint; kept by claims, moved only by such a run)
   PK = INTEGRATION#<id>, SK = SYNCLOG#<jobId>#<page:06d>#<index:05d>
       runId, recordKey, action (created | updated | skipped | failed), reason, fields,
       at, ttl (LOG_DAYS)

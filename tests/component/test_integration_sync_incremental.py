@@ -84,7 +84,7 @@ def test_first_full_then_incremental_then_a_full_resync(admin: Api, erp: Erp) ->
     first = sync(admin, conn)
     assert first["status"] == "completed" and first["counts"]["created"] == N
     assert first["mode"] == "full" and first["since"] is None
-    assert first["fullReason"] == "no completed run yet"
+    assert first["fullReason"] == "no run completed without failed records yet"
     assert first["consistency"]["scope"] == "all"
     assert all("updatedSince" not in q for q in sent(erp))
 
@@ -161,6 +161,45 @@ def test_a_failed_run_does_not_move_the_mark(admin: Api, erp: Erp) -> None:
     clock.advance(60)
     last = start(admin, conn)
     assert last["status"] == "completed" and last["since"] == again["startedAt"]
+
+
+def test_a_run_whose_records_failed_keeps_the_mark(admin: Api, erp: Erp) -> None:
+    """A record refused on our side does not change on the remote: a mark moved past
+    it would never pull it again."""
+    from chalicelib.core import clock
+
+    erp.find("SKU-00002")["salesPrice"] = "not money"
+    conn = connect(admin, erp, pull=pull(overlapSeconds=0))
+    first = sync(admin, conn)
+    assert first["status"] == "completed" and first["counts"]["failed"] == 1
+    assert first["markKept"] == "1 record(s) failed; the next run pulls in full."
+    clock.advance(60)
+    second = sync(admin, conn)
+    assert second["mode"] == "full", second
+    assert second["fullReason"] == "no run completed without failed records yet"
+
+    erp.find("SKU-00002")["salesPrice"] = "2.02"   # the remote is corrected
+    clock.advance(60)
+    clean = sync(admin, conn)
+    assert clean["counts"]["failed"] == 0 and "markKept" not in clean
+    assert clean["counts"]["created"] == 1
+
+    clock.advance(60)
+    with erp.lock:
+        erp.find("SKU-00004").update(salesPrice="bad", modified=clock.iso())
+    sent(erp)
+    clock.advance(60)
+    broken = sync(admin, conn)
+    assert broken["mode"] == "incremental" and broken["since"] == clean["startedAt"]
+    assert broken["status"] == "completed" and broken["counts"]["failed"] == 1
+    assert broken["markKept"] == ("1 record(s) failed; the next run pulls from the "
+                                  f"previous mark ({clean['startedAt']}).")
+    clock.advance(60)
+    again = sync(admin, conn)
+    # from the clean run's start, not the run whose record failed
+    assert again["since"] == clean["startedAt"]
+    assert {q["updatedSince"] for q in sent(erp)} == {iso_second(clean["startedAt"], 0)}
+    assert again["counts"]["failed"] == 1   # pulled again, still refused
 
 
 def test_a_changed_pull_config_or_no_since_pulls_in_full(admin: Api, erp: Erp) -> None:
