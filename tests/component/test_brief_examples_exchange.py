@@ -162,6 +162,23 @@ def test_export_link_at_once_answers_202_when_it_takes_longer(
     assert done["status"] == "completed" and done["rows"] == 3
 
 
+def test_export_link_at_once_answers_a_failure_as_its_error(
+        admin: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.exchange.exports import kind
+    from chalicelib.jobs.kinds import JobFailed
+
+    seed(admin)
+
+    def lose_the_right(self: Any) -> Any:
+        raise JobFailed("AUTHORIZATION_ERROR", "The owner no longer holds products:read.")
+
+    monkeypatch.setattr(kind.ExportRun, "step", lose_the_right)
+    err = assert_error(admin.get(f"{V}/exports?type=products"), 403, "AUTHORIZATION_ERROR")
+    assert "no longer holds products:read" in err["message"]
+    failed = ok(admin.get(f"{V}/exports/{err['exportId']}"), 200)["data"]
+    assert failed["status"] == "failed"
+
+
 # ---- imports: 002's Import, 001's POST /api/import {type, data, options?} ----------
 
 def test_imports_endpoint_list(admin: Api) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from chalicelib.core.errors import Unprocessable
+from chalicelib.core.errors import AppError, Unprocessable
 from chalicelib.core.principal import Principal
 from chalicelib.exchange.exports.models import CreateExport, Format, ListExports
 
@@ -30,7 +30,8 @@ class ExportsQuery(ListExports):
     type: str | None = Field(None, min_length=1, max_length=64, description=(
         "Export this entity now and answer its link (`{downloadUrl, expiresAt, export}`), "
         "instead of listing the history; 202 with the job if it takes over about 7 "
-        "seconds. As POST /exports' `entity`."))
+        "seconds (12 within the request, 5 of them kept for handing it to the queue); a "
+        "failure is answered as the request's error. As POST /exports' `entity`."))
     format: Format | None = Field(None, description="With `type`: csv (default), json, "
                                                     "ndjson, xlsx or xml.")
     fields: str | None = Field(None, max_length=4000, description=(
@@ -87,7 +88,7 @@ def run(actor: Principal, body: CreateExport) -> tuple[Any, dict[str, str] | Non
     from chalicelib.exchange.exports import service
     from chalicelib.jobs import engine
     from chalicelib.jobs import repo as job_repo
-    from chalicelib.jobs.model import COMPLETED
+    from chalicelib.jobs.model import COMPLETED, FAILED
 
     job = service.create(actor, body)
     try:
@@ -97,6 +98,24 @@ def run(actor: Principal, body: CreateExport) -> tuple[Any, dict[str, str] | Non
 
         get_logger().exception("inline export step failed", extra={"jobId": job.id})
     job = job_repo.get(job.id) or job
+    if job.status == FAILED:
+        raise _failure(job)
     if job.status != COMPLETED:
         return job, None
     return job, service.download(actor, job.id)
+
+
+def _failure(job: Any) -> AppError:
+    """A job that failed within the request answers its error as the request's own (a
+    right lost, a field gone): a 202 would send the client polling a dead job."""
+    from chalicelib.core.errors import ERROR_FOR_STATUS
+
+    error = (job.errors or [{}])[-1]
+    code, message = str(error.get("code") or ""), str(error.get("message") or "")
+    # The class of that code; a validation failure found by the job is about the
+    # request's meaning (422), as POST /exports answers it.
+    matches = sorted((c for c in ERROR_FOR_STATUS.values() if c.code == code),
+                     key=lambda c: (c.status != 422, c.status))
+    cls = matches[0] if matches else AppError
+    return cls(f"The export failed: {message}" if message else None,
+               extra={"exportId": job.id})
