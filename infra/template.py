@@ -30,9 +30,14 @@ FUNCTION_TIMEOUT = int(json.loads(
 # Each queue's visibility timeout: six times its consumer's Lambda timeout, as AWS advises
 # for SQS event sources (a message must not reappear while a retried batch still runs).
 VISIBILITY_FACTOR = 6
+# The pushes' function has its own (push_worker.FUNCTION_TIMEOUT: an OAuth push renewing
+# its token on a 401 makes four calls of 15 s).
+PUSH_FUNCTION_TIMEOUT = int(json.loads(
+    (Path(__file__).resolve().parents[1] / ".chalice" / "config.json").read_text()
+)["lambda_functions"]["push_events"]["lambda_timeout"])
+_CONSUMER_TIMEOUT = {"webhooks": DELIVERY_FUNCTION_TIMEOUT, "pushes": PUSH_FUNCTION_TIMEOUT}
 VISIBILITY_TIMEOUT: dict[str, int] = {
-    q: VISIBILITY_FACTOR * (DELIVERY_FUNCTION_TIMEOUT if q == "webhooks" else FUNCTION_TIMEOUT)
-    for q in QUEUES}
+    q: VISIBILITY_FACTOR * _CONSUMER_TIMEOUT.get(q, FUNCTION_TIMEOUT) for q in QUEUES}
 
 
 def settings_for(stage: str) -> Settings:

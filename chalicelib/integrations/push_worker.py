@@ -10,7 +10,7 @@ decrypt and are still valid for its type.
 
 A failed attempt is tried again after BACKOFF (the message's visibility is set to it,
 as jobs/queue.come_back_in does, and the message reported failed), up to MAX_ATTEMPTS
-tries over about a day; then, or at once for a failure no retry mends (the target
+tries over about 22.6 h; then, or at once for a failure no retry mends (the target
 refused by the SSRF guard, a config no longer allowed), the push is `failed` and the
 connection shows it as `lastPushError`. An attempt claims the push first (push_log.claim),
 so a duplicate message never sends it twice at once, and one for a push already done
@@ -32,16 +32,28 @@ from chalicelib.core import aws, clock
 from chalicelib.core.logging import get_logger
 from chalicelib.integrations import push_config, push_log, repo, types
 from chalicelib.integrations.connector import PUSH, Connection
+from chalicelib.integrations.outbound import TIMEOUT as CALL_TIMEOUT
 
 MAX_ATTEMPTS = 8
-# Seconds before each retry: 1 min, 5 min, 30 min, 1 h, 3 h, 6 h, 12 h (about 23.6 h).
+# Seconds before each retry: 1 min, 5 min, 30 min, 1 h, 3 h, 6 h, 12 h (81,360 s, about
+# 22.6 h).
 BACKOFF = (60, 300, 1800, 3600, 10_800, 21_600, 43_200)
-LEASE = 60          # seconds an attempt holds its push (outbound.TIMEOUT is 15)
-LOW_TIME_MS = 20_000  # a message left for later when the invocation has less than this
+# The longest attempt: an OAuth push gets a token and calls (15 s each, outbound.TIMEOUT),
+# and on a 401 gets a new token and calls again.
+ATTEMPT_MOST = 4 * int(CALL_TIMEOUT)
+# push_events' Lambda timeout (.chalice/config.json; the pushes queue's visibility is six
+# times it): the longest attempt and the push's reads and writes around it.
+FUNCTION_TIMEOUT = 90
+# Seconds an attempt holds its push: longer than the invocation can live, so no other
+# attempt starts while one may still send it.
+LEASE = FUNCTION_TIMEOUT + 30
+# A message is left for later when the invocation has less than this left: the longest
+# attempt and 10 s for the reads and writes around it.
+LOW_TIME_MS = (ATTEMPT_MOST + 10) * 1000
 # SQS's limit: 12 h from the message's receipt, not from the change. A longer wait comes
 # back a little early and is put off again for what is left (_not_now).
 MAX_VISIBILITY = 43_200 - 900
-# The retries span about 23.6 h (BACKOFF); a push still pending 26 h after it was made
+# The retries span about 22.6 h (BACKOFF); a push still pending 26 h after it was made
 # has no message left to try it.
 STUCK_AFTER = 26 * 3600
 SWEEP_MAX = 500     # stuck pushes failed a minute at most (the rest the next minute)

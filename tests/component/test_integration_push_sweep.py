@@ -4,6 +4,7 @@ failed after 26 h through the pending pushes' sparse index, fresh ones left alon
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -205,3 +206,54 @@ def test_the_logs_of_kind_push_list_the_pushes(admin: Api) -> None:
                      "VALIDATION_ERROR")
     other, _ = make_user(admin, "olga", ["integrator"])
     assert_error(other.get(f"{V}/integrations/{conn}/logs?kind=push"), 404, "NOT_FOUND")
+
+
+# -- the push function's time -----------------------------------------------------------
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_the_push_function_outlives_its_longest_attempt(stage: str) -> None:
+    """An OAuth push may take 4 calls of 15 s (a token, the call, and on a 401 a new
+    token and the call again): the function's timeout, the queue's visibility, the
+    push's lease and the time an attempt needs to start must all allow it."""
+    import json
+    from pathlib import Path
+
+    from chalice.config import Config
+
+    from chalicelib.integrations import outbound, push_worker
+    from infra.template import build
+
+    disk = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json")
+                      .read_text())
+    timeout = int(Config(chalice_stage=stage, function_name="push_events",
+                         config_from_disk=disk).lambda_timeout)
+    longest = 4 * outbound.TIMEOUT
+    assert timeout == push_worker.FUNCTION_TIMEOUT
+    assert push_worker.LOW_TIME_MS >= longest * 1000      # started: it can finish
+    assert timeout * 1000 > push_worker.LOW_TIME_MS        # a fresh invocation starts them
+    assert push_worker.LEASE > timeout                     # no second attempt meanwhile
+    queues = {r["Properties"]["QueueName"]: r["Properties"]
+              for r in build(stage)["Resources"].values() if r["Type"] == "AWS::SQS::Queue"}
+    assert queues[f"gatehouse-{stage}-pushes"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_a_message_is_left_for_later_without_time_for_its_longest_attempt(
+        admin: Api) -> None:
+    from chalicelib.integrations import outbound, push_log, push_worker
+
+    conn = push_only(admin)
+    made(conn, "evt_late")
+
+    class Context:
+        def get_remaining_time_in_millis(self) -> int:
+            return int(4 * outbound.TIMEOUT * 1000)   # a 401 renewal would not fit
+
+    body = json.dumps({"connectionId": conn, "event": {"id": "evt_late",
+                                                       "event": "product.created",
+                                                       "timestamp": "2026-01-01T00:00:00Z",
+                                                       "data": {}}})
+    out = push_worker.process_batch(
+        {"Records": [{"messageId": "m1", "receiptHandle": "r1", "body": body}]}, Context())
+    assert out == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    item = push_log.get(conn, "evt_late")
+    assert item is not None and int(item.get("attempts", 0)) == 0   # never claimed
