@@ -10,8 +10,11 @@ number of such segments. A fan-out also needs the resource to be at least 1/N of
 table: a Scan of N segments reads the whole table, so below that share the serial Query
 of the resource's own listing reads less per function than each segment would.
 
-The export's own job then: spawns its N segment jobs (ids derived from its own, written
-only if absent: a repeated spawn adds none), waits (a step that asks to come back in
+The export's own job then: saves the plan (N) as a checkpoint of its own, so a run that
+dies while spawning resumes with the same N and never estimates again; spawns its N
+segment jobs (ids derived from its own, written only if absent: a repeated spawn adds
+none but sends each existing segment its first message again, which the engine drops
+once the segment has started), waits (a step that asks to come back in
 `export_poll_seconds`; a segment that ends also wakes it), sums their rows as its
 progress, fails if one failed (the others cancelled, all output removed), and once all
 completed assembles the file (assemble.py). Rows come segment by segment, not in
@@ -75,7 +78,8 @@ def wanted(job: Job) -> int:
 
 
 def spawn(job: Job, n: int) -> None:
-    """The segment jobs, as the export's creator, and their first messages."""
+    """The segment jobs, as the export's creator, and their first messages (again for a
+    segment an earlier run wrote: it may have died before sending)."""
     from chalicelib.store import table as store
 
     now = clock.iso()
@@ -87,7 +91,12 @@ def spawn(job: Job, n: int) -> None:
         try:
             store.put_new(job_repo.new_item(child))
         except Conflict:
-            continue  # spawned by an earlier run that died before its checkpoint
+            existing = job_repo.get(child.id)
+            split = None if existing is None else existing.params.get("segments")
+            if split != n:
+                raise JobFailed("INTERNAL_ERROR", f"Segment {i + 1} exists for a split "
+                                f"into {split} segments, not {n}; run the export "
+                                "again.") from None
         queue.send(child.id, 0)
 
 
@@ -118,7 +127,10 @@ class FanoutRun(Run):
         self.job = job
         point = job.checkpoint or {}
         self.plan: dict[str, Any] = point.get("fanout") or {"segments": n}
-        self.spawned = "fanout" in point
+        self.planned = "fanout" in point
+        # A plan saved before this flag existed was saved after its spawn.
+        self.spawned = bool(point.get("spawned", self.planned and "since" not in
+                                      self.plan))
         self.source = sources.find(str(job.params["entity"])).open(job)
         self.format = str(job.params["format"])
         self.assembly: Assembly | None = None
@@ -127,6 +139,10 @@ class FanoutRun(Run):
         self.processed = job.processed_rows
 
     def step(self) -> Step:
+        if not self.planned:  # saved before any segment exists: a resume keeps N
+            self.planned = True
+            self.plan["since"] = clock.now()
+            return Step(0, checkpoint=self.suspend())
         if not self.spawned:
             spawn(self.job, int(self.plan["segments"]))
             self.spawned = True
@@ -143,7 +159,7 @@ class FanoutRun(Run):
         return Step(self.assembly.rows, checkpoint=self.suspend())
 
     def suspend(self) -> dict[str, Any]:
-        point: dict[str, Any] = {"fanout": self.plan}
+        point: dict[str, Any] = {"fanout": self.plan, "spawned": self.spawned}
         if self.assembly is not None:
             point["assembly"] = self.assembly.state()
         return point

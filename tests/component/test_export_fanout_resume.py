@@ -1,0 +1,110 @@
+"""A fanned-out export (exports/fanout.py) whose own runs die or stall: a spawn cut short,
+a segment whose messages ran out, a wait past its bound, a wake-up while it holds its
+lease, an assembly bounded per step. The fixtures are test_export_fanout's: 2 KiB chunks
+and parts, four segments from 300 rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.component.jobs_queue import Died, run_jobs
+from tests.component.test_export_fanout import (
+    SEGMENTS,
+    fanned,  # noqa: F401 - the 2 KiB chunks and parts
+    ids_of,
+    lower_threshold,
+    segment_jobs,
+)
+from tests.component.test_exports import (
+    _empty_bucket,  # noqa: F401 - the bucket emptied after each test
+    export_of,
+    fetch,
+    job_item,
+    objects,
+    seed_products,
+    start,
+)
+from tests.conftest import Api
+
+pytestmark = pytest.mark.usefixtures("fanned")
+
+
+def resend(job_id: str) -> None:
+    """The job's message as SQS gives it back once its lease ran out."""
+    from chalicelib.core import clock
+    from chalicelib.jobs import queue
+
+    job = job_item(job_id)
+    if job.lease_until is not None and job.lease_until > clock.now():
+        clock.advance(job.lease_until - clock.now() + 1)
+    queue.send(job_id, job.seq)
+
+
+def test_a_spawn_cut_short_resumes_with_the_saved_split_and_sends_every_message(
+        admin: Api, monkeypatch: Any) -> None:
+    from chalicelib.exchange.exports import fanout, segments
+    from chalicelib.jobs import queue
+
+    seeded = seed_products(600, noisy=True)
+    lower_threshold(monkeypatch)
+    job = start(admin, {"entity": "products", "format": "csv"})
+    real_send, real_wanted = queue.send, fanout.wanted
+    cut, estimates = {"done": False}, {"calls": 0}
+
+    def send_or_die(job_id: str, seq: int, delay: int = 0) -> None:
+        if job_id == segments.child_id(job["id"], 2) and not cut["done"]:
+            cut["done"] = True  # segment 3 written, its message never sent
+            raise Died
+        real_send(job_id, seq, delay)
+
+    def counted(job: Any) -> int:
+        estimates["calls"] += 1
+        return real_wanted(job)
+
+    monkeypatch.setattr(queue, "send", send_or_die)
+    monkeypatch.setattr(fanout, "wanted", counted)
+    with pytest.raises(Died):
+        run_jobs()
+    assert job_item(job["id"]).checkpoint["fanout"]["segments"] == SEGMENTS
+    assert [s is not None for s in segment_jobs(job["id"])] == [True, True, True, False]
+    monkeypatch.setattr(fanout, "wanted", lambda job: 0)  # the table changed meanwhile
+    resend(job["id"])
+    run_jobs()
+    done = export_of(admin, job["id"])
+    assert done["status"] == "completed", done
+    assert done["result"]["segments"] == SEGMENTS and estimates["calls"] == 1
+    got = ids_of("csv", fetch(admin, job["id"]))
+    assert len(got) == 600 and set(got) == {p["id"] for p in seeded}
+
+
+def test_a_segment_of_another_split_fails_the_export(
+        admin: Api, monkeypatch: Any) -> None:
+    from chalicelib.exchange.exports import segments
+    from chalicelib.jobs import queue
+    from chalicelib.jobs import repo as job_repo
+
+    seed_products(600)
+    lower_threshold(monkeypatch)
+    job = start(admin, {"entity": "products", "format": "csv"})
+    real_send = queue.send
+
+    def send_or_die(job_id: str, seq: int, delay: int = 0) -> None:
+        if job_id == segments.child_id(job["id"], 1):
+            raise Died
+        real_send(job_id, seq, delay)
+
+    monkeypatch.setattr(queue, "send", send_or_die)
+    with pytest.raises(Died):
+        run_jobs(limit=1)
+    monkeypatch.setattr(queue, "send", real_send)
+    child = job_item(segments.child_id(job["id"], 1))
+    job_repo.write(child, params={**child.params, "segments": 3})
+    resend(job["id"])
+    run_jobs()
+    failed = export_of(admin, job["id"])
+    assert failed["status"] == "failed"
+    assert failed["errors"][0]["message"] == (
+        "Segment 2 exists for a split into 3 segments, not 4; run the export again.")
+    assert objects(job["id"]) == []
