@@ -31,6 +31,8 @@ def _running(latest: dict[str, Any] | None) -> str | None:
     if not latest:
         return None
     job_id = str(latest.get("jobId", ""))
+    if not job_id:   # a claim whose job was not made: removed
+        return None
     if job_id.startswith(sync_store.CLAIM):
         fresh = int(latest.get("claimedAt", 0)) + CLAIM_SECONDS > clock.now_int()
         return "a sync being started" if fresh else None
@@ -72,7 +74,7 @@ def start(actor: Principal, connection_id: str, full: bool = False
     try:
         job = jobs.submit(actor, "sync", ID_PREFIX, params)
     except Exception:
-        sync_store.settle(conn.id, token, None)
+        sync_store.settle(conn.id, token, None, str((latest or {}).get("jobId", "")))
         raise
     sync_store.settle(conn.id, token, job.id)
     return conn, job

@@ -60,15 +60,24 @@ def claim(connection_id: str, seen: dict[str, Any] | None, token: str) -> None:
         raise
 
 
-def settle(connection_id: str, token: str, job_id: str | None) -> None:
-    """The claim becomes the run's job (None: removed, the job was not made)."""
+def settle(connection_id: str, token: str, job_id: str | None,
+           previous: str | None = None) -> None:
+    """The claim becomes the run's job. None: the job was not made, the claim is
+    removed and the latest run is `previous` again; the item stays, with its mark (and
+    version)."""
     from botocore.exceptions import ClientError
 
     key = {"PK": _pk(connection_id), "SK": SK}
     try:
         if job_id is None:
-            store.table().delete_item(Key=key, ConditionExpression="jobId = :t",
-                                      ExpressionAttributeValues={":t": CLAIM + token})
+            values = {":t": CLAIM + token}
+            update = "REMOVE jobId, claimedAt"
+            if previous and not previous.startswith(CLAIM):
+                values[":p"] = previous
+                update = "SET jobId = :p REMOVE claimedAt"
+            store.table().update_item(Key=key, UpdateExpression=update,
+                                      ConditionExpression="jobId = :t",
+                                      ExpressionAttributeValues=values)
         else:
             store.table().update_item(
                 Key=key, UpdateExpression="SET jobId = :j",

@@ -202,6 +202,37 @@ def test_a_run_whose_records_failed_keeps_the_mark(admin: Api, erp: Erp) -> None
     assert again["counts"]["failed"] == 1   # pulled again, still refused
 
 
+def test_a_start_whose_job_was_not_made_keeps_the_mark(
+        admin: Api, erp: Erp, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.core import clock
+    from chalicelib.core.errors import Unavailable
+    from chalicelib.jobs import service as jobs
+
+    def refused(*args: Any, **kw: Any) -> Any:
+        raise Unavailable("the jobs queue is down")
+
+    conn = connect(admin, erp, pull=pull())
+    with monkeypatch.context() as m:   # the very first start fails: nothing to keep
+        m.setattr(jobs, "submit", refused)
+        assert_error(admin.post(f"{V}/integrations/{conn}/sync"), 503,
+                     "SERVICE_UNAVAILABLE")
+    assert admin.get(f"{V}/integrations/{conn}/status").json["data"]["status"] == "never"
+    first = sync(admin, conn)
+    assert first["status"] == "completed" and first["mode"] == "full"
+
+    clock.advance(60)
+    with monkeypatch.context() as m:
+        m.setattr(jobs, "submit", refused)
+        assert_error(admin.post(f"{V}/integrations/{conn}/sync"), 503,
+                     "SERVICE_UNAVAILABLE")
+    # the latest run is still the completed one, and its mark holds
+    status = admin.get(f"{V}/integrations/{conn}/status").json["data"]
+    assert (status["runId"], status["status"]) == (first["runId"], "completed")
+    again = sync(admin, conn)
+    assert again["mode"] == "incremental", again
+    assert again["since"] == clock.iso(clock.parse_iso(first["startedAt"]) - 300)
+
+
 def test_a_changed_pull_config_or_no_since_pulls_in_full(admin: Api, erp: Erp) -> None:
     conn = connect(admin, erp, pull=pull())
     assert sync(admin, conn)["mode"] == "full"
