@@ -27,6 +27,9 @@ class JobMessage(BaseModel):
 
 
 MAX_DELAY = 900  # SQS's longest DelaySeconds
+# The jobs queue's visibility timeout (infra/template.py's VISIBILITY_TIMEOUT["jobs"]: six
+# times the function's 30 s): a message not acknowledged comes back after this long.
+VISIBILITY_SECONDS = 180
 
 
 def send(job_id: str, seq: int, delay: int = 0) -> None:

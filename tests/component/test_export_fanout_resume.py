@@ -108,3 +108,74 @@ def test_a_segment_of_another_split_fails_the_export(
     assert failed["errors"][0]["message"] == (
         "Segment 2 exists for a split into 3 segments, not 4; run the export again.")
     assert objects(job["id"]) == []
+
+
+def die_in_segment_one(monkeypatch: Any) -> None:
+    """Segment 2's first step kills its worker, as a Lambda timing out does."""
+    from chalicelib.exchange.exports import segments
+
+    real, seen = segments.SegmentRun.step, {"died": False}
+
+    def step_or_die(self: Any) -> Any:
+        if self.segment == 1 and not seen["died"]:
+            seen["died"] = True
+            raise Died
+        return real(self)
+
+    monkeypatch.setattr(segments.SegmentRun, "step", step_or_die)
+
+
+def test_a_segment_whose_messages_ran_out_gets_a_new_one(admin: Api,
+                                                         monkeypatch: Any) -> None:
+    from chalicelib.core import clock
+    from chalicelib.exchange.exports import segments
+    from chalicelib.jobs import queue
+
+    seeded = seed_products(600)
+    lower_threshold(monkeypatch)
+    job = start(admin, {"entity": "products", "format": "ndjson"})
+    die_in_segment_one(monkeypatch)
+    with pytest.raises(Died):
+        run_jobs()
+    run_jobs()  # the other segments complete; the export sees segment 2 stalled
+    stalled = job_item(segments.child_id(job["id"], 1))
+    assert stalled.status == "running" and export_of(admin, job["id"])["status"] == "running"
+    # its message went to the dead-letter queue: only the export's polling is left
+    clock.advance(stalled.lease_until - clock.now() + queue.VISIBILITY_SECONDS + 1)
+    resend(job["id"])
+    run_jobs()
+    done = export_of(admin, job["id"])
+    assert done["status"] == "completed", done
+    assert sorted(ids_of("ndjson", fetch(admin, job["id"]))) == sorted(
+        p["id"] for p in seeded)
+
+
+def test_an_export_whose_segments_never_finish_fails_after_the_wait_limit(
+        admin: Api, monkeypatch: Any) -> None:
+    from chalicelib.core import clock
+    from chalicelib.exchange.exports import fanout
+
+    seed_products(600)
+    lower_threshold(monkeypatch)
+    job = start(admin, {"entity": "products", "format": "csv"})
+    die_in_segment_one(monkeypatch)
+    with pytest.raises(Died):
+        run_jobs()
+    run_jobs()
+    assert export_of(admin, job["id"])["status"] == "running"
+    clock.advance(fanout.WAIT_LIMIT + 1)
+    resend(job["id"])
+    run_jobs()
+    failed = job_item(job["id"])  # the admin's token expired meanwhile
+    assert failed.status == "failed"
+    assert failed.errors[0]["message"] == (
+        "The export's 4 segments did not all finish within 6 hours; run it again.")
+    assert objects(job["id"]) == []
+    assert segment_jobs(job["id"])[1].status == "cancelled"
+
+
+def test_the_queues_visibility_timeout_is_the_templates() -> None:
+    from chalicelib.jobs import queue
+    from infra.template import VISIBILITY_TIMEOUT
+
+    assert queue.VISIBILITY_SECONDS == VISIBILITY_TIMEOUT["jobs"]

@@ -104,3 +104,34 @@ def test_a_dump_whose_export_fails_fails_the_job(admin: Api, monkeypatch: Any) -
     assert failed["errors"][0]["message"] == ("DynamoDB's export failed: S3NoSuchBucket: "
                                               "The bucket went.")
     assert objects(job["id"]) == []
+
+
+def test_a_dump_that_never_finishes_fails_after_the_wait_limit(admin: Api,
+                                                                monkeypatch: Any) -> None:
+    from chalicelib.core import clock
+    from chalicelib.exchange.exports import native
+
+    real = native._dynamodb
+
+    class Stuck:
+        def __init__(self) -> None:
+            self.client = real()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.client, name)
+
+        def describe_export(self, **kwargs: Any) -> dict[str, Any]:
+            return {"ExportDescription": {"ExportStatus": "IN_PROGRESS"}}
+
+    monkeypatch.setattr(native, "_dynamodb", Stuck)
+    set_env(monkeypatch, GATEHOUSE_EXPORT_POLL_SECONDS="0")
+    job = start(admin, BODY)
+    assert run_jobs(limit=3) == 3  # started, then polled twice
+    assert job_item(job["id"]).status == "running"
+    clock.advance(native.WAIT_LIMIT + 1)
+    run_jobs()
+    failed = job_item(job["id"])  # the admin's token expired meanwhile
+    assert failed.status == "failed"
+    assert failed.errors[0]["message"] == (
+        "DynamoDB's export did not finish within 24 hours; run it again.")
+    assert objects(job["id"]) == []

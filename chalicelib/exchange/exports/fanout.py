@@ -16,9 +16,16 @@ segment jobs (ids derived from its own, written only if absent: a repeated spawn
 none but sends each existing segment its first message again, which the engine drops
 once the segment has started), waits (a step that asks to come back in
 `export_poll_seconds`; a segment that ends also wakes it), sums their rows as its
-progress, fails if one failed (the others cancelled, all output removed), and once all
-completed assembles the file (assemble.py). Rows come segment by segment, not in
-createdAt order: the result and the data dictionary say `rowOrder: unordered`.
+progress, fails if one failed (the others cancelled, all output removed) or if they are
+not all done after WAIT_LIMIT, and once all completed assembles the file (assemble.py).
+Rows come segment by segment, not in createdAt order: the result and the data
+dictionary say `rowOrder: unordered`.
+
+A segment whose Lambda timed out on every receive ends in the jobs queue's dead-letter
+queue, still running with an expired lease and no message left. The export watches each
+segment's version: one unchanged for longer than the queue's visibility timeout (when
+SQS would have brought back a message still held), its lease expired, gets a new
+message (a duplicate is dropped by the engine's claim).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from chalicelib.jobs.model import ACTIVE, CANCELLED, COMPLETED, PENDING, Job
 CONCATENABLE = ("csv", "json", "ndjson", "xml")
 SAMPLE_ITEMS = 2_000  # items of the table one sampled segment holds, about
 MAX_SEGMENTS = 32      # settings cap export_fanout_segments here
+WAIT_LIMIT = 6 * 3600  # seconds the export waits on its segments before it fails
 
 
 def table_items() -> int:
@@ -137,6 +145,8 @@ class FanoutRun(Run):
         if point.get("assembly"):
             self.assembly = Assembly(job, self.source, self.format, point["assembly"])
         self.processed = job.processed_rows
+        # segment -> [its version, when first seen at it]: how long it has not moved
+        self.watch: dict[str, list[float]] = point.get("watch") or {}
 
     def step(self) -> Step:
         if not self.planned:  # saved before any segment exists: a resume keeps N
@@ -160,6 +170,8 @@ class FanoutRun(Run):
 
     def suspend(self) -> dict[str, Any]:
         point: dict[str, Any] = {"fanout": self.plan, "spawned": self.spawned}
+        if self.watch and self.assembly is None:
+            point["watch"] = self.watch
         if self.assembly is not None:
             point["assembly"] = self.assembly.state()
         return point
@@ -179,6 +191,25 @@ class FanoutRun(Run):
                 raise JobFailed(str(last["code"]), f"Segment {i + 1} of {n} failed: "
                                 f"{last['message']}")
         self.processed = sum(c.processed_rows for c in found if c is not None)
-        if any(c is not None and c.status != COMPLETED for c in found):
-            return None
-        return sum(int((c.result or {}).get("rows", 0)) for c in found if c is not None)
+        if all(c is not None and c.status == COMPLETED for c in found):
+            return sum(int((c.result or {}).get("rows", 0)) for c in found if c is not None)
+        now = clock.now()
+        since = self.plan.get("since") or clock.parse_iso(self.job.started_at or clock.iso())
+        if now - float(since) > WAIT_LIMIT:
+            raise JobFailed("INTERNAL_ERROR", f"The export's {n} segments did not all "
+                            f"finish within {WAIT_LIMIT // 3600} hours; run it again.")
+        for i, child in enumerate(found):
+            if child is not None and child.status in ACTIVE:
+                self._revive(i, child, now)
+        return None
+
+    def _revive(self, i: int, child: Job, now: float) -> None:
+        """A new message for a segment stalled past the queue's visibility timeout."""
+        seen = self.watch.get(str(i))
+        if seen is None or int(seen[0]) != child.version:
+            self.watch[str(i)] = [child.version, now]
+            return
+        leased = child.lease_until is not None and child.lease_until > now
+        if not leased and now - seen[1] > queue.VISIBILITY_SECONDS:
+            queue.send(child.id, child.seq)
+            self.watch[str(i)] = [child.version, now]

@@ -6,7 +6,8 @@ recovery: infra/template.py) into exports/<job id>/native/ of the files bucket; 
 reads the table from its backups, using none of the table's capacity and no function's
 time. The job then looks at DescribeExport every `export_poll_seconds` (a step
 that waits) until it is COMPLETED (its result lists the manifest and data objects, each
-downloaded through a presigned link) or FAILED. Every item of every owner and namespace
+downloaded through a presigned link) or FAILED, or fails itself after WAIT_LIMIT (AWS's
+exports take minutes to a few hours). Every item of every owner and namespace
 is in it, so only an admin (not a sandbox principal) may run it; the engine re-checks
 `admin` on every invocation. A cancel removes what was written so far, but DynamoDB's
 export cannot be stopped: files it writes later are removed by the bucket's lifecycle
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 NAME = "table"
 FORMAT = "dynamodb_json"
 MEDIA = "application/json"
+WAIT_LIMIT = 24 * 3600  # seconds the job polls DescribeExport before it fails
 
 
 def prefix(job_id: str) -> str:
@@ -79,7 +81,10 @@ def _dynamodb() -> Any:
 class NativeRun(Run):
     def __init__(self, job: Job) -> None:
         self.job = job
-        self.arn: str | None = (job.checkpoint or {}).get("exportArn")
+        point = job.checkpoint or {}
+        self.arn: str | None = point.get("exportArn")
+        self.since = float(point.get("since") or clock.parse_iso(
+            job.started_at or clock.iso()))
 
     def step(self) -> Step:
         poll = get_settings().export_poll_seconds
@@ -89,6 +94,9 @@ class NativeRun(Run):
         described = _dynamodb().describe_export(ExportArn=self.arn)["ExportDescription"]
         status = described.get("ExportStatus")
         if status == "IN_PROGRESS":
+            if clock.now() - self.since > WAIT_LIMIT:
+                raise JobFailed("INTERNAL_ERROR", "DynamoDB's export did not finish "
+                                f"within {WAIT_LIMIT // 3600} hours; run it again.")
             return Step(0, wait=poll)
         if status != "COMPLETED":
             raise JobFailed("INTERNAL_ERROR", "DynamoDB's export failed: "
@@ -98,7 +106,7 @@ class NativeRun(Run):
         return Step(rows, done=True, result=self._result(described, rows))
 
     def suspend(self) -> dict[str, Any]:
-        return {"exportArn": self.arn}
+        return {"exportArn": self.arn, "since": self.since}
 
     def _start(self) -> str:
         from botocore.exceptions import ClientError
