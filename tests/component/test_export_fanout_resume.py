@@ -179,3 +179,26 @@ def test_the_queues_visibility_timeout_is_the_templates() -> None:
     from infra.template import VISIBILITY_TIMEOUT
 
     assert queue.VISIBILITY_SECONDS == VISIBILITY_TIMEOUT["jobs"]
+
+
+def test_an_assembly_step_writes_at_most_two_parts(admin: Api, monkeypatch: Any) -> None:
+    from chalicelib.exchange.exports import assemble
+
+    seeded = seed_products(600, noisy=True)
+    lower_threshold(monkeypatch)
+    real, per_step = assemble.Assembly.step, []
+
+    def counted(self: Any) -> Any:
+        before = self.parts
+        result = real(self)
+        per_step.append(self.parts - before)
+        return result
+
+    monkeypatch.setattr(assemble.Assembly, "step", counted)
+    job = start(admin, {"entity": "products", "format": "json"})
+    run_jobs()
+    assert export_of(admin, job["id"])["status"] == "completed"
+    assert job_item(job["id"]).result["parts"] > 6 and len(per_step) > 3
+    assert max(per_step) <= 2  # the last step's small last part included
+    got = ids_of("json", fetch(admin, job["id"]))
+    assert sorted(got) == sorted(p["id"] for p in seeded)

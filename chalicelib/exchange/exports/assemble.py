@@ -6,13 +6,16 @@ MIN_PART_BYTES is copied into the file by S3 itself (UploadPartCopy): its bytes 
 pass through the function. The file's opening (a CSV header, `[`, the XML root), the
 first chunk (whose leading JSON separator goes) and any chunk too small for a part of
 its own are gathered in memory until they make a part; memory thus holds less than a
-part plus a chunk. Each step takes BATCH chunks and checkpoints (what it holds below a
-part stored as a carry-over object, as the serial export does), so the assembly of any
-number of chunks resumes where it stopped and repeats no part.
+part plus a chunk. Each step writes at most STEP_PARTS parts and takes at most about
+STEP_SECONDS (the engine checks the invocation's time only between steps), then
+checkpoints (what it holds below a part stored as a carry-over object, as the serial
+export does), so the assembly of any number of chunks resumes where it stopped and
+repeats no part.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from chalicelib.core import clock
@@ -23,7 +26,9 @@ from chalicelib.jobs.model import Job
 
 # S3's smallest part but the last (moto enforces it too; tests lower both).
 MIN_PART_BYTES = 5 * 1024 * 1024
-BATCH = 200  # chunks one step takes
+BATCH = 200  # chunk keys one listing asks for
+STEP_PARTS = 2  # parts one step writes at most: a 5 GiB part copy takes seconds
+STEP_SECONDS = 5.0  # and the time it takes, about (small chunks are read one by one)
 
 
 def _writer_class(fmt: str) -> Any:
@@ -80,10 +85,13 @@ class Assembly:
     def step(self) -> dict[str, Any] | None:
         """Takes the next chunks; at the end, completes the file and answers the job's
         result (None: more to take)."""
+        parts, began = self.parts, time.monotonic()
         batch = storage.listed(storage.chunks_folder(self.job.id), self.after, BATCH)
         for key, size in batch:
             self._take(key, size)
             self.after = key
+            if self.parts - parts >= STEP_PARTS or time.monotonic() - began > STEP_SECONDS:
+                return None
         if len(batch) < BATCH:
             return self._finish()
         return None
