@@ -10,9 +10,11 @@ decrypt and are still valid for its type.
 
 A failed attempt is tried again after BACKOFF (the message's visibility is set to it,
 as jobs/queue.come_back_in does, and the message reported failed), up to MAX_ATTEMPTS
-tries over about 22.6 h; then, or at once for a failure no retry mends (the target
-refused by the SSRF guard, a config no longer allowed), the push is `failed` and the
-connection shows it as `lastPushError`. An attempt claims the push first (push_log.claim),
+tries over about 22.6 h. Retried: network failures, 5xx, 408, 425, 429 and 401 (see
+worth_retrying); then, or at once for a failure no retry mends (another 4xx, a 3xx, the
+target refused by the SSRF guard, a config no longer allowed), the push is `failed` and
+the connection shows it as `lastPushError`. A config that no longer validates for its
+type drops the push. An attempt claims the push first (push_log.claim),
 so a duplicate message never sends it twice at once, and one for a push already done
 does nothing.
 
@@ -58,6 +60,8 @@ MAX_VISIBILITY = 43_200 - 900
 STUCK_AFTER = 26 * 3600
 SWEEP_MAX = 500     # stuck pushes failed a minute at most (the rest the next minute)
 GAVE_UP = "never delivered: the queue gave up"
+RETRIED = frozenset({401, 408, 425, 429})   # the 4xx a later try may pass (and 5xx)
+INVALID_CONFIG = "the integration's config is no longer valid for its type"
 
 
 class Drop(Exception):
@@ -182,9 +186,22 @@ def _checked(connection_id: str, event: dict[str, Any]) -> tuple[Connection, dic
     return conn, outbox.public_body(event)
 
 
+def worth_retrying(exc: Any) -> bool:
+    """Whether a later try may succeed (a RemoteError): a network failure (a timeout, a
+    refused connection), 5xx, 408, 425, 429, and 401 (the call already got a new OAuth
+    token once: credentials put right meanwhile may pass). Any other answer (3xx, 400,
+    404, 410, 422...) and a refusal of ours (the SSRF guard, an answer too large, a bad
+    header) would only be refused again."""
+    status = exc.status
+    if status is None:
+        return bool(exc.transient)
+    return status >= 500 or status in RETRIED
+
+
 def _attempt(conn: Connection, event: dict[str, Any], attempt: int,
              log: dict[str, Any]) -> int | None:
     from botocore.exceptions import BotoCoreError, ClientError
+    from pydantic import ValidationError
 
     from chalicelib.core.errors import AppError
     from chalicelib.integrations.outbound import RemoteError
@@ -195,9 +212,12 @@ def _attempt(conn: Connection, event: dict[str, Any], attempt: int,
     try:
         result = kind.push_event(conn, event)
     except RemoteError as exc:
-        # Refused by the SSRF guard, too large, a bad header: another try fails alike.
-        retry = exc.transient or exc.status is not None
+        retry = worth_retrying(exc)
         error = exc.message
+    except ValidationError:   # the config no longer validates for its type: nor will it
+        push_log.finish(conn.id, str(event["id"]), "dropped", reason=INVALID_CONFIG)
+        get_logger().info("push dropped", extra={**log, "reason": INVALID_CONFIG})
+        return None
     except (ClientError, BotoCoreError) as exc:
         error = f"the storage call failed: {type(exc).__name__}"
         if isinstance(exc, ClientError):
