@@ -72,7 +72,7 @@ class Settings(BaseModel):
     # waiting on others' work (its segments, DynamoDB's export) looks every poll seconds.
     export_fanout_rows: int = Field(500_000, ge=1)
     export_fanout_segments: int = Field(8, ge=2, le=32)
-    export_poll_seconds: int = Field(20, ge=0, le=900)
+    export_poll_seconds: int = Field(20, ge=1, le=900)
     tiers: dict[str, int] = Field(
         default_factory=lambda: {"free": 100, "pro": 1000, "enterprise": 10000})
 

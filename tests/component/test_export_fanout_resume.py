@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.component.helpers import set_env
 from tests.component.jobs_queue import Died, run_jobs
 from tests.component.test_export_fanout import (
     SEGMENTS,
@@ -202,3 +203,28 @@ def test_an_assembly_step_writes_at_most_two_parts(admin: Api, monkeypatch: Any)
     assert max(per_step) <= 2  # the last step's small last part included
     got = ids_of("json", fetch(admin, job["id"]))
     assert sorted(got) == sorted(p["id"] for p in seeded)
+
+
+def test_a_segment_ending_while_the_export_holds_its_lease_still_wakes_it(
+        admin: Api, monkeypatch: Any) -> None:
+    from chalicelib.core import clock
+    from chalicelib.exchange.exports import segments
+    from chalicelib.jobs import repo as job_repo
+
+    seed_products(600)
+    lower_threshold(monkeypatch)
+    set_env(monkeypatch, GATEHOUSE_EXPORT_POLL_SECONDS="900")  # only a wake-up brings it
+    job = start(admin, {"entity": "products", "format": "csv"})
+    told = segments.SegmentKind.finished
+    monkeypatch.setattr(segments.SegmentKind, "finished", lambda self, job: None)
+    run_jobs()  # the segments complete without a word to the export
+    assert {s.status for s in segment_jobs(job["id"])} == {"completed"}
+    waiting = job_item(job["id"])
+    assert waiting.status == "running" and waiting.lease_id is None
+    # the export's own check holds its lease as the last segment tells it...
+    held = job_repo.write(waiting, lease_id="lease_check", lease_until=clock.now() + 60)
+    told(segments.KIND, segment_jobs(job["id"])[-1])
+    # ...and leaves with its wait's sequence
+    job_repo.write(held, lease_id=None, lease_until=None, seq=held.seq + 1)
+    run_jobs()
+    assert export_of(admin, job["id"])["status"] == "completed"

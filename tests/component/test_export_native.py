@@ -8,9 +8,10 @@ import gzip
 import json
 from typing import Any
 
+import pytest
 import requests
 
-from tests.component.helpers import assert_error, set_env
+from tests.component.helpers import assert_error
 from tests.component.jobs_queue import run_jobs
 from tests.component.test_exports import (
     _empty_bucket,  # noqa: F401 - the bucket emptied after each test
@@ -26,6 +27,13 @@ V = "/api/v1"
 BODY = {"entity": "table", "format": "dynamodb_json"}
 
 
+def no_delay(monkeypatch: Any) -> None:
+    """The job's polls come back at once (SQS's delay capped at 0 s)."""
+    from chalicelib.jobs import queue
+
+    monkeypatch.setattr(queue, "MAX_DELAY", 0)
+
+
 def test_an_admin_dumps_the_whole_table_through_dynamodbs_export(admin: Api,
                                                                  monkeypatch: Any) -> None:
     from chalicelib.core import aws
@@ -36,7 +44,7 @@ def test_an_admin_dumps_the_whole_table_through_dynamodbs_export(admin: Api,
     assert pitr["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
     seed_products(20, ns="live")
     seed_products(5, ns="sandbox")
-    set_env(monkeypatch, GATEHOUSE_EXPORT_POLL_SECONDS="0")  # moto's export: a thread
+    no_delay(monkeypatch)  # moto's export: a thread
     job = start(admin, BODY)
     assert run_jobs() >= 1
     done = export_of(admin, job["id"])
@@ -96,7 +104,7 @@ def test_a_dump_whose_export_fails_fails_the_job(admin: Api, monkeypatch: Any) -
                                           "FailureMessage": "The bucket went."}}
 
     monkeypatch.setattr(native, "_dynamodb", Failing)
-    set_env(monkeypatch, GATEHOUSE_EXPORT_POLL_SECONDS="0")
+    no_delay(monkeypatch)
     job = start(admin, BODY)
     run_jobs()
     failed = export_of(admin, job["id"])
@@ -124,7 +132,7 @@ def test_a_dump_that_never_finishes_fails_after_the_wait_limit(admin: Api,
             return {"ExportDescription": {"ExportStatus": "IN_PROGRESS"}}
 
     monkeypatch.setattr(native, "_dynamodb", Stuck)
-    set_env(monkeypatch, GATEHOUSE_EXPORT_POLL_SECONDS="0")
+    no_delay(monkeypatch)
     job = start(admin, BODY)
     assert run_jobs(limit=3) == 3  # started, then polled twice
     assert job_item(job["id"]).status == "running"
@@ -135,3 +143,14 @@ def test_a_dump_that_never_finishes_fails_after_the_wait_limit(admin: Api,
     assert failed.errors[0]["message"] == (
         "DynamoDB's export did not finish within 24 hours; run it again.")
     assert objects(job["id"]) == []
+
+
+def test_the_poll_setting_is_at_least_a_second() -> None:
+    from pydantic import ValidationError
+
+    from chalicelib.core.settings import from_environ
+
+    assert from_environ({"GATEHOUSE_EXPORT_POLL_SECONDS": "1"}).export_poll_seconds == 1
+    for bad in ("0", "-1", "901"):
+        with pytest.raises(ValidationError):
+            from_environ({"GATEHOUSE_EXPORT_POLL_SECONDS": bad})

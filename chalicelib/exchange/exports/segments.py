@@ -106,13 +106,16 @@ class SegmentKind(Kind):
                        f"{int(job.params['segment']):03d}/")
 
     def finished(self, job: Job) -> None:
-        """The export is told at once (its own polling is the fallback)."""
+        """The export is told at once (its own polling is the fallback). With the
+        sequence after its current one: an export holding its lease right now leaves
+        with that sequence (its wait), and the engine brings back a message past the
+        sequence of a leased job shortly, where one at it would be dropped as stale."""
         from chalicelib.jobs import queue
         from chalicelib.jobs import repo as job_repo
 
         export = job_repo.get(str(job.params["parent"]))
         if export is not None and export.status in ACTIVE:
-            queue.send(export.id, export.seq)
+            queue.send(export.id, export.seq + 1)
 
 
 KIND = kinds.register(SegmentKind())
