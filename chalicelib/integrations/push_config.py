@@ -13,6 +13,7 @@ type's read scope: push_worker re-checks at every attempt.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
@@ -71,9 +72,12 @@ def events_of(config: dict[str, Any]) -> list[str]:
     return [str(e) for e in events or ()]
 
 
-def check(actor: Principal, owner: str, config: dict[str, Any]) -> None:
+def check(actor: Principal, owner: str, config: dict[str, Any],
+          stored: Iterable[str] = ()) -> None:
     """422 (config.push.events) unless the actor, and the owner it acts for, may read
-    each named type, and at least one type of each family or *."""
+    each named type, and at least one type of each family or *. An admin setting
+    another's connection leaves its ceiling (`stored`: the scopes of whoever set it up)
+    as it is, and every push is checked against it: that must read them too."""
     events = events_of(config)
     if not events:
         return
@@ -84,6 +88,7 @@ def check(actor: Principal, owner: str, config: dict[str, Any]) -> None:
         from chalicelib.auth.owners import current_scopes
 
         held.append(current_scopes([owner]).get(owner, frozenset()))
+        held.append(frozenset(stored))
     details: list[dict[str, Any]] = []
     for pattern in events:
         covered = types_of(pattern)
@@ -91,9 +96,14 @@ def check(actor: Principal, owner: str, config: dict[str, Any]) -> None:
         if readable:
             continue
         needed = sorted({str(catalog.read_scope(t)) for t in covered})
+        message = f"{pattern} needs the scope {' or '.join(needed)}"
+        if any(all(catalog.readable(t, s) for s in held[:-1]) for t in covered) \
+                and owner != actor.owner:
+            message += (" (whoever set up this connection did not hold it: its owner "
+                        "sets the config again)")
         details.append({"field": "config.push.events", "event": pattern,
                         "requiredScope": needed[0] if len(needed) == 1 else needed,
-                        "message": f"{pattern} needs the scope {' or '.join(needed)}"})
+                        "message": message})
     if details:
         raise Unprocessable("Pushing an event type needs its read scope: "
                             + "; ".join(str(d["message"]) for d in details) + ".",

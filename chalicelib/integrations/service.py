@@ -299,7 +299,7 @@ def replace(actor: Principal, connection_id: str, body: ReplaceConnection) -> di
         else None
     if config is not None:
         _may_write_target(actor, kind, config)
-        push_config.check(actor, str(first["owner"]), config)
+        push_config.check(actor, str(first["owner"]), config, first.get("scopes") or ())
     credentials = _credentials(kind, body.credentials) if body.credentials is not None \
         else None
 

@@ -234,6 +234,36 @@ def test_subscribing_needs_the_read_scope(admin: Api, receiver: Receiver) -> Non
     assert_error(put, 422, "VALIDATION_ERROR")
 
 
+def test_an_admin_subscribes_within_the_connections_ceiling(admin: Api,
+                                                            receiver: Receiver) -> None:
+    """The connection keeps the scopes of whoever set it up; an admin changing another's
+    config leaves them, and pushes are checked against them: so is the config."""
+    admin.post(f"{V}/roles", {"name": "products_only", "scopes": [
+        "integrations:manage", "products:read"]})
+    uma, user = make_user(admin, "uma", ["products_only"])
+    conn = connected(uma, receiver.url, ["product.created"])
+    # the owner may read orders now; the connection was set up without it
+    assert admin.patch(f"{V}/users/{user['id']}", {"roles": ["integrator"]}).status_code \
+        == 200
+    put = admin.put(f"{V}/integrations/{conn}", {
+        "config": rest_config(receiver.url, ["order.created"])})
+    err = assert_error(put, 422, "VALIDATION_ERROR")
+    assert [(d["event"], d["requiredScope"]) for d in err["details"]] == [
+        ("order.created", "orders:read")]
+    assert "whoever set up this connection" in err["details"][0]["message"]
+    within = admin.put(f"{V}/integrations/{conn}", {
+        "config": rest_config(receiver.url, ["product.*"])})
+    assert within.status_code == 200, within.body
+    # the owner setting it again raises the ceiling to what it holds now
+    uma2 = uma.post(f"{V}/auth/login", {"username": "uma", "password": "pw-uma-long"},
+                    headers={"Authorization": ""})
+    assert uma2.status_code == 200, uma2.body
+    owner = admin.as_bearer(uma2.json["access_token"])
+    mine = owner.put(f"{V}/integrations/{conn}", {
+        "config": rest_config(receiver.url, ["order.created"])})
+    assert mine.status_code == 200, mine.body
+
+
 def test_owner_who_lost_the_read_scope_gets_nothing(admin: Api, receiver: Receiver) -> None:
     admin.post(f"{V}/roles", {"name": "no_orders", "scopes": [
         "integrations:manage", "products:read"]})
