@@ -29,9 +29,10 @@ def integration_pushes(ctx: RequestContext, integration_id: str, query: PushesQu
     """The events pushed (config.push.events), newest first, kept 30 days: `{eventId,
     eventType, status: pending | delivered | failed | dropped, attempts, createdAt,
     lastAttemptAt, nextAttemptAt?, finishedAt?, result?, lastError?, reason?}`.
-    `failed`: given up after 8 attempts over about a day (or at once when no retry
-    would help); `dropped`: not sent, and `reason` says why (paused or deleted, the
-    owner lost the event's read scope, unusable credentials)."""
+    `failed`: given up after 8 attempts over about 22.6 h (or at once when no retry
+    would help: a 3xx, a 4xx other than 401, 408, 425 and 429); `dropped`: not sent,
+    and `reason` says why (paused or deleted, the owner lost the event's read scope,
+    unusable credentials, a config no longer valid)."""
     connection = _service().connection(ctx.actor, integration_id)
     items, cursor = _push_log().page(connection.id, cursor=query.cursor,
                                      limit=query.per_page, status=query.status)

@@ -89,3 +89,18 @@ def test_a_config_that_no_longer_validates_drops_the_push(admin: Api,
     assert push["status"] == "dropped", push
     assert push["reason"] == "the integration's config is no longer valid for its type"
     assert receiver.requests == []
+
+
+def test_the_retry_span_is_stated_as_the_backoff_adds_up() -> None:
+    from pathlib import Path
+
+    from chalicelib.integrations import push_worker
+
+    hours = f"{sum(push_worker.BACKOFF) / 3600:.1f} h"
+    assert (sum(push_worker.BACKOFF), hours) == (81_360, "22.6 h")
+    root = Path(__file__).resolve().parents[2]
+    for path in ("chalicelib/integrations/push_worker.py", "docs/integrations.md",
+                 "chalicelib/integrations/push_routes.py"):
+        text = " ".join((root / path).read_text().split())
+        assert f"about {hours}" in text, path
+        assert "23.6 h" not in text and "over about a day" not in text, path
