@@ -228,3 +228,17 @@ def test_a_segment_ending_while_the_export_holds_its_lease_still_wakes_it(
     job_repo.write(held, lease_id=None, lease_until=None, seq=held.seq + 1)
     run_jobs()
     assert export_of(admin, job["id"])["status"] == "completed"
+
+
+def test_the_assembly_takes_every_chunk_when_s3_answers_short_pages(
+        admin: Api, monkeypatch: Any) -> None:
+    from tests.component.test_export_native import capped_listings
+
+    seeded = seed_products(600, noisy=True)
+    lower_threshold(monkeypatch)
+    capped_listings(monkeypatch, 3)
+    job = start(admin, {"entity": "products", "format": "csv"})
+    run_jobs()
+    assert export_of(admin, job["id"])["status"] == "completed"
+    got = ids_of("csv", fetch(admin, job["id"]))
+    assert len(got) == 600 and set(got) == {p["id"] for p in seeded}

@@ -154,3 +154,57 @@ def test_the_poll_setting_is_at_least_a_second() -> None:
     for bad in ("0", "-1", "901"):
         with pytest.raises(ValidationError):
             from_environ({"GATEHOUSE_EXPORT_POLL_SECONDS": bad})
+
+
+def capped_listings(monkeypatch: Any, keys: int) -> None:
+    """S3 answering every listing with at most `keys` keys (and IsTruncated)."""
+    from chalicelib.exchange.exports import storage
+
+    real = storage._s3
+
+    class Capped:
+        def __init__(self) -> None:
+            self.client = real()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.client, name)
+
+        def list_objects_v2(self, **kwargs: Any) -> dict[str, Any]:
+            return self.client.list_objects_v2(**{**kwargs, "MaxKeys": keys})
+
+    monkeypatch.setattr(storage, "_s3", Capped)
+
+
+def test_a_dump_lists_every_file_when_s3_answers_short_pages(admin: Api,
+                                                             monkeypatch: Any) -> None:
+    from chalicelib.exchange.exports import native, storage
+
+    seed_products(10)
+    no_delay(monkeypatch)
+    capped_listings(monkeypatch, 1)
+    job = start(admin, BODY)
+    for name in ("manifest-summary.json", "manifest-summary.md5"):  # moto writes none
+        storage.put(f"{native.prefix(job['id'])}/AWSDynamoDB/0-manifests/{name}", b"{}",
+                    "application/json")
+    run_jobs()
+    done = job_item(job["id"])
+    assert done.status == "completed", done.errors
+    written = [k for k in objects(job["id"]) if not k.endswith("/_started")]
+    assert len(written) == 3
+    assert sorted(f["key"] for f in done.result["files"]) == sorted(written)
+
+
+def test_each_dump_file_downloads_with_its_own_type() -> None:
+    from urllib.parse import parse_qs, urlparse
+
+    from chalicelib.exchange.exports import native
+    from chalicelib.jobs.model import Job
+
+    names = ["manifest-summary.json", "manifest-summary.md5", "abc.json.gz"]
+    job = Job(id="exp_x", kind="export", owner="usr_x", sandbox=False, status="completed",
+              created_at="2026-01-01T00:00:00.000Z", created_by="client:admin", scopes=(),
+              params={}, result={"files": [{"name": n, "key": f"exports/exp_x/native/{n}",
+                                            "bytes": 1, "kind": "data"} for n in names]})
+    types = [parse_qs(urlparse(f["downloadUrl"]).query)["response-content-type"][0]
+             for f in native.links(job)["files"]]
+    assert types == ["application/json", "text/plain", "application/gzip"]

@@ -86,13 +86,14 @@ class Assembly:
         """Takes the next chunks; at the end, completes the file and answers the job's
         result (None: more to take)."""
         parts, began = self.parts, time.monotonic()
-        batch = storage.listed(storage.chunks_folder(self.job.id), self.after, BATCH)
+        batch, more = storage.listed(storage.chunks_folder(self.job.id), self.after,
+                                     BATCH)
         for key, size in batch:
             self._take(key, size)
             self.after = key
             if self.parts - parts >= STEP_PARTS or time.monotonic() - began > STEP_SECONDS:
                 return None
-        if len(batch) < BATCH:
+        if not more:
             return self._finish()
         return None
 

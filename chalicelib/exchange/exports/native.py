@@ -130,9 +130,9 @@ class NativeRun(Run):
         found: list[tuple[str, int]] = []
         after = None
         while True:
-            page = storage.listed(prefix(self.job.id) + "/", after, 1000)
+            page, more = storage.listed(prefix(self.job.id) + "/", after, 1000)
             found += page
-            if len(page) < 1000:
+            if not more:
                 break
             after = page[-1][0]
         files = [{"name": key.rsplit("/", 1)[-1], "key": key, "bytes": size,
@@ -151,13 +151,19 @@ def _epoch(described: dict[str, Any]) -> float:
         else clock.now()
 
 
+def media_of(name: str) -> str:
+    """A dump's file's type: its data gzipped, its manifests JSON, their checksums
+    (manifest-*.md5) text."""
+    if name.endswith(".gz"):
+        return "application/gzip"
+    return MEDIA if name.endswith(".json") else "text/plain"
+
+
 def links(job: Job) -> dict[str, Any]:
     """Presigned links to every file of a completed dump (the first: its manifest when
     DynamoDB wrote one)."""
     files = [{"name": f["name"], "kind": f["kind"], "bytes": f["bytes"],
-              "downloadUrl": storage.link(f["key"], f["name"], MEDIA
-                                          if f["name"].endswith(".json") else
-                                          "application/gzip")}
+              "downloadUrl": storage.link(f["key"], f["name"], media_of(f["name"]))}
              for f in (job.result or {}).get("files", [])]
     if not files:
         raise Conflict("The export holds no files.")

@@ -56,12 +56,15 @@ def chunk_key(job_id: str, segment: int, number: int) -> str:
     return f"{chunks_folder(job_id)}{segment:03d}/{number:06d}"
 
 
-def listed(prefix: str, after: str | None, limit: int) -> list[tuple[str, int]]:
+def listed(prefix: str, after: str | None,
+           limit: int) -> tuple[list[tuple[str, int]], bool]:
     """Up to `limit` (at most 1000) objects under `prefix` after key `after`, in key
-    order, with their sizes."""
+    order, with their sizes; and whether more follow (S3's IsTruncated: a page may
+    hold fewer keys than asked and still not be the last)."""
     extra = {"StartAfter": after} if after else {}
     page = _s3().list_objects_v2(Bucket=_bucket(), Prefix=prefix, MaxKeys=limit, **extra)
-    return [(o["Key"], int(o["Size"])) for o in page.get("Contents", [])]
+    found = [(o["Key"], int(o["Size"])) for o in page.get("Contents", [])]
+    return found, bool(page.get("IsTruncated")) and bool(found)
 
 
 def put(key: str, data: bytes, content_type: str) -> None:
