@@ -16,6 +16,7 @@ api = ApiBlueprint(__name__, "Integrations")
 
 _service = on_first_call("chalicelib.integrations.service")
 _push_log = on_first_call("chalicelib.integrations.push_log")
+_bytype = on_first_call("chalicelib.integrations.bytype")
 
 
 class PushesQuery(PageQuery):
@@ -32,8 +33,10 @@ def integration_pushes(ctx: RequestContext, integration_id: str, query: PushesQu
     `failed`: given up after 8 attempts over about 22.6 h (or at once when no retry
     would help: a 3xx, a 4xx other than 401, 408, 425 and 429); `dropped`: not sent,
     and `reason` says why (paused or deleted, the owner lost the event's read scope,
-    unusable credentials, a config no longer valid)."""
-    connection = _service().connection(ctx.actor, integration_id)
+    unusable credentials, a config no longer valid). `/integrations/{type}/pushes`: your
+    one connection of that type."""
+    ref = str(_bytype().resolve(ctx.actor, integration_id))  # as /sync and /status do
+    connection = _service().connection(ctx.actor, ref)
     items, cursor = _push_log().page(connection.id, cursor=query.cursor,
                                      limit=query.per_page, status=query.status)
     return page(items, cursor, query.per_page)

@@ -257,3 +257,17 @@ def test_a_message_is_left_for_later_without_time_for_its_longest_attempt(
     assert out == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     item = push_log.get(conn, "evt_late")
     assert item is not None and int(item.get("attempts", 0)) == 0   # never claimed
+
+
+def test_the_pushes_of_a_connection_named_by_its_type(admin: Api) -> None:
+    from chalicelib.integrations import push_log
+
+    conn = push_only(admin)
+    made(conn, "evt_a")
+    push_log.finish(conn, "evt_a", "delivered", result={"status": 200})
+    by_id = admin.get(f"{V}/integrations/{conn}/pushes")
+    by_type = admin.get(f"{V}/integrations/rest/pushes")
+    assert by_type.status_code == 200, by_type.body
+    assert by_type.json["data"] == by_id.json["data"]
+    assert [p["eventId"] for p in by_type.json["data"]] == ["evt_a"]
+    assert_error(admin.get(f"{V}/integrations/crm/pushes"), 404, "NOT_FOUND")
