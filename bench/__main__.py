@@ -39,7 +39,7 @@ GOALS = {
                f"(goal >= {imports.GOAL_RATIO:.0%} of raw)",
     "exports": "export of N products (CSV, XLSX) vs the raw Query read of the same rows "
                "(goal >= 70% of raw); peak memory at 100,000 rows at most 20 MB above "
-               "10,000 (`python -m bench.exports 10000 100000`, about 17 minutes)",
+               "10,000 (`python -m bench.exports 10000 100000`, 17-23 minutes here)",
     "sync": "a REST sync of N records from a local paginated ERP: records/s (report); a "
             "second run with no changes writes 0 records",
 }
@@ -48,7 +48,7 @@ ORDER = ("coldstart", "roundtrips", "overhead", "limiter", "propagation", "local
          "mixedload", "webhooks", "webhook_engine", "imports",
          *(("exports",) if importlib.util.find_spec("bench.exports") else ()), "sync")
 # Rows: the issue's 10,000 for imports and exports (about 2 and 3 minutes on this shared
-# 2-core machine); its 100,000-row export, for the memory goal, takes about 17 minutes
+# 2-core machine); its 100,000-row export, for the memory goal, takes 17-23 minutes
 # more: `python -m bench.exports 10000 100000`.
 SIZES = {"imports": (10_000,), "exports": (10_000,), "sync": (5000,)}
 Row = tuple[str, Any, str]

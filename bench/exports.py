@@ -4,7 +4,7 @@ same run, on the local stack's emulator (moto with devstack's patches, answered
 in-process as the local stack answers the app).
 
     python -m bench.exports [rows ...]      # default 10000
-    python -m bench.exports 10000 100000    # the sizes (about 25 minutes)
+    python -m bench.exports 10000 100000    # the sizes (17-23 minutes here)
 
 The products are put straight into the emulator's table (_seed), as the app writes
 them; the export's Query pages are answered from a window of the index partition
