@@ -40,13 +40,17 @@ GOALS = {
     "exports": "export of N products (CSV, XLSX) vs the raw Query read of the same rows "
                "(goal >= 70% of raw); peak memory at 100,000 rows at most 20 MB above "
                "10,000 (`python -m bench.exports 10000 100000`, 17-23 minutes here)",
+    "fanout": "an export of 20,000 products serial vs fanned out over 8 parallel Scan "
+              "segments (their time projected as spawn + slowest segment + assembly, as "
+              "they run side by side on AWS): report",
     "sync": "a REST sync of N records from a local paginated ERP: records/s (report); a "
             "second run with no changes writes 0 records",
 }
 # bench/exports.py comes with the exports work: run when it is there.
 ORDER = ("coldstart", "roundtrips", "overhead", "limiter", "propagation", "localhttp",
          "mixedload", "webhooks", "webhook_engine", "imports",
-         *(("exports",) if importlib.util.find_spec("bench.exports") else ()), "sync")
+         *(("exports",) if importlib.util.find_spec("bench.exports") else ()), "fanout",
+         "sync")
 # Rows: the 10,000 for imports and exports (about 2 and 3 minutes on this shared
 # 2-core machine); its 100,000-row export, for the memory goal, takes 17-23 minutes
 # more: `python -m bench.exports 10000 100000`.
