@@ -98,7 +98,7 @@ def test_a_segment_of_another_split_fails_the_export(
 
     monkeypatch.setattr(queue, "send", send_or_die)
     with pytest.raises(Died):
-        run_jobs(limit=1)
+        run_jobs()
     monkeypatch.setattr(queue, "send", real_send)
     child = job_item(segments.child_id(job["id"], 1))
     job_repo.write(child, params={**child.params, "segments": 3})
