@@ -67,15 +67,7 @@ def put_op(item: dict[str, Any]) -> dict[str, Any]:
 
 def put(item: dict[str, Any]) -> bool:
     """Writes the item unless a final one is there; False: it is (a duplicate)."""
-    from botocore.exceptions import ClientError
-
-    try:
-        store.table().put_item(Item=item, **_condition())
-    except ClientError as exc:
-        if store.is_condition_failure(exc):
-            return False
-        raise
-    return True
+    return store.put_if(item, _condition())
 
 
 def get(connection_id: str, event_id: str) -> dict[str, Any] | None:

@@ -59,15 +59,7 @@ def new_item(connection_id: str, event: dict[str, Any]) -> dict[str, Any]:
 
 def create(item: dict[str, Any]) -> bool:
     """Writes the push unless it exists (an event fanned out again); False: it does."""
-    from botocore.exceptions import ClientError
-
-    try:
-        store.table().put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
-    except ClientError as exc:
-        if store.is_condition_failure(exc):
-            return False
-        raise
-    return True
+    return store.put_if(item)
 
 
 def get(connection_id: str, event_id: str) -> dict[str, Any] | None:

@@ -96,16 +96,25 @@ def is_condition_failure(exc: Exception) -> bool:
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
-def put_new(item: dict[str, Any], conflict_message: str = "It already exists.") -> None:
-    """Create an item only if its key is free (two creators may race)."""
+def put_if(item: dict[str, Any], condition: dict[str, Any] | None = None) -> bool:
+    """Writes the item if the condition holds (default: its key is free); False when it
+    does not (a duplicate, a creator that raced us)."""
     from botocore.exceptions import ClientError
 
     try:
-        table().put_item(Item=item, ConditionExpression="attribute_not_exists(PK)")
+        table().put_item(Item=item, **(condition or {
+            "ConditionExpression": "attribute_not_exists(PK)"}))
     except ClientError as exc:
         if is_condition_failure(exc):
-            raise Conflict(conflict_message) from exc
+            return False
         raise
+    return True
+
+
+def put_new(item: dict[str, Any], conflict_message: str = "It already exists.") -> None:
+    """Create an item only if its key is free (two creators may race)."""
+    if not put_if(item):
+        raise Conflict(conflict_message)
 
 
 def put(item: dict[str, Any]) -> None:
