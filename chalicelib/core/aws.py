@@ -65,3 +65,25 @@ def queue_url(purpose: str) -> str:
     if key not in _queue_urls:
         _queue_urls[key] = client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
     return _queue_urls[key]
+
+
+def send_batches(purpose: str, entries: list[dict[str, Any]]) -> list[int]:
+    """SendMessageBatch to one of infra's queues, ten entries a call (SQS's cap); each
+    entry is {"MessageBody": ..., "DelaySeconds"?: ...}. Answers the indexes of the
+    entries SQS refused: it reports them one by one without raising."""
+    sqs, url = client("sqs"), queue_url(purpose)
+    refused: list[int] = []
+    for start in range(0, len(entries), 10):
+        chunk = entries[start:start + 10]
+        resp = sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), **entry} for i, entry in enumerate(chunk)])
+        refused += [start + int(f["Id"]) for f in resp.get("Failed") or []]
+    return refused
+
+
+def come_back_in(purpose: str, receipt_handle: str, seconds: float) -> None:
+    """A received message of one of infra's queues reappears after `seconds` (SQS
+    allows at most 12 h from its receipt) instead of the queue's visibility timeout."""
+    client("sqs").change_message_visibility(
+        QueueUrl=queue_url(purpose), ReceiptHandle=receipt_handle,
+        VisibilityTimeout=max(0, min(int(seconds), 43_200)))

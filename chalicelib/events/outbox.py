@@ -116,20 +116,13 @@ def publish(events: list[dict[str, Any]]) -> None:
     from chalicelib.core.logging import get_logger
 
     try:
-        sqs = aws.client("sqs")
-        url = aws.queue_url("events")
-        sent: list[dict[str, Any]] = []
-        for start in range(0, len(events), 10):
-            batch = events[start:start + 10]
-            resp = sqs.send_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "MessageBody": json.dumps(e)} for i, e in enumerate(batch)])
-            # SQS refuses entries one by one without raising: those stay pending.
-            refused = {int(f["Id"]) for f in resp.get("Failed") or []}
-            sent += [e for i, e in enumerate(batch) if i not in refused]
-            if refused:
-                get_logger().warning("events refused by the queue; left for the sweeper",
-                                     extra={"refused": len(refused)})
-        _mark_published(sent)
+        # What the queue refused stays pending, for the sweeper.
+        refused = set(aws.send_batches("events", [{"MessageBody": json.dumps(e)}
+                                                  for e in events]))
+        if refused:
+            get_logger().warning("events refused by the queue; left for the sweeper",
+                                 extra={"refused": len(refused)})
+        _mark_published([e for i, e in enumerate(events) if i not in refused])
     except Exception:  # noqa: BLE001 - the sweeper will send it
         get_logger().exception("event publish failed; left for the sweeper")
 

@@ -126,11 +126,6 @@ def fan_out(event: dict[str, Any], cache: _Batch) -> list[PushMessage]:
 def enqueue(messages: list[PushMessage]) -> None:
     if not messages:
         return
-    sqs = aws.client("sqs")
-    url = aws.queue_url("pushes")
-    for start in range(0, len(messages), 10):
-        chunk = messages[start:start + 10]
-        resp = sqs.send_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "MessageBody": m.body()} for i, m in enumerate(chunk)])
-        if resp.get("Failed"):
-            raise RuntimeError(f"SQS refused {len(resp['Failed'])} push message(s)")
+    refused = aws.send_batches("pushes", [{"MessageBody": m.body()} for m in messages])
+    if refused:
+        raise RuntimeError(f"SQS refused {len(refused)} push message(s)")

@@ -44,9 +44,7 @@ def send(job_id: str, seq: int, delay: int = 0) -> None:
 def come_back_in(receipt_handle: str, seconds: int) -> None:
     """The received message reappears after `seconds` (instead of the queue's visibility
     timeout): when a job's lease runs out."""
-    aws.client("sqs").change_message_visibility(
-        QueueUrl=aws.queue_url("jobs"), ReceiptHandle=receipt_handle,
-        VisibilityTimeout=max(0, min(int(seconds), 43_200)))
+    aws.come_back_in("jobs", receipt_handle, seconds)
 
 
 def parse_record(record: Any) -> tuple[JobMessage, str]:

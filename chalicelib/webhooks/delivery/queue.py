@@ -48,13 +48,8 @@ def enqueue(messages: list[Message]) -> None:
     to attempt.EARLY_SLACK early is still attempted."""
     if not messages:
         return
-    sqs = aws.client("sqs")
-    url = aws.queue_url("webhooks")
-    for start in range(0, len(messages), 10):
-        chunk = messages[start:start + 10]
-        resp = sqs.send_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "MessageBody": body(m),
-             "DelaySeconds": max(0, min(SQS_MAX_DELAY, round(m.delay)))}
-            for i, m in enumerate(chunk)])
-        if resp.get("Failed"):
-            raise RuntimeError(f"SQS refused {len(resp['Failed'])} message(s)")
+    refused = aws.send_batches("webhooks", [
+        {"MessageBody": body(m), "DelaySeconds": max(0, min(SQS_MAX_DELAY, round(m.delay)))}
+        for m in messages])
+    if refused:
+        raise RuntimeError(f"SQS refused {len(refused)} message(s)")
