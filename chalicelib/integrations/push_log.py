@@ -119,9 +119,9 @@ def stuck(before: str, limit: int) -> list[tuple[str, str]]:
     return out
 
 
-def give_up(connection_id: str, event_id: str, error: str) -> bool:
-    """A push still pending, and no attempt under way, becomes failed with `error`;
-    False: it was not (finished meanwhile, or being tried)."""
+def give_up(connection_id: str, event_id: str, error: str) -> dict[str, Any] | None:
+    """A push still pending, and no attempt under way, becomes failed with `error`: the
+    push as written; None: it was not (finished meanwhile, or being tried)."""
     now = clock.now_int()
     done = store.update(
         pk(connection_id, event_id), SK,
@@ -129,9 +129,8 @@ def give_up(connection_id: str, event_id: str, error: str) -> bool:
         remove=("claimedUntil", "dueAt", "GSI2PK", "GSI2SK"),
         condition="#s = :pending AND (attribute_not_exists(claimedUntil) OR "
                   "claimedUntil <= :now)",
-        names={"#s": "status"}, values={":pending": "pending", ":now": now},
-        returns=False)
-    return done is not None
+        names={"#s": "status"}, values={":pending": "pending", ":now": now})
+    return done
 
 
 def present(item: dict[str, Any]) -> dict[str, Any]:

@@ -108,9 +108,7 @@ def _one(record: dict[str, Any], context: Any) -> bool:
 
 
 def come_back_in(receipt_handle: str, seconds: int) -> None:
-    aws.client("sqs").change_message_visibility(
-        QueueUrl=aws.queue_url("pushes"), ReceiptHandle=receipt_handle,
-        VisibilityTimeout=max(0, int(seconds)))
+    aws.come_back_in("pushes", receipt_handle, seconds)
 
 
 def handle(record: dict[str, Any]) -> int | None:
@@ -249,10 +247,10 @@ def sweep_stuck() -> dict[str, int]:
         cutoff = clock.iso(clock.now() - STUCK_AFTER)
         failed = 0
         for connection_id, event_id in push_log.stuck(cutoff, SWEEP_MAX):
-            if not push_log.give_up(connection_id, event_id, GAVE_UP):
+            item = push_log.give_up(connection_id, event_id, GAVE_UP)
+            if item is None:
                 continue  # delivered or being tried meanwhile
             failed += 1
-            item = push_log.get(connection_id, event_id) or {}
             repo.note_push_error(connection_id, {
                 "eventId": event_id, "eventType": item.get("eventType"),
                 "message": GAVE_UP, "at": clock.iso()})

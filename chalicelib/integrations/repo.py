@@ -126,11 +126,11 @@ def _push_subs(item: dict[str, Any] | None) -> dict[tuple[str, str], dict[str, A
     """The index items a connection's item calls for, by key."""
     if not item:
         return {}
-    push = (item.get("config") or {}).get("push")
-    events = push.get("events") if isinstance(push, dict) else None
+    from chalicelib.integrations.push_config import events_of
+
     active = item.get("status", "active") == "active"
     out = {}
-    for pattern in events or ():
+    for pattern in events_of(dict(item.get("config") or {})):
         sub = {"PK": push_sub_pk(bool(item.get("sandbox")), str(pattern)), "SK": item["id"],
                "connectionId": item["id"], "owner": item["owner"], "active": active}
         out[(sub["PK"], sub["SK"])] = sub
