@@ -37,6 +37,22 @@ def _writer_class(fmt: str) -> Any:
     return writer_class(fmt)
 
 
+def finish_file(key: str, upload_id: str | None, parts: int, tail: bytes,
+                media: str) -> int:
+    """The file's last bytes written and its upload completed (one PutObject when no
+    part was uploaded); answers its part count."""
+    if upload_id is None:
+        storage.put(key, tail, media)
+        return 1
+    if tail:  # the last part may be small (not empty)
+        parts += 1
+        storage.upload_part(key, upload_id, parts, tail)
+    # Gone: an earlier run completed it and died before saying so.
+    if not storage.complete(key, upload_id) and storage.size_of(key) is None:
+        raise JobFailed("INTERNAL_ERROR", "The file's upload was lost; run the export again.")
+    return parts
+
+
 def file_result(job: Job, source: Source, fmt: str, *, rows: int, size: int, parts: int,
                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Writes the data dictionary beside the file; answers the job's result."""
@@ -141,17 +157,8 @@ class Assembly:
         closing = writer.finish()
         self.pending += closing
         self.size += len(closing)
-        if self.upload_id is None:
-            storage.put(self.key, bytes(self.pending), self.media)
-            self.parts = 1
-        else:
-            if self.pending:
-                self.parts += 1
-                storage.upload_part(self.key, self.upload_id, self.parts, bytes(self.pending))
-            if not storage.complete(self.key, self.upload_id) \
-                    and storage.size_of(self.key) is None:
-                raise JobFailed("INTERNAL_ERROR", "The file's upload was lost; run the "
-                                "export again.")
+        self.parts = finish_file(self.key, self.upload_id, self.parts, bytes(self.pending),
+                                 self.media)
         result = file_result(self.job, self.source, self.format, rows=self.rows,
                              size=self.size, parts=self.parts,
                              extra={"rowOrder": "unordered", "segments": self.segments})

@@ -25,7 +25,7 @@ from chalicelib.exchange.exports import (
     storage,
     subject,  # noqa: F401 - registers the data subject's export
 )
-from chalicelib.exchange.exports.assemble import file_result
+from chalicelib.exchange.exports.assemble import file_result, finish_file
 from chalicelib.jobs import kinds
 from chalicelib.jobs.kinds import JobFailed, Kind, Run, Step
 from chalicelib.jobs.model import Job
@@ -107,18 +107,8 @@ class ExportRun(Run):
 
     def _finish(self) -> Step:
         self.buffer += self.writer.finish()
-        if self.upload_id is None:
-            storage.put(self.key, bytes(self.buffer), self.media)
-            self.parts = 1
-        else:
-            if self.buffer:  # the last part may be small (not empty)
-                self.parts += 1
-                storage.upload_part(self.key, self.upload_id, self.parts, bytes(self.buffer))
-            # Gone: an earlier run completed it and died before saying so.
-            if not storage.complete(self.key, self.upload_id) \
-                    and storage.size_of(self.key) is None:
-                raise JobFailed("INTERNAL_ERROR", "The file's upload was lost; run the "
-                                "export again.")
+        self.parts = finish_file(self.key, self.upload_id, self.parts, bytes(self.buffer),
+                                 self.media)
         rows = self.writer.rows
         result = file_result(self.job, self.source, self.format, rows=rows,
                              size=self.writer.size, parts=self.parts)

@@ -102,8 +102,8 @@ class SegmentKind(Kind):
         return SegmentRun(job)
 
     def cleanup(self, job: Job) -> None:
-        storage.remove(f"{storage.chunks_folder(str(job.params['parent']))}"
-                       f"{int(job.params['segment']):03d}/")
+        storage.remove(storage.segment_folder(str(job.params["parent"]),
+                                              int(job.params["segment"])))
 
     def finished(self, job: Job) -> None:
         """The export is told at once (its own polling is the fallback). With the

@@ -51,9 +51,13 @@ def chunks_folder(job_id: str) -> str:
     return f"{folder(job_id)}chunks/"
 
 
+def segment_folder(job_id: str, segment: int) -> str:
+    return f"{chunks_folder(job_id)}{segment:03d}/"
+
+
 def chunk_key(job_id: str, segment: int, number: int) -> str:
     """Zero-padded: the keys' order is the file's (segment by segment, chunk by chunk)."""
-    return f"{chunks_folder(job_id)}{segment:03d}/{number:06d}"
+    return f"{segment_folder(job_id, segment)}{number:06d}"
 
 
 def listed(prefix: str, after: str | None,
