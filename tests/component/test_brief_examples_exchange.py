@@ -24,14 +24,14 @@ health/* and diagnostics (see test_brief_examples.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.component.helpers import assert_error, resolve_example_com_publicly
-from tests.component.integration_sync_helpers import TOKEN, allow_loopback, config, serve_erp
+from tests.component.integration_sync_helpers import TOKEN, allow_loopback, config
 from tests.component.jobs_queue import run_jobs
+from tests.component.test_brief_examples import ok, seed
 from tests.component.test_exports import _empty_bucket  # noqa: F401 - autouse
 from tests.conftest import Api, make_user
 from tests.erp_server import Erp
@@ -45,24 +45,6 @@ JSON_LINK = {"Accept": "application/json"}
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     resolve_example_com_publicly(monkeypatch)
     allow_loopback(monkeypatch)
-
-
-@pytest.fixture
-def erp() -> Iterator[Erp]:
-    yield from serve_erp()
-
-
-def ok(resp: Any, *statuses: int) -> Any:
-    assert resp.status_code in (statuses or (200, 201, 202, 204)), resp.body
-    return resp.json
-
-
-def seed(admin: Api) -> dict[str, Any]:
-    product = ok(admin.post(f"{V}/products", {"sku": "PROD-456", "name": "Widget",
-                                               "price": "29.99", "category": "electronics"}))
-    customer = ok(admin.post(f"{V}/customers", {"email": "jane@example.com",
-                                                 "name": "Jane Doe"}))
-    return {"product": product["data"]["id"], "customer": customer["data"]["id"]}
 
 
 # ---- exports: 000 US-INT-002, 002's Export, 001's type/format/filters --------------

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,11 +24,6 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
     set_env(monkeypatch, GATEHOUSE_WEBHOOK_ALLOWED_HOSTS="127.0.0.1,localhost",
             GATEHOUSE_WEBHOOK_RETRY_SCHEDULE=SCHEDULE)
 
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as rcv:
-        yield rcv
 
 
 def create_hook(admin: Any, url: str, **extra: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ SSRF guard and idempotency per event."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,10 +25,6 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
     allow_loopback(monkeypatch)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as rcv:
-        yield rcv
 
 
 def rest_config(url: str, events: list[str], **push: Any) -> dict[str, Any]:

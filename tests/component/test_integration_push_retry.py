@@ -4,8 +4,6 @@ any other 4xx and a 3xx fail at once; a config that no longer validates drops th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.component.integration_sync_helpers import allow_loopback
@@ -21,12 +19,6 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
 
     # The message never comes back here (SQS's clock is real).
     monkeypatch.setattr(push_worker, "come_back_in", lambda _handle, _wait: None)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as rcv:
-        yield rcv
 
 
 def one_push(admin: Api, receiver: Receiver, status: int) -> tuple[str, list[str]]:

@@ -5,7 +5,6 @@ SSRF guard, redirects, push, and the connection test; secrets kept out of answer
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from tests.component.integration_sync_helpers import (
     config,
     connect,
     products,
-    serve_erp,
     sync,
 )
 from tests.conftest import Api
@@ -29,11 +27,6 @@ from tests.erp_server import Erp
 @pytest.fixture(autouse=True)
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
     allow_loopback(monkeypatch)
-
-
-@pytest.fixture
-def erp() -> Iterator[Erp]:
-    yield from serve_erp()
 
 
 # -- page numbers, auth kinds, presets ---------------------------------------------

@@ -6,7 +6,6 @@ retries, logs and status, one run at a time, owners, scopes, sandbox, schedules.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,6 @@ from tests.component.integration_sync_helpers import (
     event_types,
     logs,
     products,
-    serve_erp,
     sync,
 )
 from tests.component.jobs_queue import Clockwork, Died, jobs_url, record, run_jobs, sqs
@@ -35,10 +33,6 @@ from tests.erp_server import Erp, item
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
     allow_loopback(monkeypatch)
 
-
-@pytest.fixture
-def erp() -> Iterator[Erp]:
-    yield from serve_erp()
 
 
 @pytest.fixture
