@@ -6,7 +6,6 @@ does not move the mark, a changed config pulls in full again; bad configs and bo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -15,13 +14,13 @@ import pytest
 
 from tests.component.helpers import assert_error
 from tests.component.integration_sync_helpers import (
+    TOKEN,
     N,
     V,
     allow_loopback,
     config,
     connect,
     products,
-    serve_erp,
     sync,
 )
 from tests.component.jobs_queue import run_jobs
@@ -35,10 +34,6 @@ SINCE = {"param": "updatedSince", "format": "iso", "overlapSeconds": 300}
 def env(monkeypatch: pytest.MonkeyPatch) -> None:
     allow_loopback(monkeypatch)
 
-
-@pytest.fixture
-def erp() -> Iterator[Erp]:
-    yield from serve_erp()
 
 
 def pull(**since: Any) -> dict[str, Any]:
@@ -319,11 +314,11 @@ def test_a_preset_takes_since_too(admin: Api, erp: Erp) -> None:
         "type": "erp", "name": "ERP", "config": {
             "baseUrl": erp.url + "/api", "pull": pull(),
             "mapping": {"sku": "itemNumber", "name": "itemName", "price": "salesPrice"}},
-        "credentials": {"auth": "bearer", "token": "erp-bearer-token-s3cr3t-value"}})
+        "credentials": {"auth": "bearer", "token": TOKEN}})
     assert resp.status_code == 201, resp.body
     conn = resp.json["data"]["id"]
     sync(admin, conn)
     assert sync(admin, conn)["mode"] == "incremental"
     catalog = admin.get(f"{V}/integrations/catalog").json["data"]
     erp_type = next(t for t in catalog if t["type"] == "erp")
-    assert "since" in str(erp_type["configSchema"])
+    assert "since" in erp_type["configSchema"]["$defs"]["PullConfig"]["properties"]
